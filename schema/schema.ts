@@ -1,0 +1,184 @@
+import { sql } from "drizzle-orm";
+import {
+  blob, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex,
+} from "drizzle-orm/sqlite-core";
+
+/** Milliseconds since the epoch; every timestamp column uses this. */
+const millis = (name: string) => integer(name, { mode: "number" });
+
+export const users = sqliteTable("users", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  email: text("email").notNull().unique(),
+  name: text("name"),
+  username: text("username").unique(),
+  status: text("status", { enum: ["staged", "active", "suspended"] }).notNull().default("staged"),
+  role: text("role", { enum: ["member", "staff", "admin"] }).notNull().default("member"),
+  invitedById: integer("invited_by_id").references((): any => users.id),
+  delivery: text("delivery", { enum: ["every", "digest", "none"] }).notNull().default("every"),
+  messagesEnabled: integer("messages_enabled", { mode: "boolean" }).notNull().default(true),
+  lastActiveAt: millis("last_active_at"),
+  bounceScore: real("bounce_score").notNull().default(0),
+  createdAt: millis("created_at").notNull(),
+});
+
+export const groups = sqliteTable("groups", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  name: text("name").notNull().unique(),
+  inboxAddress: text("inbox_address").notNull().unique(),
+  /** When a conversation is assigned, whether only the assignee keeps receiving copies. */
+  assigneeOnly: integer("assignee_only", { mode: "boolean" }).notNull().default(false),
+  createdAt: millis("created_at").notNull(),
+});
+
+export const groupMembers = sqliteTable(
+  "group_members",
+  {
+    groupId: integer("group_id").notNull().references(() => groups.id, { onDelete: "cascade" }),
+    userId: integer("user_id").notNull().references(() => users.id),
+    createdAt: millis("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.userId] })],
+);
+
+export const conversations = sqliteTable(
+  "conversations",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    subject: text("subject").notNull(),
+    kind: text("kind", { enum: ["direct", "group", "inbox"] }).notNull(),
+    state: text("state", { enum: ["draft", "pending", "open", "declined", "closed"] }).notNull(),
+    replies: text("replies", { enum: ["all", "owners"] }).notNull().default("all"),
+    groupId: integer("group_id").references(() => groups.id),
+    createdById: integer("created_by_id").notNull().references(() => users.id),
+    assigneeId: integer("assignee_id").references(() => users.id),
+    createdAt: millis("created_at").notNull(),
+    updatedAt: millis("updated_at").notNull(),
+  },
+  (t) => [index("conversations_group_idx").on(t.groupId)],
+);
+
+export const participants = sqliteTable(
+  "participants",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    conversationId: integer("conversation_id").notNull().references(() => conversations.id),
+    userId: integer("user_id").notNull().references(() => users.id),
+    role: text("role", { enum: ["owner", "member"] }).notNull().default("member"),
+    state: text("state", { enum: ["invited", "active", "left", "removed"] }).notNull().default("active"),
+    /** reply+TOKEN@: 128+ random bits in a lowercase alphabet, since MTAs may lowercase local parts. */
+    replyToken: text("reply_token").notNull().unique(),
+    leaveToken: text("leave_token").notNull().unique(),
+    addedById: integer("added_by_id").references(() => users.id),
+    /** Highest post id this participant has seen (emailed, posted after, or marked read). */
+    lastReadPostId: integer("last_read_post_id").notNull().default(0),
+    joinedAt: millis("joined_at").notNull(),
+    leftAt: millis("left_at"),
+  },
+  (t) => [
+    uniqueIndex("participants_conversation_user_idx").on(t.conversationId, t.userId),
+    index("participants_user_idx").on(t.userId),
+  ],
+);
+
+export const inboundMessages = sqliteTable(
+  "inbound_messages",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    receivedAt: millis("received_at").notNull(),
+    sessionId: text("session_id"),
+    remoteAddress: text("remote_address"),
+    mailFrom: text("mail_from"),
+    rcptTo: text("rcpt_to", { mode: "json" }).$type<string[]>().notNull(),
+    fromAddress: text("from_address"),
+    messageId: text("message_id"),
+    subject: text("subject"),
+    outcome: text("outcome", { enum: ["accepted", "rejected", "ignored", "bounce", "duplicate"] }).notNull(),
+    reason: text("reason").notNull(),
+    smtpCode: integer("smtp_code").notNull(),
+    conversationId: integer("conversation_id").references(() => conversations.id),
+    postId: integer("post_id"),
+    size: integer("size").notNull(),
+    raw: blob("raw", { mode: "buffer" }),
+  },
+  (t) => [
+    index("inbound_messages_message_id_idx").on(t.messageId),
+    index("inbound_messages_outcome_idx").on(t.outcome),
+  ],
+);
+
+export const posts = sqliteTable(
+  "posts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    conversationId: integer("conversation_id").notNull().references(() => conversations.id),
+    authorId: integer("author_id").notNull().references(() => users.id),
+    parentId: integer("parent_id"),
+    state: text("state", { enum: ["draft", "sent"] }).notNull().default("sent"),
+    /** The reply as re-sent: quotes and signature trimmed. */
+    body: text("body").notNull(),
+    /** The text as the author wrote it, before trimming. */
+    rawBody: text("raw_body").notNull(),
+    /** Message-ID Postern gives this post's copies, the same for every recipient. */
+    messageId: text("message_id").notNull().unique(),
+    /** Message-ID of the inbound email that made this post; deduplicates retransmissions. */
+    sourceMessageId: text("source_message_id").unique(),
+    inboundId: integer("inbound_id").references(() => inboundMessages.id),
+    createdAt: millis("created_at").notNull(),
+    sentAt: millis("sent_at"),
+  },
+  (t) => [index("posts_conversation_idx").on(t.conversationId)],
+);
+
+export const attachments = sqliteTable(
+  "attachments",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    postId: integer("post_id").notNull().references(() => posts.id),
+    filename: text("filename"),
+    contentType: text("content_type").notNull(),
+    contentId: text("content_id"),
+    inline: integer("inline", { mode: "boolean" }).notNull().default(false),
+    size: integer("size").notNull(),
+    content: blob("content", { mode: "buffer" }).notNull(),
+  },
+  (t) => [index("attachments_post_idx").on(t.postId)],
+);
+
+/** The durable outbox: one row per (post, recipient), or one per system email. */
+export const deliveries = sqliteTable(
+  "deliveries",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    kind: text("kind", { enum: ["post", "forward"] }).notNull(),
+    postId: integer("post_id").references(() => posts.id),
+    inboundId: integer("inbound_id").references(() => inboundMessages.id),
+    conversationId: integer("conversation_id").references(() => conversations.id),
+    recipientId: integer("recipient_id").notNull().references(() => users.id),
+    toAddress: text("to_address").notNull(),
+    /** bounce+TOKEN@: the VERP envelope sender of this one delivery. */
+    bounceToken: text("bounce_token").notNull().unique(),
+    status: text("status", { enum: ["queued", "sending", "sent", "failed", "bounced"] }).notNull().default("queued"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: millis("next_attempt_at").notNull(),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: millis("lease_expires_at"),
+    lastError: text("last_error"),
+    createdAt: millis("created_at").notNull(),
+    sentAt: millis("sent_at"),
+    bouncedAt: millis("bounced_at"),
+  },
+  (t) => [
+    uniqueIndex("deliveries_post_recipient_idx").on(t.postId, t.recipientId).where(sql`${t.postId} IS NOT NULL`),
+    index("deliveries_due_idx").on(t.status, t.nextAttemptAt),
+    index("deliveries_recipient_sent_idx").on(t.recipientId, t.sentAt),
+  ],
+);
+
+export type User = typeof users.$inferSelect;
+export type Group = typeof groups.$inferSelect;
+export type Conversation = typeof conversations.$inferSelect;
+export type Participant = typeof participants.$inferSelect;
+export type Post = typeof posts.$inferSelect;
+export type Attachment = typeof attachments.$inferSelect;
+export type Delivery = typeof deliveries.$inferSelect;
+export type InboundMessage = typeof inboundMessages.$inferSelect;

@@ -1,0 +1,154 @@
+import { z } from "zod";
+import { parseDuration, parseSize } from "./units.js";
+
+const RESERVED_LOCAL_PARTS = [
+  "reply", "bounce", "leave", "accept", "decline", "conversations", "postmaster", "abuse", "noreply",
+] as const;
+export { RESERVED_LOCAL_PARTS };
+
+const domainName = z
+  .string()
+  .min(1)
+  .regex(/^[a-z0-9.-]+$/i, "must be a bare domain name such as example.test")
+  .transform((d) => d.toLowerCase());
+
+const size = z.union([z.number().int().positive(), z.string()]).transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a size such as 25MB or 512KB` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a duration such as 30s, 5m, 4h or 5d` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const role = z.enum(["member", "staff", "admin"]);
+
+const gateway = z
+  .object({
+    domain: domainName.optional(),
+    domains: z.array(domainName).min(1).optional(),
+    name: z.string().min(1).default("Postern"),
+    from_address: z.string().email().optional(),
+    /** Show every participant in To of each copy; off by default so addresses stay private. */
+    disclose_participants: z.boolean().default(false),
+  })
+  .strict()
+  .default({});
+
+const smtp = z
+  .object({
+    host: z.string().default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535).default(2525),
+    max_message_size: size.default("25MB"),
+    /** smtp-server resolves every client's IP by default; off so nothing queries DNS unasked. */
+    reverse_dns: z.boolean().default(false),
+    banner: z.string().optional(),
+    max_clients: z.number().int().positive().default(200),
+    socket_timeout: duration.default("60s"),
+    /** How long one message may take to process after DATA before the client is told 451. */
+    processing_timeout: duration.default("30s"),
+    tls_key: z.string().optional(),
+    tls_cert: z.string().optional(),
+  })
+  .strict()
+  .default({});
+
+const database = z
+  .object({
+    path: z.string().min(1).default("data/postern.db"),
+    /** FULL survives power loss after 250; NORMAL survives process crashes only. */
+    synchronous: z.enum(["FULL", "NORMAL"]).default("FULL"),
+    busy_timeout: duration.default("5s"),
+  })
+  .strict()
+  .default({});
+
+const outbound = z
+  .object({
+    transport: z.enum(["file", "smtp"]).default("file"),
+    dir: z.string().min(1).default("data/outbox"),
+    host: z.string().default("127.0.0.1"),
+    port: z.number().int().min(1).max(65535).default(25),
+    secure: z.boolean().default(false),
+    starttls: z.enum(["opportunistic", "required", "off"]).default("opportunistic"),
+    user: z.string().optional(),
+    password: z.string().optional(),
+    pool_size: z.number().int().positive().default(5),
+    connection_timeout: duration.default("30s"),
+    /** Waits between attempts after a temporary failure; the last one repeats until give_up_after. */
+    retry_schedule: z.array(duration).min(1).default(["1m", "5m", "15m", "1h", "4h"]),
+    give_up_after: duration.default("5d"),
+    lease: duration.default("2m"),
+    poll_interval: duration.default("1s"),
+    batch_size: z.number().int().positive().default(50),
+    /** 0 means no limit; system mail (invitations, digests) never counts. */
+    max_per_user_per_day: z.number().int().nonnegative().default(0),
+  })
+  .strict()
+  .default({});
+
+const stagedUsers = z.object({ enabled: z.boolean().default(true) }).strict().default({});
+
+const conversations = z
+  .object({
+    max_cc_participants: z.number().int().nonnegative().default(10),
+    references_limit: z.number().int().min(2).default(20),
+  })
+  .strict()
+  .default({});
+
+const attachments = z
+  .object({
+    max_count: z.number().int().nonnegative().default(20),
+    max_total_size: size.default("20MB"),
+  })
+  .strict()
+  .default({});
+
+const abilities = z
+  .object({
+    start_direct: z.array(role).default(["member", "staff", "admin"]),
+    write_to_email: z.array(role).default(["staff", "admin"]),
+    invite_by_cc: z.array(role).default(["member", "staff", "admin"]),
+  })
+  .strict()
+  .default({});
+
+const log = z
+  .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
+  .strict()
+  .default({});
+
+export const configSchema = z
+  .object({
+    gateway,
+    smtp,
+    database,
+    outbound,
+    staged_users: stagedUsers,
+    conversations,
+    attachments,
+    abilities,
+    log,
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.gateway.domain && config.gateway.domains) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["gateway", "domains"],
+        message: "set either gateway.domain or gateway.domains, not both",
+      });
+    }
+  });
+
+export type RawConfig = z.infer<typeof configSchema>;

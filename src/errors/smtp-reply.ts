@@ -1,0 +1,59 @@
+import { Refusal, type RefusalReason } from "./refusal.js";
+
+/**
+ * The one error type that reaches the SMTP client: smtp-server sends `responseCode` and the
+ * message (enhanced status code first, then a sentence a person understands).
+ */
+export class SmtpReply extends Error {
+  readonly responseCode: number;
+  constructor(
+    readonly code: number,
+    readonly enhancedStatus: string,
+    readonly sentence: string,
+    readonly reason: RefusalReason,
+  ) {
+    super(`${enhancedStatus} ${sentence}`);
+    this.name = "SmtpReply";
+    this.responseCode = code;
+  }
+
+  get permanent(): boolean {
+    return this.code >= 500;
+  }
+}
+
+const REPLY_CODES: Record<RefusalReason, readonly [code: number, enhancedStatus: string]> = {
+  unknown_recipient: [550, "5.1.1"],
+  relaying_denied: [550, "5.7.1"],
+  reserved_name: [550, "5.1.1"],
+  message_too_large: [552, "5.3.4"],
+  malformed_message: [550, "5.6.0"],
+  sender_mismatch: [550, "5.7.1"],
+  conversation_closed: [550, "5.1.1"],
+  participant_gone: [550, "5.1.1"],
+  empty_reply: [550, "5.6.0"],
+  not_a_participant: [550, "5.7.1"],
+  no_thread_found: [550, "5.1.1"],
+  staged_users_disabled: [550, "5.7.1"],
+  not_allowed: [550, "5.7.1"],
+  user_unreachable: [550, "5.2.1"],
+  too_many_attachments: [552, "5.3.4"],
+  attachments_too_large: [552, "5.3.4"],
+  not_found: [550, "5.1.1"],
+  already_exists: [550, "5.7.1"],
+  invalid_input: [550, "5.6.0"],
+  temporary_failure: [451, "4.3.0"],
+};
+
+export const TEMPORARY_FAILURE_SENTENCE =
+  "Postern could not process this message right now; please try again later.";
+
+/** Any error → the reply the client gets. Unknown errors are temporary: never bounce on a bug. */
+export function toSmtpReply(error: unknown): SmtpReply {
+  if (error instanceof SmtpReply) return error;
+  if (error instanceof Refusal) {
+    const [code, status] = REPLY_CODES[error.reason];
+    return new SmtpReply(code, status, error.sentence, error.reason);
+  }
+  return new SmtpReply(451, "4.3.0", TEMPORARY_FAILURE_SENTENCE, "temporary_failure");
+}
