@@ -1,0 +1,61 @@
+import type { Command } from "commander";
+import { groupMemberUsers, listGroups } from "../../domain/groups.repo.js";
+import { addGroup, addGroupMember, removeGroupMember } from "../../domain/groups.service.js";
+import { withContext } from "../context.js";
+import { printJson, printLine, printTable } from "../output.js";
+
+export function registerGroupCommands(program: Command): void {
+  const groups = program.command("groups").description("groups and their inbox addresses");
+
+  groups
+    .command("add")
+    .description("add a group with an inbox address: mail to it starts a conversation with the group")
+    .argument("<name>")
+    .requiredOption("--inbox <address>", "the group's inbox address, e.g. support@example.test")
+    .action((name: string, options: { inbox: string }, command: Command) =>
+      withContext(command.optsWithGlobals(), ({ write }) => {
+        const group = write(({ db, config, now }) => addGroup(db, config, { name, inbox: options.inbox }, now));
+        printLine(`added group ${group.name} with inbox ${group.inboxAddress}`);
+      }),
+    );
+
+  groups
+    .command("list")
+    .description("list groups")
+    .option("--json", "print JSON")
+    .action((options: { json?: boolean }, command: Command) =>
+      withContext(command.optsWithGlobals(), ({ database }) => {
+        const rows = listGroups(database.db).map((g) => ({
+          name: g.name,
+          inbox: g.inboxAddress,
+          members: groupMemberUsers(database.db, g.id).map((u) => u.email),
+        }));
+        if (options.json) printJson(rows);
+        else printTable(rows, ["name", "inbox", "members"]);
+      }),
+    );
+
+  const members = groups.command("members").description("group membership");
+  members
+    .command("add")
+    .description("add an active member to a group")
+    .argument("<name>")
+    .argument("<email>")
+    .action((name: string, email: string, _options, command: Command) =>
+      withContext(command.optsWithGlobals(), ({ write }) => {
+        const { group, user } = write(({ db, now }) => addGroupMember(db, name, email, now));
+        printLine(`${user.email} is a member of ${group.name}`);
+      }),
+    );
+  members
+    .command("remove")
+    .description("remove a member from a group")
+    .argument("<name>")
+    .argument("<email>")
+    .action((name: string, email: string, _options, command: Command) =>
+      withContext(command.optsWithGlobals(), ({ write }) => {
+        write(({ db }) => removeGroupMember(db, name, email));
+        printLine(`${email} removed from ${name}`);
+      }),
+    );
+}

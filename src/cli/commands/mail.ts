@@ -1,0 +1,33 @@
+import type { Command } from "commander";
+import { listInboundMessages } from "../../inbound/inbound-log.repo.js";
+import { withContext } from "../context.js";
+import { iso, printJson, printTable } from "../output.js";
+
+export function registerMailCommands(program: Command): void {
+  const mail = program.command("mail").description("inbound mail");
+  mail
+    .command("log")
+    .description("every inbound message with its outcome and reason, newest first")
+    .option("--rejected", "only refused messages")
+    .option("--limit <n>", "how many", (v) => Number.parseInt(v, 10), 100)
+    .option("--json", "print JSON")
+    .action((options: { rejected?: boolean; limit: number; json?: boolean }, command: Command) =>
+      withContext(command.optsWithGlobals(), ({ database }) => {
+        const rows = listInboundMessages(database.db, { ...(options.rejected ? { outcomes: ["rejected"] } : {}), limit: options.limit }).map((m) => ({
+          id: m.id,
+          receivedAt: iso(m.receivedAt),
+          from: m.fromAddress ?? m.mailFrom,
+          to: m.rcptTo,
+          messageId: m.messageId,
+          outcome: m.outcome,
+          reason: m.reason,
+          code: m.smtpCode,
+          subject: m.subject,
+          conversationId: m.conversationId,
+          postId: m.postId,
+        }));
+        if (options.json) printJson(rows);
+        else printTable(rows, ["id", "receivedAt", "outcome", "code", "from", "to", "reason"]);
+      }),
+    );
+}

@@ -1,0 +1,26 @@
+import type { Command } from "commander";
+import { startGateway } from "../../app.js";
+import { loadConfig } from "../../config/config.js";
+import { createLogger } from "../../log.js";
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("run the SMTP listener and the delivery worker until SIGTERM or SIGINT")
+    .action(async (_options, command: Command) => {
+      const config = loadConfig(command.optsWithGlobals().config);
+      const logger = createLogger(config.log.level);
+      const gateway = await startGateway(config, { logger });
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          logger.info({ event: "gateway.stopping", signal }, "draining in-flight work");
+          gateway.stop().then(resolve, (error) => {
+            logger.error({ event: "gateway.stop_failed", err: error }, "shutdown failed");
+            resolve();
+          });
+        };
+        process.once("SIGTERM", () => shutdown("SIGTERM"));
+        process.once("SIGINT", () => shutdown("SIGINT"));
+      });
+    });
+}

@@ -1,0 +1,53 @@
+import type { Conversation, Post, User } from "../../schema/schema.js";
+import { findGroupById } from "./groups.repo.js";
+import * as repo from "./conversations.repo.js";
+import type { DomainContext } from "./conversations.service.js";
+import { newToken } from "./tokens.js";
+
+/**
+ * Decides who receives a personal copy of a post and queues one delivery per recipient, in the
+ * caller's transaction. Everyone else who is active has the post counted as read.
+ */
+export function fanOut(
+  ctx: DomainContext,
+  conversation: Conversation,
+  post: Post,
+  author: User,
+  alreadyReceived: ReadonlySet<number>,
+): void {
+  const { db, now } = ctx;
+  const everyone = repo.participantsWithUsers(db, conversation.id).filter((p) => p.participant.state === "active");
+  const authorParticipant = everyone.find((p) => p.user.id === author.id)?.participant;
+  const group = conversation.groupId ? findGroupById(db, conversation.groupId) : undefined;
+  const onlyAssignee = !!(group?.assigneeOnly && conversation.assigneeId);
+  // Announcement style: an ordinary participant's post reaches the owners only (no reply-all storm).
+  const ownersOnly = conversation.replies === "owners" && authorParticipant?.role !== "owner";
+
+  const rows: repo.NewDelivery[] = [];
+  for (const { participant, user } of everyone) {
+    if (user.id === author.id || alreadyReceived.has(user.id)) {
+      markRead(ctx, participant.id, post.id);
+      continue;
+    }
+    if (ownersOnly && participant.role !== "owner") continue;
+    if (onlyAssignee && participant.role === "owner" && user.id !== conversation.assigneeId) continue;
+    if (user.status === "suspended" || user.delivery !== "every") continue;
+    rows.push({
+      kind: "post",
+      postId: post.id,
+      conversationId: conversation.id,
+      recipientId: user.id,
+      toAddress: user.email,
+      bounceToken: newToken(),
+      status: "queued",
+      nextAttemptAt: now,
+      createdAt: now,
+    });
+    markRead(ctx, participant.id, post.id);
+  }
+  repo.insertDeliveries(db, rows);
+}
+
+function markRead(ctx: DomainContext, participantId: number, postId: number): void {
+  repo.updateParticipant(ctx.db, participantId, { lastReadPostId: postId });
+}

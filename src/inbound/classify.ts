@@ -1,0 +1,67 @@
+import type { Config } from "../config/config.js";
+import { isOwnMessageId } from "../domain/conversations.service.js";
+import { classifyAddress } from "../domain/addresses.js";
+import { header, type ParsedMessage } from "./parse.js";
+
+export type Classification =
+  | { readonly kind: "human" }
+  | { readonly kind: "automatic"; readonly reason: string }
+  | { readonly kind: "loop"; readonly reason: string };
+
+// Out-of-office subjects as common clients and languages write them.
+const OUT_OF_OFFICE_SUBJECT = new RegExp(
+  [
+    "^(auto(matic)?[ -]?(reply|response|antwort))",
+    "out of (the )?office",
+    "^(abwesenheitsnotiz|abwesend|automatische antwort)",
+    "^(r[ée]ponse automatique|absence du bureau|absent\\b)",
+    "^(respuesta autom[áa]tica|fuera de la oficina)",
+    "^(risposta automatica|fuori ufficio)",
+    "^(resposta autom[áa]tica|fora do escrit[óo]rio|aus[êe]ncia)",
+    "^(automatisch antwoord|afwezig)",
+    "^(automatiskt svar|fr[åa]nvaro)",
+    "^(autosvar|frav[æa]r)",
+    "^(автоответ|автоматический ответ|вне офиса)",
+    "^(自動応答|自動返信|不在)",
+    "^(自动回复|自動回覆)",
+    "^on vacation\\b|^vacation reply",
+  ].join("|"),
+  "i",
+);
+
+/**
+ * Decides whether a person wrote this. Automatic mail is never posted and never answered (no
+ * auto-reply ping-pong, no backscatter); mail Postern itself sent, come back, is a loop.
+ */
+export function classifyMessage(config: Config, message: ParsedMessage, envelopeFrom: string | false): Classification {
+  if (message.messageId && isOwnMessageId(config, message.messageId)) {
+    return { kind: "loop", reason: "loop: this message was sent by Postern itself" };
+  }
+  const fromKind = classifyAddress(message.from.address, config.domains, config.fromAddress);
+  if (fromKind.type !== "foreign" && fromKind.type !== "local") {
+    return { kind: "loop", reason: `loop: From is Postern's own address ${message.from.address}` };
+  }
+  if (!envelopeFrom) return { kind: "automatic", reason: "automatic: empty return path (a bounce or notification)" };
+  const sender = message.from.address.split("@")[0] ?? "";
+  if (/^(mailer-daemon|postmaster)$/i.test(sender) || /^mailer-daemon@/i.test(envelopeFrom)) {
+    return { kind: "automatic", reason: "automatic: sent by a mail server (MAILER-DAEMON)" };
+  }
+  const autoSubmitted = header(message, "auto-submitted")?.trim().toLowerCase();
+  if (autoSubmitted && !autoSubmitted.startsWith("no")) {
+    return { kind: "automatic", reason: `automatic: Auto-Submitted: ${autoSubmitted}` };
+  }
+  for (const name of ["x-autoreply", "x-autorespond", "x-autoresponder"]) {
+    if (header(message, name) !== undefined) return { kind: "automatic", reason: `automatic: ${name} header` };
+  }
+  const precedence = header(message, "precedence")?.trim().toLowerCase();
+  if (precedence && /^(bulk|junk|list|auto_reply)$/.test(precedence)) {
+    return { kind: "automatic", reason: `automatic: Precedence: ${precedence}` };
+  }
+  if (message.contentType.startsWith("multipart/report")) {
+    return { kind: "automatic", reason: "automatic: a delivery or read report" };
+  }
+  if (OUT_OF_OFFICE_SUBJECT.test(message.subject.trim())) {
+    return { kind: "automatic", reason: "automatic: out-of-office subject" };
+  }
+  return { kind: "human" };
+}

@@ -1,0 +1,86 @@
+import { eq } from "drizzle-orm";
+import type { Config } from "../config/config.js";
+import type { Db } from "../db/database.js";
+import { refuse } from "../errors/refusal.js";
+import { classifyAddress, normalizeEmail } from "../domain/addresses.js";
+import { findConversation, findParticipantByToken } from "../domain/conversations.repo.js";
+import { findGroupByInbox } from "../domain/groups.repo.js";
+import { findUserByUsername } from "../domain/users.repo.js";
+import { deliveries, type Conversation, type Delivery, type Group, type Participant, type User } from "../../schema/schema.js";
+
+/** Where one recipient address leads. */
+export type Route =
+  | { readonly type: "reply"; readonly address: string; readonly participant: Participant; readonly conversation: Conversation }
+  | { readonly type: "leave"; readonly address: string; readonly participant: Participant; readonly conversation: Conversation }
+  | { readonly type: "bounce"; readonly address: string; readonly delivery: Delivery }
+  | { readonly type: "from_address"; readonly address: string }
+  | { readonly type: "inbox"; readonly address: string; readonly group: Group }
+  | { readonly type: "alias"; readonly address: string; readonly user: User }
+  | { readonly type: "postmaster"; readonly address: string };
+
+/** When several gateway addresses receive one message, the most specific one decides. */
+const PRIORITY: Record<Route["type"], number> = {
+  bounce: 0, reply: 1, leave: 2, from_address: 3, inbox: 4, alias: 5, postmaster: 6,
+};
+
+export function primaryRoute(routes: readonly Route[]): Route | undefined {
+  return [...routes].sort((a, b) => PRIORITY[a.type] - PRIORITY[b.type])[0];
+}
+
+/**
+ * Resolves a recipient, or refuses it: used at RCPT TO (so unroutable mail is refused before its
+ * body is sent) and again after DATA, inside the transaction that applies the message.
+ */
+export function resolveRoute(db: Db, config: Config, rawAddress: string): Route {
+  const address = normalizeEmail(rawAddress);
+  const target = classifyAddress(address, config.domains, config.fromAddress);
+  switch (target.type) {
+    case "foreign":
+      return refuse("relaying_denied", `Postern does not relay mail to ${address}: it only receives mail for ${config.domains.join(", ")}.`);
+    case "reserved":
+      return refuse("unknown_recipient", `There is no mailbox ${address} here.`);
+    case "from_address":
+      return { type: "from_address", address };
+    case "postmaster":
+      return { type: "postmaster", address };
+    case "local": {
+      const group = findGroupByInbox(db, address);
+      if (group) return { type: "inbox", address, group };
+      const user = findUserByUsername(db, target.local);
+      if (user && user.status === "active") return { type: "alias", address, user };
+      return refuse("unknown_recipient", `There is no mailbox ${address} here.`);
+    }
+    case "token":
+      switch (target.kind) {
+        case "reply":
+        case "leave":
+          return tokenRoute(db, target.kind, target.token, address);
+        case "bounce": {
+          const delivery = db.select().from(deliveries).where(eq(deliveries.bounceToken, target.token)).get();
+          if (!delivery) return refuse("unknown_recipient", `There is no mailbox ${address} here.`);
+          return { type: "bounce", address, delivery };
+        }
+        case "accept":
+        case "decline":
+          return refuse("unknown_recipient", `There is no invitation behind ${address}: it may have been answered already.`);
+      }
+  }
+}
+
+function tokenRoute(db: Db, kind: "reply" | "leave", token: string, address: string): Route {
+  const participant = findParticipantByToken(db, kind, token);
+  const conversation = participant && findConversation(db, participant.conversationId);
+  if (!participant || !conversation) {
+    return refuse("unknown_recipient", `The address ${address} does not belong to any conversation.`);
+  }
+  if (participant.state === "left" || participant.state === "removed") {
+    return refuse(
+      "participant_gone",
+      `You are no longer taking part in the conversation "${conversation.subject}" (you ${participant.state === "left" ? "left it" : "were removed from it"}), so this address no longer accepts mail.`,
+    );
+  }
+  if (kind === "reply" && (conversation.state === "closed" || conversation.state === "declined")) {
+    return refuse("conversation_closed", `The conversation "${conversation.subject}" is ${conversation.state} and no longer accepts replies.`);
+  }
+  return { type: kind, address, participant, conversation };
+}

@@ -1,0 +1,126 @@
+import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
+import type { Config } from "../config/config.js";
+import type { Db } from "../db/database.js";
+import { Refusal } from "../errors/refusal.js";
+import { SmtpReply, toSmtpReply } from "../errors/smtp-reply.js";
+import type { InboundPipeline } from "../inbound/pipeline.js";
+import { resolveRoute } from "../inbound/route.js";
+import type { Logger } from "../log.js";
+
+export interface SmtpListener {
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  listen(): Promise<number>;
+  /** Stops accepting connections and waits for open sessions to finish. */
+  close(): Promise<void>;
+}
+
+export interface ListenerDeps {
+  readonly config: Config;
+  readonly db: Db;
+  readonly logger: Logger;
+  readonly pipeline: InboundPipeline;
+}
+
+/**
+ * The thin adapter: RCPT TO asks the router, DATA hands the bytes to the pipeline and answers
+ * with its verdict. No rule about conversations lives here.
+ */
+export function createSmtpListener({ config, db, logger, pipeline }: ListenerDeps): SmtpListener {
+  const tls = config.smtp.tls_key && config.smtp.tls_cert
+    ? { key: readFileSync(config.smtp.tls_key), cert: readFileSync(config.smtp.tls_cert) }
+    : undefined;
+  const server = new SMTPServer({
+    name: config.primaryDomain,
+    banner: config.smtp.banner ?? "Postern conversation gateway",
+    size: config.smtp.max_message_size,
+    authOptional: true,
+    disabledCommands: ["AUTH"],
+    // Without a configured certificate, advertising STARTTLS would offer smtp-server's self-signed one.
+    hideSTARTTLS: !tls,
+    ...(tls ?? {}),
+    disableReverseLookup: !config.smtp.reverse_dns,
+    maxClients: config.smtp.max_clients,
+    socketTimeout: config.smtp.socket_timeout,
+    logger: false,
+
+    onRcptTo(address, session, callback) {
+      try {
+        const route = resolveRoute(db, config, address.address);
+        logger.debug({ event: "smtp.rcpt", sessionId: session.id, to: address.address, route: route.type }, "recipient accepted");
+        callback();
+      } catch (error) {
+        const reply = toSmtpReply(error);
+        logger.info({ event: "smtp.rcpt_refused", sessionId: session.id, to: address.address, code: reply.code, reason: reply.reason }, reply.sentence);
+        callback(reply);
+      }
+    },
+
+    onData(stream, session, callback) {
+      readMessage(stream)
+        .then((raw) => {
+          if (stream.sizeExceeded) {
+            throw new Refusal("message_too_large", `The message is larger than the ${config.smtp.max_message_size} bytes this gateway accepts.`);
+          }
+          return withTimeout(pipeline.process(raw, envelopeOf(session)), config.smtp.processing_timeout);
+        })
+        .then(
+          (verdict) => callback(null, verdict.message),
+          (error) => callback(toSmtpReply(error)),
+        );
+    },
+  });
+
+  server.on("error", (error) => {
+    // Socket errors (a client resetting mid-DATA) belong to one session; they must not end the process.
+    logger.warn({ event: "smtp.error", err: error }, "SMTP connection error");
+  });
+
+  return {
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(config.smtp.port, config.smtp.host, () => {
+          server.off("error", reject);
+          const port = (server.server.address() as AddressInfo).port;
+          logger.info({ event: "smtp.listening", host: config.smtp.host, port }, "SMTP listener ready");
+          resolve(port);
+        });
+      }),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+function readMessage(stream: SMTPServerDataStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => {
+      // Past the limit, keep draining the stream but stop holding its bytes.
+      if (!stream.sizeExceeded) chunks.push(chunk);
+    });
+    stream.once("end", () => resolve(Buffer.concat(chunks)));
+    stream.once("error", reject);
+  });
+}
+
+function envelopeOf(session: SMTPServerSession) {
+  const mailFrom = session.envelope.mailFrom;
+  return {
+    mailFrom: mailFrom ? mailFrom.address : "",
+    rcptTo: session.envelope.rcptTo.map((r) => r.address),
+    sessionId: session.id,
+    remoteAddress: session.remoteAddress,
+  };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new SmtpReply(451, "4.3.0", "Processing this message took too long; please try again later.", "temporary_failure")),
+      ms,
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
