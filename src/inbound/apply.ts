@@ -5,7 +5,7 @@ import {
   createPost, leaveConversation, startConversation, type AttachmentInput, type DomainContext,
 } from "../domain/conversations.service.js";
 import { findPostBySourceMessageId } from "../domain/conversations.repo.js";
-import { findUserByEmail, findUserById } from "../domain/users.repo.js";
+import { findUserByEmail, findUserById, updateUser } from "../domain/users.repo.js";
 import { displayName, findOrStageUser } from "../domain/users.service.js";
 import { newToken } from "../domain/tokens.js";
 import { users, type Conversation, type Group, type Participant, type User } from "../../schema/schema.js";
@@ -112,8 +112,9 @@ function reply(
   conversation: Conversation,
   participant: Participant,
 ): AppliedOutcome {
-  const author = findUserById(ctx.db, participant.userId);
-  if (!author) throw new Error(`participant ${participant.id} has no user`);
+  const known = findUserById(ctx.db, participant.userId);
+  if (!known) throw new Error(`participant ${participant.id} has no user`);
+  const author = learnName(ctx, known, inbound.message.from.name);
   if (conversation.state !== "open") {
     refuse("conversation_closed", `The conversation "${conversation.subject}" is ${conversation.state} and does not accept replies now.`);
   }
@@ -227,9 +228,15 @@ function startNew(
 
 function senderAsUser(ctx: DomainContext, inbound: PreparedInbound): User {
   const { address, name } = inbound.message.from;
-  const user = findOrStageUser(ctx.db, ctx.config, { email: address, name }, ctx.now);
+  const user = learnName(ctx, findOrStageUser(ctx.db, ctx.config, { email: address, name }, ctx.now), name);
   if (user.status === "suspended") refuse("not_allowed", `The account of ${user.email} is suspended.`);
   return user;
+}
+
+/** A staged user known only by address takes the display name their mail gives. */
+function learnName(ctx: DomainContext, user: User, name: string): User {
+  if (user.status !== "staged" || user.name || !name.trim()) return user;
+  return updateUser(ctx.db, user.id, { name: name.trim() });
 }
 
 function checkedAttachments(ctx: DomainContext, attachments: readonly AttachmentInput[]): readonly AttachmentInput[] {

@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import nodemailer from "nodemailer";
+import type Mail from "nodemailer/lib/mailer/index.js";
+import { startGateway, type Gateway } from "../../src/app.js";
+import { buildConfig, type Config } from "../../src/config/config.js";
+import type { DomainContext } from "../../src/domain/conversations.service.js";
+import { inTransaction } from "../../src/db/commit-queue.js";
+import { silentLogger } from "../../src/log.js";
+import { startSmtpSink, type SmtpSink } from "./smtp-sink.js";
+
+export interface TestGateway {
+  readonly gateway: Gateway;
+  readonly config: Config;
+  readonly sink: SmtpSink;
+  readonly dir: string;
+  /** Sends real MIME over SMTP to the gateway with a real client; rejects with the SMTP error. */
+  send(mail: Mail.Options): Promise<{ response: string; messageId: string }>;
+  /** Runs domain code in one transaction on the gateway's own database. */
+  write<T>(work: (ctx: DomainContext) => T): T;
+  dispose(): Promise<void>;
+}
+
+type Overrides = { [section: string]: Record<string, unknown> };
+
+/** A gateway on port 0 with a real SQLite file, relaying through a real SMTP sink. */
+export async function startTestGateway(overrides: Overrides = {}): Promise<TestGateway> {
+  const dir = mkdtempSync(join(tmpdir(), "postern-gw-"));
+  const sink = await startSmtpSink();
+  const base: Overrides = {
+    gateway: { domain: "example.test", name: "Acme" },
+    smtp: { host: "127.0.0.1", port: 0 },
+    database: { path: join(dir, "postern.db"), synchronous: "NORMAL" },
+    outbound: { transport: "smtp", host: "127.0.0.1", port: sink.port, poll_interval: "200ms", retry_schedule: ["1s"] },
+  };
+  const merged: Overrides = { ...base };
+  for (const [section, values] of Object.entries(overrides)) merged[section] = { ...(base[section] ?? {}), ...values };
+  const config = buildConfig(merged, "test");
+  const gateway = await startGateway(config, { logger: silentLogger() });
+  const client = nodemailer.createTransport({ host: "127.0.0.1", port: gateway.port, secure: false, ignoreTLS: true });
+  return {
+    gateway,
+    config,
+    sink,
+    dir,
+    send: (mail) => client.sendMail(mail),
+    write: (work) => inTransaction(gateway.database.sqlite, () => work({ db: gateway.database.db, config, now: Date.now() })),
+    async dispose() {
+      client.close();
+      await gateway.stop();
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The SMTP error a client got, or undefined when the send succeeded. */
+export async function smtpError(promise: Promise<unknown>): Promise<{ responseCode: number; response: string } | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return error as { responseCode: number; response: string };
+  }
+}
+
+export function tokenOf(address: string | undefined, kind: string): string {
+  const match = new RegExp(`${kind}\\+([a-z2-7]+)@`).exec(address ?? "");
+  if (!match?.[1]) throw new Error(`no ${kind}+ token in ${address}`);
+  return match[1];
+}
+
+/** A header exactly as sent (unfolded), read from the raw message rather than mailparser's view. */
+export function rawHeader(raw: Buffer, name: string): string | undefined {
+  const head = raw.toString("utf8").split(/\r?\n\r?\n/)[0] ?? "";
+  const unfolded = head.replace(/\r?\n[ \t]+/g, " ");
+  const match = new RegExp(`^${name}:[ \\t]*(.*)$`, "im").exec(unfolded);
+  return match?.[1]?.trim();
+}
