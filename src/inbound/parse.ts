@@ -56,7 +56,7 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
     })),
     headers: parsed.headers,
     contentType: contentType.toLowerCase(),
-    deliveryStatus: deliveryStatusOf(parsed.attachments),
+    deliveryStatus: deliveryStatusOf(contentType, parsed.attachments, parsed.text),
   };
 }
 
@@ -92,9 +92,14 @@ function isReportPart(contentType: string): boolean {
   return /^(message\/(delivery-status|global-delivery-status|disposition-notification|feedback-report)|text\/rfc822-headers)$/i.test(contentType);
 }
 
-function deliveryStatusOf(attachments: { contentType: string; content: Buffer }[]): string | undefined {
+/**
+ * mailparser folds a message/delivery-status part into the text of a multipart/report, so the
+ * per-recipient fields are read from there unless the part came out as an attachment.
+ */
+function deliveryStatusOf(contentType: string, attachments: { contentType: string; content: Buffer }[], text: string | undefined): string | undefined {
+  if (!/^multipart\/report/i.test(contentType)) return undefined;
   const part = attachments.find((a) => /^message\/(global-)?delivery-status$/i.test(a.contentType));
-  return part?.content.toString("utf8");
+  return part ? part.content.toString("utf8") : text;
 }
 
 export function header(message: ParsedMessage, name: string): string | undefined {
