@@ -1,0 +1,79 @@
+/**
+ * The text of a post's copy: the post itself, then a short footer. SPEC §1: outbound mail must
+ * not read like a bare notification from an unfamiliar system, so the footer says who wrote, that
+ * replying answers the conversation, and how to leave.
+ */
+export interface PostBodyInput {
+  readonly body: string;
+  readonly authorName: string;
+  readonly conversationSubject: string;
+  /** "Support" for an inbox conversation, else the site name. */
+  readonly via: string;
+  readonly leaveAddress: string;
+  /**
+   * Inline images of the original. Our HTML is rebuilt from the text, so it must reference them
+   * itself: an unreferenced part of multipart/related is hidden by some clients.
+   */
+  readonly inlineImages?: readonly { readonly cid: string; readonly alt: string }[];
+}
+
+export interface BodyParts {
+  readonly text: string;
+  readonly html: string;
+}
+
+export function postBody(input: PostBodyInput): BodyParts {
+  const body = input.body.trim();
+  const footer = [
+    `${input.authorName} wrote this in the conversation "${input.conversationSubject}" (${input.via}).`,
+    "Reply to this email to answer in the conversation; your reply goes to its participants.",
+    `To leave the conversation, send an email to ${input.leaveAddress}.`,
+  ];
+  // "-- " is the signature separator: clients grey it out, and reply trimming drops it when quoted.
+  const text = `${body}\n\n-- \n${footer.join("\n")}\n`;
+  const html = htmlDocument(
+    `${paragraphs(body)}\n${images(input.inlineImages ?? [])}<hr style="border:none;border-top:1px solid #ddd;margin:24px 0 8px">\n` +
+      `<p style="color:#666;font-size:12px;line-height:1.5">` +
+      `${escapeHtml(footer[0] ?? "")}<br>\n${escapeHtml(footer[1] ?? "")}<br>\n` +
+      `To leave the conversation, send an email to <a href="mailto:${escapeHtml(input.leaveAddress)}">${escapeHtml(input.leaveAddress)}</a>.` +
+      `</p>`,
+  );
+  return { text, html };
+}
+
+export function forwardBody(input: { readonly gatewayName: string; readonly to: string; readonly from: string; readonly receivedAt: Date; readonly originalIncluded: boolean }): BodyParts {
+  const lines = [
+    `${input.gatewayName} received a message addressed to ${input.to} from ${input.from} on ${input.receivedAt.toUTCString()}.`,
+    input.originalIncluded
+      ? "The original message is attached unchanged."
+      : "The original message was not kept, so it cannot be attached.",
+    "You receive this because you are an administrator of this gateway.",
+  ];
+  const text = `${lines.join("\n\n")}\n`;
+  return { text, html: htmlDocument(lines.map((line) => `<p>${escapeHtml(line)}</p>`).join("\n")) };
+}
+
+function images(list: readonly { readonly cid: string; readonly alt: string }[]): string {
+  return list
+    .map((image) => `<p><img src="cid:${escapeHtml(image.cid)}" alt="${escapeHtml(image.alt)}" style="max-width:100%"></p>\n`)
+    .join("");
+}
+
+/** Blank lines separate paragraphs, single newlines are line breaks: what the author saw. */
+export function paragraphs(text: string): string {
+  return text
+    .replace(/\r\n?/g, "\n")
+    .split(/\n{2,}/)
+    .filter((block) => block.trim() !== "")
+    .map((block) => `<p>${block.split("\n").map(escapeHtml).join("<br>\n")}</p>`)
+    .join("\n");
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+// No remote resources, no external CSS: nothing that tracks a reader or breaks offline.
+function htmlDocument(content: string): string {
+  return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n<body style="font-family:sans-serif;font-size:14px">\n${content}\n</body></html>\n`;
+}

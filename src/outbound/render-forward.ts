@@ -1,0 +1,55 @@
+import type Mail from "nodemailer/lib/mailer/index.js";
+import type { Config } from "../config/config.js";
+import type { Db } from "../db/database.js";
+import { splitAddress, tokenAddress } from "../domain/addresses.js";
+import type { Delivery, InboundMessage } from "../../schema/schema.js";
+import type { MailDraft } from "./compose.js";
+import { forwardBody } from "./message-body.js";
+import * as repo from "./render.repo.js";
+import { RenderError } from "./render-error.js";
+
+/**
+ * Mail to postmaster@ or abuse@ (RFC 5321 §4.5.1, RFC 2142), passed on to an admin with the
+ * original attached unchanged so headers can be inspected.
+ */
+export function draftForwardDelivery(db: Db, config: Config, delivery: Delivery): MailDraft {
+  const inbound = delivery.inboundId === null ? undefined : repo.findInboundMessage(db, delivery.inboundId);
+  if (!inbound) throw new RenderError(`inbound message ${delivery.inboundId ?? "(none)"} no longer exists`);
+  const domain = config.primaryDomain;
+  const addressedTo = postmasterAddress(inbound, config);
+  const subject = inbound.subject?.replace(/\s+/g, " ").trim();
+  const body = forwardBody({
+    gatewayName: config.gateway.name,
+    to: addressedTo,
+    from: inbound.fromAddress ?? inbound.mailFrom ?? "an unknown sender",
+    receivedAt: new Date(inbound.receivedAt),
+    originalIncluded: inbound.raw !== null,
+  });
+  const mail: Mail.Options = {
+    from: { name: config.gateway.name, address: `noreply@${domain}` },
+    to: { name: "", address: delivery.toAddress },
+    subject: subject ? `Fwd: ${subject}` : `Mail to ${addressedTo}`,
+    // System mail (RFC 3834): auto-responders must not answer it.
+    headers: { "Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All" },
+    text: body.text,
+    html: body.html,
+    attachments: inbound.raw
+      ? [{ filename: "original.eml", contentType: "message/rfc822", contentDisposition: "attachment", content: inbound.raw }]
+      : [],
+  };
+  return {
+    envelope: { from: tokenAddress("bounce", delivery.bounceToken, domain), to: [delivery.toAddress] },
+    // Same shape as post Message-IDs so the inbound loop guard recognises it if it ever comes back;
+    // derived from the bounce token so every retry carries the same id.
+    messageId: `<postern.${delivery.bounceToken}@${domain}>`,
+    mail,
+  };
+}
+
+function postmasterAddress(inbound: InboundMessage, config: Config): string {
+  const match = inbound.rcptTo.find((address) => {
+    const parts = splitAddress(address.toLowerCase());
+    return !!parts && config.domains.includes(parts.domain) && (parts.local === "postmaster" || parts.local === "abuse");
+  });
+  return match ?? inbound.rcptTo[0] ?? `postmaster@${config.primaryDomain}`;
+}

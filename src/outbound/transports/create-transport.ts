@@ -1,0 +1,15 @@
+import type { Config } from "../../config/config.js";
+import { FileTransport } from "./file-transport.js";
+import { SmtpTransport, smtpPoolOptions } from "./smtp-transport.js";
+import type { Transport } from "./transport.js";
+
+export type { OutboundMessage, Transport } from "./transport.js";
+
+export function createTransport(config: Config): Transport {
+  switch (config.outbound.transport) {
+    case "file":
+      return new FileTransport(config.outbound.dir);
+    case "smtp":
+      return new SmtpTransport(smtpPoolOptions(config));
+  }
+}

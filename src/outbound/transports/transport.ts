@@ -1,0 +1,19 @@
+import type { Envelope } from "../compose.js";
+
+/** One rendered message on its way out. */
+export interface OutboundMessage {
+  readonly envelope: Envelope;
+  readonly raw: Buffer;
+  /** Names the file the file transport writes; the SMTP transport does not need it. */
+  readonly deliveryId?: number;
+}
+
+/**
+ * Where rendered mail goes. `send` resolves once the next hop has taken responsibility for the
+ * message (a 250 after DATA, or a file safely renamed into place) and rejects otherwise, with
+ * nodemailer's error fields (`code`, `responseCode`, `response`) for send-error.ts to classify.
+ */
+export interface Transport {
+  send(message: OutboundMessage): Promise<{ readonly response: string }>;
+  close(): Promise<void>;
+}
