@@ -32,8 +32,9 @@ export interface ConversationSummary {
 
 /** Conversations with counts of active participants and sent posts, optionally one user's. */
 export function listConversationSummaries(db: Db, userId?: number): ConversationSummary[] {
-  const participantCount = sql<number>`(SELECT count(*) FROM participants p WHERE p.conversation_id = ${conversations.id} AND p.state IN ('active', 'invited'))`;
-  const postCount = sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = ${conversations.id} AND q.state = 'sent')`;
+  // Correlated subqueries: drizzle renders a bare column name here, so qualify it by hand.
+  const participantCount = sql<number>`(SELECT count(*) FROM participants p WHERE p.conversation_id = "conversations"."id" AND p.state IN ('active', 'invited'))`;
+  const postCount = sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent')`;
   const base = db
     .select({ conversation: conversations, participants: participantCount, posts: postCount })
     .from(conversations);

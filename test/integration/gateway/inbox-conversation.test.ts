@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { addGroup, addGroupMember } from "../../../src/domain/groups.service.js";
 import { addUser } from "../../../src/domain/users.service.js";
 import { findUserByEmail } from "../../../src/domain/users.repo.js";
-import { listPosts, participantsWithUsers } from "../../../src/domain/conversations.repo.js";
+import { listConversationSummaries, listPosts, participantsWithUsers } from "../../../src/domain/conversations.repo.js";
 import { deliveries } from "../../../schema/schema.js";
 import { rawHeader, startTestGateway, tokenOf, type TestGateway } from "../../helpers/gateway.js";
 
@@ -108,6 +108,7 @@ describe("a stranger writes to a group inbox and the team answers", () => {
       ["bob@team.test", "owner"],
     ]);
     expect(db.select().from(deliveries).where(eq(deliveries.recipientId, 1)).all()).toHaveLength(1);
+    expect(listConversationSummaries(db).map((s) => [s.conversation.id, s.participants, s.posts])).toEqual([[1, 3, 2]]);
   });
 
   it("lets the outside person reply through their token and reach the whole team", async () => {
