@@ -5,7 +5,7 @@ import { splitAddress, tokenAddress } from "../domain/addresses.js";
 import type { Delivery, InboundMessage } from "../../schema/schema.js";
 import type { MailDraft } from "./compose.js";
 import { forwardBody } from "./message-body.js";
-import * as repo from "./render.repo.js";
+import { findInboundMessage } from "../inbound/inbound-log.repo.js";
 import { RenderError } from "./render-error.js";
 
 /**
@@ -13,7 +13,7 @@ import { RenderError } from "./render-error.js";
  * original attached unchanged so headers can be inspected.
  */
 export function draftForwardDelivery(db: Db, config: Config, delivery: Delivery): MailDraft {
-  const inbound = delivery.inboundId === null ? undefined : repo.findInboundMessage(db, delivery.inboundId);
+  const inbound = delivery.inboundId === null ? undefined : findInboundMessage(db, delivery.inboundId);
   if (!inbound) throw new RenderError(`inbound message ${delivery.inboundId ?? "(none)"} no longer exists`);
   const domain = config.primaryDomain;
   const addressedTo = postmasterAddress(inbound, config);

@@ -6,6 +6,10 @@ import type { Attachment, Delivery, User } from "../../schema/schema.js";
 import type { MailDraft } from "./compose.js";
 import { listHeaders } from "./list-headers.js";
 import { postBody } from "./message-body.js";
+import { attachmentsOfPost, findConversation, findParticipant, findPost } from "../domain/conversations.repo.js";
+import { findGroupById } from "../domain/groups.repo.js";
+import { findUserById } from "../domain/users.repo.js";
+import { displayName } from "../domain/users.service.js";
 import * as repo from "./render.repo.js";
 import { RenderError } from "./render-error.js";
 import { ancestorChain, boundReferences, replySubject } from "./threading.js";
@@ -16,22 +20,22 @@ import { ancestorChain, boundReferences, replySubject } from "./threading.js";
  * through the recipient's own Reply-To token.
  */
 export function draftPostDelivery(db: Db, config: Config, delivery: Delivery): MailDraft {
-  const post = delivery.postId === null ? undefined : repo.findPost(db, delivery.postId);
+  const post = delivery.postId === null ? undefined : findPost(db, delivery.postId);
   if (!post) throw new RenderError(`post ${delivery.postId ?? "(none)"} no longer exists`);
   if (post.state !== "sent") throw new RenderError(`post ${post.id} is still a draft`);
-  const conversation = repo.findConversation(db, post.conversationId);
+  const conversation = findConversation(db, post.conversationId);
   if (!conversation) throw new RenderError(`conversation ${post.conversationId} no longer exists`);
-  const author = repo.findUser(db, post.authorId);
+  const author = findUserById(db, post.authorId);
   if (!author) throw new RenderError(`author ${post.authorId} of post ${post.id} no longer exists`);
-  const recipient = repo.findUser(db, delivery.recipientId);
+  const recipient = findUserById(db, delivery.recipientId);
   if (!recipient) throw new RenderError(`recipient ${delivery.recipientId} no longer exists`);
-  const participant = repo.findParticipant(db, conversation.id, recipient.id);
+  const participant = findParticipant(db, conversation.id, recipient.id);
   if (!participant) throw new RenderError(`${delivery.toAddress} is not a participant of conversation ${conversation.id}`);
   // Their tokens no longer work (SPEC §5), so a copy would invite replies that bounce.
   if (participant.state === "left" || participant.state === "removed") {
     throw new RenderError(`${delivery.toAddress} ${participant.state === "left" ? "left" : "was removed from"} conversation ${conversation.id} before this post was delivered`);
   }
-  const group = conversation.groupId === null ? undefined : repo.findGroup(db, conversation.groupId);
+  const group = conversation.groupId === null ? undefined : findGroupById(db, conversation.groupId);
   if (conversation.groupId !== null && !group) throw new RenderError(`group ${conversation.groupId} no longer exists`);
 
   const domain = config.primaryDomain;
@@ -44,7 +48,7 @@ export function draftPostDelivery(db: Db, config: Config, delivery: Delivery): M
   const ancestors = ancestorChain(post, earlier);
   const parent = ancestors[ancestors.length - 1];
   const references = boundReferences(ancestors.map((p) => p.messageId), config.conversations.references_limit);
-  const files = repo.postAttachments(db, post.id);
+  const files = attachmentsOfPost(db, post.id);
   const body = postBody({
     body: post.body,
     authorName,
@@ -80,12 +84,6 @@ export function draftPostDelivery(db: Db, config: Config, delivery: Delivery): M
   };
 }
 
-/** "Alice Example", or "alice" when the user never gave a name. */
-export function displayName(user: Pick<User, "name" | "email">): string {
-  const name = user.name?.replace(/\s+/g, " ").trim();
-  if (name) return name;
-  return splitAddress(user.email)?.local ?? user.email;
-}
 
 function mailbox(user: User): Mail.Address {
   return { name: user.name ?? "", address: user.email };

@@ -1,40 +1,12 @@
 import { and, asc, eq, lt } from "drizzle-orm";
 import type { Db } from "../db/database.js";
-import {
-  attachments, conversations, deliveries, groups, inboundMessages, participants, posts, users,
-  type Attachment, type Conversation, type Delivery, type Group, type InboundMessage, type Participant,
-  type Post, type User,
-} from "../../schema/schema.js";
+import { deliveries, participants, posts, users, type Delivery, type User } from "../../schema/schema.js";
 import type { ThreadPost } from "./threading.js";
 
-/** Queries the renderer needs; nothing here decides what the email looks like. */
+/** Queries only the renderer needs (the rest come from the domain repos); nothing here decides what the email looks like. */
 
 export function findDelivery(db: Db, id: number): Delivery | undefined {
   return db.select().from(deliveries).where(eq(deliveries.id, id)).get();
-}
-
-export function findPost(db: Db, id: number): Post | undefined {
-  return db.select().from(posts).where(eq(posts.id, id)).get();
-}
-
-export function findConversation(db: Db, id: number): Conversation | undefined {
-  return db.select().from(conversations).where(eq(conversations.id, id)).get();
-}
-
-export function findGroup(db: Db, id: number): Group | undefined {
-  return db.select().from(groups).where(eq(groups.id, id)).get();
-}
-
-export function findUser(db: Db, id: number): User | undefined {
-  return db.select().from(users).where(eq(users.id, id)).get();
-}
-
-export function findParticipant(db: Db, conversationId: number, userId: number): Participant | undefined {
-  return db
-    .select()
-    .from(participants)
-    .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
-    .get();
 }
 
 /** Active participants with their users, for `gateway.disclose_participants`. */
@@ -59,10 +31,3 @@ export function earlierSentPosts(db: Db, conversationId: number, beforePostId: n
     .all();
 }
 
-export function postAttachments(db: Db, postId: number): Attachment[] {
-  return db.select().from(attachments).where(eq(attachments.postId, postId)).orderBy(asc(attachments.id)).all();
-}
-
-export function findInboundMessage(db: Db, id: number): InboundMessage | undefined {
-  return db.select().from(inboundMessages).where(eq(inboundMessages.id, id)).get();
-}
