@@ -59,7 +59,7 @@ describe("mail Postern refuses inside the SMTP transaction", () => {
   it("refuses a reply that is empty once quotes are trimmed", async () => {
     const address = await conversationReplyAddress();
     const error = await smtpError(
-      t.send({ from: "alice@team.test", to: address, subject: "Re: Help", text: "On Mon, Carol wrote:\n> Please help.\n" }),
+      t.send({ from: "alice@team.test", to: address, subject: "Re: Help", text: "On Mon, 2 Nov 2026 at 10:00, Carol <carol@customer.test> wrote:\n> Please help.\n" }),
     );
     expect(error?.responseCode).toBe(550);
     expect(error?.response).toMatch(/empty once the quoted/);
