@@ -70,3 +70,29 @@ describe("threading without a token, and people CC'd on a reply", () => {
     expect(later.slice(1).map((m) => m.envelope.rcptTo[0]).sort()).toEqual(["dana@client.test", "lee@law.test"]);
   });
 });
+
+describe("the cap on people joining by CC", () => {
+  let t: TestGateway;
+  beforeEach(async () => {
+    t = await startTestGateway({ conversations: { max_cc_participants: 2 } });
+    t.write((ctx) => {
+      addUser(ctx.db, ctx.config, { email: "sam@staff.test", role: "staff" }, ctx.now);
+      createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Plan", body: "Plan attached." });
+    });
+  });
+  afterEach(() => t.dispose());
+
+  it("adds at most the configured number of CC'd addresses and says who was left out", async () => {
+    const [copy] = await t.sink.waitFor(1);
+    await t.send({
+      from: "dana@client.test",
+      to: copy!.parsed.replyTo!.value[0]!.address!,
+      cc: ["one@c.test", "two@c.test", "three@c.test"],
+      subject: "Re: Plan",
+      text: "Adding my team.",
+    });
+    const people = participantsWithUsers(t.gateway.database.db, 1).map((p) => p.user.email);
+    expect(people).toEqual(["sam@staff.test", "dana@client.test", "one@c.test", "two@c.test"]);
+    expect(listInboundMessages(t.gateway.database.db)[0]!.reason).toMatch(/not added: three@c\.test \(more than 2 CC'd addresses\)/);
+  });
+});
