@@ -41,7 +41,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     ...(options.now ? { now: options.now } : {}),
     onDeliveriesQueued: () => worker.wake(),
   });
-  const listener = createSmtpListener({ config, db: database.db, logger, pipeline });
+  const listener = createSmtpListener({ config, logger, pipeline });
   let port: number;
   try {
     port = await listener.listen();

@@ -8,6 +8,7 @@ import { applyInbound, type AppliedOutcome, type PreparedInbound } from "./apply
 import { classifyMessage } from "./classify.js";
 import { insertInboundMessage, updateInboundMessage } from "./inbound-log.repo.js";
 import { parseMessage, type ParsedMessage } from "./parse.js";
+import { resolveRoute } from "./route.js";
 import { trim } from "./trim/trim.js";
 
 export interface InboundEnvelope {
@@ -46,6 +47,22 @@ export class InboundPipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * RCPT TO: accept an address that routes somewhere, or refuse it now, before the body is sent.
+   * A refused recipient is logged in the mail log too, so an admin can see why mail bounced.
+   */
+  checkRecipient(address: string, envelope: Omit<InboundEnvelope, "rcptTo">): void {
+    try {
+      const route = resolveRoute(this.deps.db, this.deps.config, address);
+      this.deps.logger.debug({ event: "smtp.rcpt", sessionId: envelope.sessionId, to: address, route: route.type }, "recipient accepted");
+    } catch (error) {
+      const reply = toSmtpReply(error);
+      this.deps.logger.info({ event: "smtp.rcpt_refused", sessionId: envelope.sessionId, to: address, code: reply.code, reason: reply.reason }, reply.sentence);
+      this.recordRejection(Buffer.alloc(0), { ...envelope, rcptTo: [address] }, undefined, reply, this.now(), false);
+      throw reply;
+    }
   }
 
   async process(raw: Buffer, envelope: InboundEnvelope): Promise<InboundVerdict> {
@@ -123,14 +140,14 @@ export class InboundPipeline {
   }
 
   /** Refusals before the transaction (malformed mail) and failures are logged too, best effort. */
-  private recordRejection(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, reply: SmtpReply, receivedAt: number): void {
+  private recordRejection(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, reply: SmtpReply, receivedAt: number, keepRaw = true): void {
     try {
       insertInboundMessage(this.deps.db, {
         ...logFields(raw, envelope, message, receivedAt),
         outcome: "rejected",
         reason: `${reply.reason}: ${reply.sentence}`,
         smtpCode: reply.code,
-        raw,
+        raw: keepRaw ? raw : null,
       });
     } catch (error) {
       this.deps.logger.error({ event: "inbound.log_failed", err: error }, "could not record the refused message in the mail log");

@@ -2,11 +2,9 @@ import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
 import type { Config } from "../config/config.js";
-import type { Db } from "../db/database.js";
 import { Refusal } from "../errors/refusal.js";
 import { SmtpReply, toSmtpReply } from "../errors/smtp-reply.js";
 import type { InboundPipeline } from "../inbound/pipeline.js";
-import { resolveRoute } from "../inbound/route.js";
 import type { Logger } from "../log.js";
 
 export interface SmtpListener {
@@ -18,7 +16,6 @@ export interface SmtpListener {
 
 export interface ListenerDeps {
   readonly config: Config;
-  readonly db: Db;
   readonly logger: Logger;
   readonly pipeline: InboundPipeline;
 }
@@ -27,7 +24,7 @@ export interface ListenerDeps {
  * The thin adapter: RCPT TO asks the router, DATA hands the bytes to the pipeline and answers
  * with its verdict. No rule about conversations lives here.
  */
-export function createSmtpListener({ config, db, logger, pipeline }: ListenerDeps): SmtpListener {
+export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): SmtpListener {
   const tls = config.smtp.tls_key && config.smtp.tls_cert
     ? { key: readFileSync(config.smtp.tls_key), cert: readFileSync(config.smtp.tls_cert) }
     : undefined;
@@ -47,13 +44,11 @@ export function createSmtpListener({ config, db, logger, pipeline }: ListenerDep
 
     onRcptTo(address, session, callback) {
       try {
-        const route = resolveRoute(db, config, address.address);
-        logger.debug({ event: "smtp.rcpt", sessionId: session.id, to: address.address, route: route.type }, "recipient accepted");
+        const { rcptTo: _accepted, ...envelope } = envelopeOf(session);
+        pipeline.checkRecipient(address.address, envelope);
         callback();
       } catch (error) {
-        const reply = toSmtpReply(error);
-        logger.info({ event: "smtp.rcpt_refused", sessionId: session.id, to: address.address, code: reply.code, reason: reply.reason }, reply.sentence);
-        callback(reply);
+        callback(toSmtpReply(error));
       }
     },
 

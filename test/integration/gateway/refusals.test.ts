@@ -36,6 +36,14 @@ describe("mail Postern refuses inside the SMTP transaction", () => {
     expect(reserved?.responseCode).toBe(550);
     const forged = await smtpError(t.send({ from: "x@outside.test", to: "reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.test", subject: "s", text: "t" }));
     expect(forged?.response).toMatch(/5\.1\.1/);
+    const log = listInboundMessages(t.gateway.database.db, { outcomes: ["rejected"] });
+    expect(log.map((m) => [m.rcptTo, m.smtpCode])).toEqual([
+      [["reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.test"], 550],
+      [["noreply@example.test"], 550],
+      [["victim@elsewhere.test"], 550],
+      [["nobody@example.test"], 550],
+    ]);
+    expect(log[3]).toMatchObject({ fromAddress: null, mailFrom: "x@outside.test" });
   });
 
   it("advertises SIZE and answers 552 5.3.4 to oversized mail", async () => {
