@@ -8,26 +8,25 @@ export type Classification =
   | { readonly kind: "automatic"; readonly reason: string }
   | { readonly kind: "loop"; readonly reason: string };
 
-// Out-of-office subjects as common clients and languages write them.
-const OUT_OF_OFFICE_SUBJECT = new RegExp(
-  [
-    "^(auto(matic)?[ -]?(reply|response|antwort))",
-    "out of (the )?office",
-    "^(abwesenheitsnotiz|abwesend|automatische antwort)",
-    "^(r[ée]ponse automatique|absence du bureau|absent\\b)",
-    "^(respuesta autom[áa]tica|fuera de la oficina)",
-    "^(risposta automatica|fuori ufficio)",
-    "^(resposta autom[áa]tica|fora do escrit[óo]rio|aus[êe]ncia)",
-    "^(automatisch antwoord|afwezig)",
-    "^(automatiskt svar|fr[åa]nvaro)",
-    "^(autosvar|frav[æa]r)",
-    "^(автоответ|автоматический ответ|вне офиса)",
-    "^(自動応答|自動返信|不在)",
-    "^(自动回复|自動回覆)",
-    "^on vacation\\b|^vacation reply",
-  ].join("|"),
-  "i",
-);
+// Out-of-office subjects as common clients and languages write them: the phrase opens the subject
+// and is followed by a colon or nothing ("Automatic reply: Budget", "Out of Office"). Anchoring
+// matters: "Re: Out of office coverage next week" is a person writing, and must be posted.
+const OUT_OF_OFFICE_PHRASES = [
+  "auto(matic)?[ -]?(reply|response)", "autoreply", "out of (the )?office", "out of office reply", "on vacation", "vacation reply",
+  "abwesenheitsnotiz", "automatische antwort", "abwesend",
+  "r[ée]ponse automatique", "absence du bureau", "absent\\(e\\)|absent",
+  "respuesta autom[áa]tica", "fuera de la oficina",
+  "risposta automatica", "fuori ufficio",
+  "resposta autom[áa]tica", "fora do escrit[óo]rio", "aus[êe]ncia",
+  "automatisch antwoord", "afwezig",
+  "automatiskt svar", "fr[åa]nvarande",
+  "autosvar", "frav[æa]rende",
+  "automaattinen vastaus", "poissa toimistolta",
+  "odpowied[źz] automatyczna",
+  "автоответ", "автоматический ответ", "вне офиса",
+  "自動応答", "自動返信", "不在通知", "自动回复", "自動回覆",
+];
+const OUT_OF_OFFICE_SUBJECT = new RegExp(`^(${OUT_OF_OFFICE_PHRASES.join("|")})\\s*(:|：|$)`, "i");
 
 /**
  * Decides whether a person wrote this. Automatic mail is never posted and never answered (no
@@ -51,7 +50,8 @@ export function classifyMessage(config: Config, message: ParsedMessage, envelope
     return { kind: "automatic", reason: `automatic: Auto-Submitted: ${autoSubmitted}` };
   }
   for (const name of ["x-autoreply", "x-autorespond", "x-autoresponder"]) {
-    if (header(message, name) !== undefined) return { kind: "automatic", reason: `automatic: ${name} header` };
+    const value = header(message, name)?.trim().toLowerCase();
+    if (value !== undefined && !/^(no|false|0)$/.test(value)) return { kind: "automatic", reason: `automatic: ${name} header` };
   }
   const precedence = header(message, "precedence")?.trim().toLowerCase();
   if (precedence && /^(bulk|junk|list|auto_reply)$/.test(precedence)) {

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { listInboundMessages } from "../../inbound/inbound-log.repo.js";
+import { positiveCount } from "../arguments.js";
 import { withContext } from "../context.js";
 import { iso, printJson, printTable } from "../output.js";
 
@@ -9,7 +10,7 @@ export function registerMailCommands(program: Command): void {
     .command("log")
     .description("every inbound message with its outcome and reason, newest first")
     .option("--rejected", "only refused messages")
-    .option("--limit <n>", "how many", (v) => Number.parseInt(v, 10), 100)
+    .option("--limit <n>", "how many", positiveCount, 100)
     .option("--json", "print JSON")
     .action((options: { rejected?: boolean; limit: number; json?: boolean }, command: Command) =>
       withContext(command.optsWithGlobals(), ({ database }) => {

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { refuse } from "../../errors/refusal.js";
 import { listDeliveries, retryDelivery } from "../../outbound/outbox.repo.js";
+import { positiveCount } from "../arguments.js";
 import { withContext } from "../context.js";
 import { printJson, printLine, printTable } from "../output.js";
 
@@ -9,7 +10,7 @@ export function registerQueueCommands(program: Command): void {
   queue
     .command("list")
     .description("deliveries, newest first")
-    .option("--limit <n>", "how many", (v) => Number.parseInt(v, 10), 100)
+    .option("--limit <n>", "how many", positiveCount, 100)
     .option("--json", "print JSON")
     .action((options: { limit: number; json?: boolean }, command: Command) =>
       withContext(command.optsWithGlobals(), ({ database }) => {

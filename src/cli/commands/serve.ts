@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { startGateway } from "../../app.js";
 import { loadConfig } from "../../config/config.js";
 import { createLogger } from "../../log.js";
 
@@ -10,6 +9,9 @@ export function registerServeCommand(program: Command): void {
     .action(async (_options, command: Command) => {
       const config = loadConfig(command.optsWithGlobals().config);
       const logger = createLogger(config.log.level);
+      // Loaded here, not at the top: the admin commands need none of the SMTP and delivery stack,
+      // and each of them starts faster without it.
+      const { startGateway } = await import("../../app.js");
       const gateway = await startGateway(config, { logger });
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string) => {

@@ -1,0 +1,139 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
+
+/** The checkout: the CLI runs from here, as `node bin/postern.js` would for an admin. */
+export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BIN = join(REPO_ROOT, "bin", "postern.js");
+
+/** Each run starts Node and compiles TypeScript through tsx: about a second, more on a busy machine. */
+export const CLI_TIMEOUT_MS = 60_000;
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  /** Extra environment; POSTERN_CONFIG is removed unless given here. */
+  readonly env?: Record<string, string>;
+  /** Leave out `--config FILE`, to test how the CLI finds its configuration. */
+  readonly noConfig?: boolean;
+}
+
+export interface CliSandbox {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly dbPath: string;
+  readonly outboxDir: string;
+  /** `postern --config FILE ...args`; resolves with the exit code, never rejects on a non-zero exit. */
+  run(args: readonly string[], options?: RunOptions): Promise<CliResult>;
+  /**
+   * Runs independent commands a few at a time (each is a Node process compiling TypeScript);
+   * results come back in the order given.
+   */
+  runMany(commands: readonly (readonly string[])[], concurrency?: number): Promise<CliResult[]>;
+  /** Runs a command that must succeed, with nothing on stderr; returns its stdout. */
+  ok(args: readonly string[]): Promise<string>;
+  /** Runs a command that must succeed and print JSON; returns the parsed value. */
+  json<T = unknown>(args: readonly string[]): Promise<T>;
+  dispose(): void;
+}
+
+/** Runs `node bin/postern.js ...args` with the repository as working directory. */
+export function runPostern(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const { POSTERN_CONFIG: _ignored, ...inherited } = process.env;
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: REPO_ROOT, env: { ...inherited, ...env }, timeout: CLI_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== "number") {
+          // Killed by the timeout or a signal, or node itself could not start: not an answer from the CLI.
+          reject(new Error(`postern ${args.join(" ")} did not finish (${error.signal ?? error.code ?? error.message})\n${stderr}`));
+          return;
+        }
+        resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/**
+ * A temporary folder with a TOML configuration for example.test, a database and an outbox inside
+ * it, so every test file administers its own gateway.
+ */
+export function createCliSandbox(extraToml = ""): CliSandbox {
+  const dir = mkdtempSync(join(tmpdir(), "postern-cli-"));
+  const configPath = join(dir, "postern.toml");
+  const dbPath = join(dir, "postern.db");
+  const outboxDir = join(dir, "outbox");
+  writeFileSync(
+    configPath,
+    [
+      "[gateway]",
+      'domain = "example.test"',
+      "",
+      "[database]",
+      `path = ${JSON.stringify(dbPath)}`,
+      'synchronous = "NORMAL"',
+      "",
+      "[outbound]",
+      `dir = ${JSON.stringify(outboxDir)}`,
+      "",
+      extraToml,
+    ].join("\n"),
+  );
+
+  const run = (args: readonly string[], options: RunOptions = {}) =>
+    runPostern(options.noConfig ? args : ["--config", configPath, ...args], options.env);
+
+  const ok = async (args: readonly string[]) => {
+    const result = await run(args);
+    if (result.code !== 0 || result.stderr !== "") {
+      throw new Error(`postern ${args.join(" ")} failed with exit code ${result.code}: ${result.stderr.trim()}`);
+    }
+    return result.stdout;
+  };
+
+  const runMany = async (commands: readonly (readonly string[])[], concurrency = 3) => {
+    const results: CliResult[] = new Array(commands.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < commands.length; i = next++) results[i] = await run(commands[i]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, commands.length) }, worker));
+    return results;
+  };
+
+  return {
+    dir,
+    configPath,
+    dbPath,
+    outboxDir,
+    run,
+    runMany,
+    ok,
+    json: async <T>(args: readonly string[]) => JSON.parse(await ok(args)) as T,
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * SPEC §7: a failure is a non-zero exit with one line on stderr saying why, and nothing on stdout.
+ * Takes `undefined` too, so results destructured from `runMany` need no assertion.
+ */
+export function expectRefused(outcome: CliResult | undefined, reason?: RegExp): void {
+  expect(outcome).toBeDefined();
+  const result = outcome as CliResult;
+  expect(result.code, `exit code; stderr: ${result.stderr}`).not.toBe(0);
+  expect(result.stdout).toBe("");
+  const lines = result.stderr.split("\n").filter((line) => line.trim() !== "");
+  expect(lines, result.stderr).toHaveLength(1);
+  if (reason) expect(lines[0]).toMatch(reason);
+}
