@@ -171,10 +171,13 @@ export function requireConversation(db: Db, id: number): Conversation {
   return conversation;
 }
 
-/** Bringing someone into a conversation respects their wish not to receive messages. */
-export function assertReachable(user: User): void {
-  if (user.status === "suspended") refuse("user_unreachable", `${user.email} cannot receive messages: the account is suspended.`);
-  if (!user.messagesEnabled) refuse("user_unreachable", `${user.email} does not accept new conversations.`);
+/**
+ * Bringing someone into a conversation respects their wish not to receive messages. `shownAs` is
+ * how the refusal names them: a stranger writing to an alias must not learn the member's address.
+ */
+export function assertReachable(user: User, shownAs = user.email): void {
+  if (user.status === "suspended") refuse("user_unreachable", `${shownAs} cannot receive messages: the account is suspended.`);
+  if (!user.messagesEnabled) refuse("user_unreachable", `${shownAs} does not accept new conversations.`);
 }
 
 export function isReachable(user: User): boolean {

@@ -2,7 +2,7 @@ import { and, eq } from "drizzle-orm";
 import { refuse, Refusal } from "../errors/refusal.js";
 import { can } from "../domain/abilities.js";
 import {
-  createPost, leaveConversation, startConversation, type AttachmentInput, type DomainContext,
+  assertReachable, createPost, leaveConversation, startConversation, type AttachmentInput, type DomainContext,
 } from "../domain/conversations.service.js";
 import { findPostBySourceMessageId } from "../domain/conversations.repo.js";
 import { findUserByEmail, findUserById, updateUser } from "../domain/users.repo.js";
@@ -192,6 +192,7 @@ function startDirectConversation(
   inboundId: number,
   route: Extract<Route, { type: "alias" }>,
 ): AppliedOutcome {
+  assertReachable(route.user, route.address);
   const author = senderAsUser(ctx, inbound);
   if (!can(ctx.config, author, "start_direct")) {
     refuse("not_allowed", `${author.email} may not start conversations with ${route.address}.`);

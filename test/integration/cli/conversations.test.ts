@@ -1,3 +1,4 @@
+import type { QueueEntry as QueueRow } from "../../../src/outbound/outbox.repo.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI_TIMEOUT_MS, createCliSandbox, expectRefused, type CliSandbox } from "../../helpers/cli.js";
 
@@ -24,14 +25,6 @@ interface ConversationView {
   posts: { id: number; author: string; createdAt: string; body?: string }[];
 }
 
-interface QueueRow {
-  id: number;
-  to: string;
-  status: string;
-  attempts: number;
-  nextAttemptAt: string | null;
-  lastError: string | null;
-}
 
 interface UserView {
   email: string;

@@ -1,3 +1,4 @@
+import type { QueueEntry as QueueRow } from "../../../src/outbound/outbox.repo.js";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deliveries } from "../../../schema/schema.js";
@@ -17,14 +18,6 @@ interface MailLogRow {
   reason: string;
 }
 
-interface QueueRow {
-  id: number;
-  to: string;
-  status: string;
-  attempts: number;
-  nextAttemptAt: string | null;
-  lastError: string | null;
-}
 
 let cli: CliSandbox;
 
