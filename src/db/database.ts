@@ -32,9 +32,35 @@ export function openDatabase(options: OpenOptions): PosternDatabase {
   sqlite.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+  cacheStatements(sqlite);
   const db = drizzle(sqlite, { schema });
   if (options.migrate ?? true) applyMigrations(db);
   return { db, sqlite, close: () => sqlite.close() };
+}
+
+/**
+ * drizzle prepares a new better-sqlite3 statement for every query it runs; SQLite's compile step
+ * then costs more than the query. The same query shape gives the same SQL text, so statements are
+ * kept by text. drizzle switches a statement to raw (array) rows itself right before it wants
+ * them, so a statement handed out again starts in the default mode. Bounded: `IN (…)` lists of
+ * every length make distinct texts, and mail decides those lengths.
+ */
+const MAX_CACHED_STATEMENTS = 500;
+
+function cacheStatements(sqlite: Database.Database): void {
+  const prepare = sqlite.prepare.bind(sqlite);
+  const statements = new Map<string, Database.Statement>();
+  sqlite.prepare = ((source: string) => {
+    let statement = statements.get(source);
+    if (!statement) {
+      statement = prepare(source);
+      if (statements.size >= MAX_CACHED_STATEMENTS) statements.delete(statements.keys().next().value as string);
+      statements.set(source, statement);
+    } else if (statement.reader) {
+      statement.raw(false);
+    }
+    return statement;
+  }) as typeof sqlite.prepare;
 }
 
 export function applyMigrations(db: Db): void {
