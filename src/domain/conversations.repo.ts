@@ -1,7 +1,7 @@
-import { and, asc, count, desc, eq, inArray, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, or, sql } from "drizzle-orm";
 import type { Db } from "../db/database.js";
 import {
-  attachments, conversations, deliveries, participants, posts, users,
+  attachments, conversations, participants, posts, users,
   type Attachment, type Conversation, type Participant, type Post, type User,
 } from "../../schema/schema.js";
 
@@ -9,7 +9,6 @@ export type NewConversation = typeof conversations.$inferInsert;
 export type NewParticipant = typeof participants.$inferInsert;
 export type NewPost = typeof posts.$inferInsert;
 export type NewAttachment = typeof attachments.$inferInsert;
-export type NewDelivery = typeof deliveries.$inferInsert;
 export interface ParticipantWithUser { readonly participant: Participant; readonly user: User }
 
 export function insertConversation(db: Db, values: NewConversation): Conversation {
@@ -117,10 +116,6 @@ export function listPosts(db: Db, conversationId: number): Post[] {
   return db.select().from(posts).where(eq(posts.conversationId, conversationId)).orderBy(asc(posts.id)).all();
 }
 
-export function countPosts(db: Db, conversationId: number): number {
-  return db.select({ n: count() }).from(posts).where(eq(posts.conversationId, conversationId)).get()?.n ?? 0;
-}
-
 export function insertAttachments(db: Db, rows: NewAttachment[]): void {
   if (rows.length > 0) db.insert(attachments).values(rows).run();
 }
@@ -129,6 +124,8 @@ export function attachmentsOfPost(db: Db, postId: number): Attachment[] {
   return db.select().from(attachments).where(eq(attachments.postId, postId)).orderBy(asc(attachments.id)).all();
 }
 
-export function insertDeliveries(db: Db, rows: NewDelivery[]): void {
-  if (rows.length > 0) db.insert(deliveries).values(rows).run();
+export function markPostRead(db: Db, participantIds: readonly number[], postId: number): void {
+  if (participantIds.length > 0) {
+    db.update(participants).set({ lastReadPostId: postId }).where(inArray(participants.id, [...participantIds])).run();
+  }
 }

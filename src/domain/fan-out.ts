@@ -2,11 +2,12 @@ import type { Conversation, Post, User } from "../../schema/schema.js";
 import { findGroupById } from "./groups.repo.js";
 import * as repo from "./conversations.repo.js";
 import type { DomainContext } from "./conversations.service.js";
-import { newToken } from "./tokens.js";
+import { queueDeliveries, type DeliveryToQueue } from "../outbound/outbox.repo.js";
 
 /**
  * Decides who receives a personal copy of a post and queues one delivery per recipient, in the
- * caller's transaction. Everyone else who is active has the post counted as read.
+ * caller's transaction. Those recipients, the author and anyone who got the message directly
+ * have the post counted as read; the rest (digest readers, owners-only policy) do not.
  */
 export function fanOut(
   ctx: DomainContext,
@@ -23,31 +24,20 @@ export function fanOut(
   // Announcement style: an ordinary participant's post reaches the owners only (no reply-all storm).
   const ownersOnly = conversation.replies === "owners" && authorParticipant?.role !== "owner";
 
-  const rows: repo.NewDelivery[] = [];
+  const rows: DeliveryToQueue[] = [];
+  // Everyone who gets this post, by email now or because they already have it, has read it.
+  const read: number[] = [];
   for (const { participant, user } of everyone) {
     if (user.id === author.id || alreadyReceived.has(user.id)) {
-      markRead(ctx, participant.id, post.id);
+      read.push(participant.id);
       continue;
     }
     if (ownersOnly && participant.role !== "owner") continue;
     if (onlyAssignee && participant.role === "owner" && user.id !== conversation.assigneeId) continue;
     if (user.status === "suspended" || user.delivery !== "every") continue;
-    rows.push({
-      kind: "post",
-      postId: post.id,
-      conversationId: conversation.id,
-      recipientId: user.id,
-      toAddress: user.email,
-      bounceToken: newToken(),
-      status: "queued",
-      nextAttemptAt: now,
-      createdAt: now,
-    });
-    markRead(ctx, participant.id, post.id);
+    rows.push({ kind: "post", postId: post.id, conversationId: conversation.id, recipientId: user.id, toAddress: user.email });
+    read.push(participant.id);
   }
-  repo.insertDeliveries(db, rows);
-}
-
-function markRead(ctx: DomainContext, participantId: number, postId: number): void {
-  repo.updateParticipant(ctx.db, participantId, { lastReadPostId: postId });
+  queueDeliveries(db, rows, now);
+  repo.markPostRead(db, read, post.id);
 }

@@ -35,10 +35,14 @@ export function conversationIdsOfUser(db: Db, userId: number): number[] {
   return db
     .select({ id: participants.conversationId })
     .from(participants)
-    .where(and(eq(participants.userId, userId)))
+    .where(eq(participants.userId, userId))
     .orderBy(asc(participants.conversationId))
     .all()
     .map((row) => row.id);
+}
+
+export function listActiveAdmins(db: Db): User[] {
+  return db.select().from(users).where(and(eq(users.role, "admin"), eq(users.status, "active"))).orderBy(asc(users.id)).all();
 }
 
 export function touchUserActivity(db: Db, id: number, now: number): void {

@@ -1,15 +1,13 @@
-import { and, eq } from "drizzle-orm";
 import { refuse, Refusal } from "../errors/refusal.js";
 import { can } from "../domain/abilities.js";
 import {
   assertReachable, createPost, leaveConversation, startConversation, type AttachmentInput, type DomainContext,
 } from "../domain/conversations.service.js";
 import { findPostBySourceMessageId } from "../domain/conversations.repo.js";
-import { findUserByEmail, findUserById, updateUser } from "../domain/users.repo.js";
+import { findUserByEmail, findUserById, listActiveAdmins, updateUser } from "../domain/users.repo.js";
 import { displayName, findOrStageUser } from "../domain/users.service.js";
-import { newToken } from "../domain/tokens.js";
-import { users, type Conversation, type Group, type Participant, type User } from "../../schema/schema.js";
-import { insertDeliveries } from "../domain/conversations.repo.js";
+import { queueDeliveries } from "../outbound/outbox.repo.js";
+import type { Conversation, Group, Participant, User } from "../../schema/schema.js";
 import { joinDirectRecipients } from "./cc.js";
 import type { Classification } from "./classify.js";
 import type { ParsedMessage } from "./parse.js";
@@ -253,20 +251,8 @@ function checkedAttachments(ctx: DomainContext, attachments: readonly Attachment
 }
 
 function forwardToAdmins(ctx: DomainContext, inboundId: number, address: string): AppliedOutcome {
-  const admins = ctx.db.select().from(users).where(and(eq(users.role, "admin"), eq(users.status, "active"))).all();
-  insertDeliveries(
-    ctx.db,
-    admins.map((admin) => ({
-      kind: "forward" as const,
-      inboundId,
-      recipientId: admin.id,
-      toAddress: admin.email,
-      bounceToken: newToken(),
-      status: "queued" as const,
-      nextAttemptAt: ctx.now,
-      createdAt: ctx.now,
-    })),
-  );
+  const admins = listActiveAdmins(ctx.db);
+  queueDeliveries(ctx.db, admins.map((admin) => ({ kind: "forward", inboundId, recipientId: admin.id, toAddress: admin.email })), ctx.now);
   const reason = admins.length
     ? `mail to ${address} forwarded to ${admins.map(displayName).join(", ")}`
     : `mail to ${address} kept in the mail log: there is no admin to forward it to`;

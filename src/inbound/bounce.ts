@@ -1,6 +1,6 @@
-import { eq } from "drizzle-orm";
 import type { DomainContext } from "../domain/conversations.service.js";
-import { deliveries, type Delivery } from "../../schema/schema.js";
+import { markBounced } from "../outbound/outbox.repo.js";
+import type { Delivery } from "../../schema/schema.js";
 import type { AppliedOutcome } from "./apply.js";
 import type { ParsedMessage } from "./parse.js";
 
@@ -35,10 +35,6 @@ export function handleBounce(ctx: DomainContext, delivery: Delivery, message: Pa
     return { outcome: "bounce", reason: `delivery ${delivery.id} delayed (${report.status ?? report.action ?? "no status"})`, ...ids };
   }
   const detail = [report.status, report.diagnostic].filter(Boolean).join(" ") || "failed";
-  ctx.db
-    .update(deliveries)
-    .set({ status: "bounced", bouncedAt: ctx.now, lastError: `bounced: ${detail}` })
-    .where(eq(deliveries.id, delivery.id))
-    .run();
+  markBounced(ctx.db, delivery.id, ctx.now, `bounced: ${detail}`);
   return { outcome: "bounce", reason: `delivery ${delivery.id} to ${delivery.toAddress} bounced: ${detail}`, ...ids };
 }

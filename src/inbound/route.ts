@@ -1,4 +1,3 @@
-import { eq } from "drizzle-orm";
 import type { Config } from "../config/config.js";
 import type { Db } from "../db/database.js";
 import { refuse } from "../errors/refusal.js";
@@ -6,7 +5,8 @@ import { classifyAddress, normalizeEmail } from "../domain/addresses.js";
 import { findConversation, findParticipantByToken } from "../domain/conversations.repo.js";
 import { findGroupByInbox } from "../domain/groups.repo.js";
 import { findUserByUsername } from "../domain/users.repo.js";
-import { deliveries, type Conversation, type Delivery, type Group, type Participant, type User } from "../../schema/schema.js";
+import { findDeliveryByBounceToken } from "../outbound/outbox.repo.js";
+import type { Conversation, Delivery, Group, Participant, User } from "../../schema/schema.js";
 
 /** Where one recipient address leads. */
 export type Route =
@@ -56,7 +56,7 @@ export function resolveRoute(db: Db, config: Config, rawAddress: string): Route 
         case "leave":
           return tokenRoute(db, target.kind, target.token, address);
         case "bounce": {
-          const delivery = db.select().from(deliveries).where(eq(deliveries.bounceToken, target.token)).get();
+          const delivery = findDeliveryByBounceToken(db, target.token);
           if (!delivery) return refuse("unknown_recipient", `There is no mailbox ${address} here.`);
           return { type: "bounce", address, delivery };
         }

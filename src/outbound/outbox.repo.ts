@@ -1,6 +1,7 @@
 import { and, asc, count, desc, eq, gt, inArray, lt, lte, min, notInArray, or, sql } from "drizzle-orm";
 import type { Db } from "../db/database.js";
 import { deliveries, type Delivery } from "../../schema/schema.js";
+import { newToken } from "../domain/tokens.js";
 import { DAY_MS } from "./daily-limit.js";
 
 /**
@@ -8,6 +9,29 @@ import { DAY_MS } from "./daily-limit.js";
  * | failed; every write after the claim is guarded by the lease owner, so a worker that lost its
  * lease (it stalled, another took the row over) cannot overwrite the newer outcome.
  */
+
+/** What the caller decides about a new delivery; the outbox fills in its own bookkeeping. */
+export type DeliveryToQueue = Pick<typeof deliveries.$inferInsert, "kind" | "recipientId" | "toAddress"> &
+  Partial<Pick<typeof deliveries.$inferInsert, "postId" | "inboundId" | "conversationId">>;
+
+/** Queues deliveries, due now, each with its own VERP bounce token, in the caller's transaction. */
+export function queueDeliveries(db: Db, rows: readonly DeliveryToQueue[], now: number): Delivery[] {
+  if (rows.length === 0) return [];
+  return db
+    .insert(deliveries)
+    .values(rows.map((row) => ({ ...row, bounceToken: newToken(), status: "queued" as const, nextAttemptAt: now, createdAt: now })))
+    .returning()
+    .all();
+}
+
+export function findDeliveryByBounceToken(db: Db, token: string): Delivery | undefined {
+  return db.select().from(deliveries).where(eq(deliveries.bounceToken, token)).get();
+}
+
+/** A bounce report arrived for this delivery; not lease-guarded, since it comes after the send. */
+export function markBounced(db: Db, id: number, now: number, error: string): void {
+  db.update(deliveries).set({ status: "bounced", bouncedAt: now, lastError: error }).where(eq(deliveries.id, id)).run();
+}
 
 export interface ClaimOptions {
   readonly now: number;

@@ -1,6 +1,7 @@
 import { eq } from "drizzle-orm";
 import type { Db } from "../../../src/db/database.js";
 import { newToken } from "../../../src/domain/tokens.js";
+import { queueDeliveries } from "../../../src/outbound/outbox.repo.js";
 import {
   attachments, conversations, deliveries, groups, inboundMessages, participants, posts, users,
   type Conversation, type Delivery, type Participant, type Post, type User,
@@ -83,21 +84,12 @@ export function addAttachment(
 }
 
 export function queuePostDelivery(db: Db, post: Post, recipient: User, now = T0): Delivery {
-  return db
-    .insert(deliveries)
-    .values({
-      kind: "post",
-      postId: post.id,
-      conversationId: post.conversationId,
-      recipientId: recipient.id,
-      toAddress: recipient.email,
-      bounceToken: newToken(),
-      status: "queued",
-      nextAttemptAt: now,
-      createdAt: now,
-    })
-    .returning()
-    .get();
+  const [delivery] = queueDeliveries(
+    db,
+    [{ kind: "post", postId: post.id, conversationId: post.conversationId, recipientId: recipient.id, toAddress: recipient.email }],
+    now,
+  );
+  return delivery!;
 }
 
 export function queueForwardDelivery(db: Db, admin: User, raw: Buffer, subject: string | null, now = T0): Delivery {
@@ -118,20 +110,8 @@ export function queueForwardDelivery(db: Db, admin: User, raw: Buffer, subject: 
     })
     .returning({ id: inboundMessages.id })
     .get();
-  return db
-    .insert(deliveries)
-    .values({
-      kind: "forward",
-      inboundId: inbound.id,
-      recipientId: admin.id,
-      toAddress: admin.email,
-      bounceToken: newToken(),
-      status: "queued",
-      nextAttemptAt: now,
-      createdAt: now,
-    })
-    .returning()
-    .get();
+  const [delivery] = queueDeliveries(db, [{ kind: "forward", inboundId: inbound.id, recipientId: admin.id, toAddress: admin.email }], now);
+  return delivery!;
 }
 
 export function getDelivery(db: Db, id: number): Delivery {
