@@ -1,7 +1,7 @@
 import type Mail from "nodemailer/lib/mailer/index.js";
 import type { Config } from "../config/config.js";
 import type { Db } from "../db/database.js";
-import { splitAddress, tokenAddress } from "../domain/addresses.js";
+import { tokenAddress } from "../domain/addresses.js";
 import type { Attachment, Delivery, User } from "../../schema/schema.js";
 import type { MailDraft } from "./compose.js";
 import { listHeaders } from "./list-headers.js";
