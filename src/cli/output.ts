@@ -3,7 +3,8 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-export function printTable(rows: Record<string, unknown>[], columns: string[]): void {
+/** Columns are keys of the row type, so a renamed field cannot silently print as "-". */
+export function printTable<Row extends object>(rows: readonly Row[], columns: readonly (keyof Row & string)[]): void {
   if (rows.length === 0) {
     process.stdout.write("(none)\n");
     return;

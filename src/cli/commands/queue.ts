@@ -16,7 +16,7 @@ export function registerQueueCommands(program: Command): void {
       withContext(command.optsWithGlobals(), ({ database }) => {
         const rows = listDeliveries(database.db, { limit: options.limit });
         if (options.json) printJson(rows);
-        else printTable(rows as unknown as Record<string, unknown>[], ["id", "to", "status", "attempts", "nextAttemptAt", "lastError"]);
+        else printTable(rows, ["id", "to", "status", "attempts", "nextAttemptAt", "lastError"]);
       }),
     );
   queue
