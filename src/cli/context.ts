@@ -10,9 +10,8 @@ export interface GlobalOptions {
 export interface CliContext {
   readonly config: Config;
   readonly database: PosternDatabase;
-  /** Runs domain work in one transaction with a fresh context. */
+  /** Runs domain work in one transaction with a fresh context; reads use `database` directly. */
   write<T>(work: (ctx: DomainContext) => T): T;
-  read<T>(work: (ctx: DomainContext) => T): T;
 }
 
 /** Opens config and database for one command and always closes the database. */
@@ -29,7 +28,6 @@ export async function withContext<T>(options: GlobalOptions, work: (cli: CliCont
       config,
       database,
       write: (fn) => inTransaction(database.sqlite, () => fn(domain())),
-      read: (fn) => fn(domain()),
     });
   } finally {
     database.close();
