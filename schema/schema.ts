@@ -91,6 +91,12 @@ export const inboundMessages = sqliteTable(
     rcptTo: text("rcpt_to", { mode: "json" }).$type<string[]>().notNull(),
     fromAddress: text("from_address"),
     messageId: text("message_id"),
+    /**
+     * The sender and Message-ID (or a digest of the bytes): one message arriving again, or at
+     * several gateway addresses, finds its first arrival here and has its outcome only once.
+     * Cleared on refusal, so a message refused once is judged afresh when it is sent again.
+     */
+    dedupeKey: text("dedupe_key"),
     subject: text("subject"),
     outcome: text("outcome", { enum: ["accepted", "rejected", "ignored", "bounce", "duplicate"] }).notNull(),
     reason: text("reason").notNull(),
@@ -102,6 +108,7 @@ export const inboundMessages = sqliteTable(
   },
   (t) => [
     index("inbound_messages_message_id_idx").on(t.messageId),
+    uniqueIndex("inbound_messages_dedupe_key_idx").on(t.dedupeKey),
     index("inbound_messages_outcome_idx").on(t.outcome),
   ],
 );
@@ -120,13 +127,13 @@ export const posts = sqliteTable(
     rawBody: text("raw_body").notNull(),
     /** Message-ID Postern gives this post's copies, the same for every recipient. */
     messageId: text("message_id").notNull().unique(),
-    /** Message-ID of the inbound email that made this post; deduplicates retransmissions. */
-    sourceMessageId: text("source_message_id").unique(),
+    /** Message-ID of the inbound email that made this post: replies quoting it find the conversation. */
+    sourceMessageId: text("source_message_id"),
     inboundId: integer("inbound_id").references(() => inboundMessages.id),
     createdAt: millis("created_at").notNull(),
     sentAt: millis("sent_at"),
   },
-  (t) => [index("posts_conversation_idx").on(t.conversationId)],
+  (t) => [index("posts_conversation_idx").on(t.conversationId), index("posts_source_message_id_idx").on(t.sourceMessageId)],
 );
 
 export const attachments = sqliteTable(
@@ -157,12 +164,14 @@ export const deliveries = sqliteTable(
     toAddress: text("to_address").notNull(),
     /** bounce+TOKEN@: the VERP envelope sender of this one delivery. */
     bounceToken: text("bounce_token").notNull().unique(),
-    status: text("status", { enum: ["queued", "sending", "sent", "failed", "bounced"] }).notNull().default("queued"),
+    status: text("status", { enum: ["queued", "sending", "sent", "skipped", "failed", "bounced"] }).notNull().default("queued"),
     attempts: integer("attempts").notNull().default(0),
     nextAttemptAt: millis("next_attempt_at").notNull(),
     leaseOwner: text("lease_owner"),
     leaseExpiresAt: millis("lease_expires_at"),
     lastError: text("last_error"),
+    /** What kind of problem the last error was (recipient, mailbox_full, policy, network, configuration). */
+    errorCategory: text("error_category"),
     createdAt: millis("created_at").notNull(),
     sentAt: millis("sent_at"),
     bouncedAt: millis("bounced_at"),

@@ -1,6 +1,6 @@
 import type { Config } from "./config/config.js";
-import { CommitQueue } from "./db/commit-queue.js";
-import { openDatabase, type PosternDatabase } from "./db/database.js";
+import { openStore } from "./db/database.js";
+import type { Store } from "./db/store.js";
 import { InboundPipeline } from "./inbound/pipeline.js";
 import type { Logger } from "./log.js";
 import { DeliveryWorker } from "./outbound/delivery-worker.js";
@@ -10,7 +10,8 @@ import { createSmtpListener } from "./smtp/listener.js";
 
 export interface Gateway {
   readonly port: number;
-  readonly database: PosternDatabase;
+  /** The inbound connection; tests and the benchmark seed and inspect through it. */
+  readonly store: Store;
   readonly worker: DeliveryWorker;
   /** Stops accepting mail, lets in-flight sessions and deliveries finish, closes the database. */
   stop(): Promise<void>;
@@ -23,21 +24,22 @@ export interface GatewayOptions {
   readonly now?: () => number;
 }
 
-/** The composition root: config → database → pipeline → SMTP listener, and the delivery worker. */
+/**
+ * The composition root: config → database (migrated under its lock) → pipeline → SMTP listener,
+ * and the delivery worker on a connection of its own.
+ */
 export async function startGateway(config: Config, options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
-  const database = openDatabase({
-    path: config.database.path,
-    synchronous: config.database.synchronous,
-    busyTimeoutMs: config.database.busy_timeout,
-  });
+  const open = (migrations: "migrate" | "require-current") =>
+    openStore({ path: config.database.path, synchronous: config.database.synchronous, busyTimeoutMs: config.database.busy_timeout, migrations });
+  const store = open("migrate");
+  const workerStore = open("require-current");
   const transport = options.transport ?? createTransport(config);
-  const worker = new DeliveryWorker({ db: database.db, config, logger, transport, ...(options.now ? { now: options.now } : {}) });
+  const worker = new DeliveryWorker({ store: workerStore, config, logger, transport, ...(options.now ? { now: options.now } : {}) });
   const pipeline = new InboundPipeline({
-    db: database.db,
+    store,
     config,
     logger,
-    commits: new CommitQueue(database.sqlite),
     ...(options.now ? { now: options.now } : {}),
     onDeliveriesQueued: () => worker.wake(),
   });
@@ -46,7 +48,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   try {
     port = await listener.listen();
   } catch (error) {
-    database.close();
+    await Promise.all([store.close(), workerStore.close()]);
     throw error;
   }
   worker.start();
@@ -55,14 +57,14 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   let stopping: Promise<void> | undefined;
   return {
     port,
-    database,
+    store,
     worker,
     stop() {
       stopping ??= (async () => {
         await listener.close();
         await worker.stop();
         await transport.close();
-        database.close();
+        await Promise.all([store.close(), workerStore.close()]);
         logger.info({ event: "gateway.stopped" }, "Postern stopped");
       })();
       return stopping;

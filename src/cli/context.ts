@@ -1,7 +1,6 @@
 import { loadConfig, type Config } from "../config/config.js";
-import { inTransaction } from "../db/commit-queue.js";
-import { openDatabase, type PosternDatabase } from "../db/database.js";
-import type { DomainContext } from "../domain/conversations.service.js";
+import { openStore } from "../db/database.js";
+import type { DomainContext } from "../domain/context.js";
 
 export interface GlobalOptions {
   readonly config?: string;
@@ -9,27 +8,32 @@ export interface GlobalOptions {
 
 export interface CliContext {
   readonly config: Config;
-  readonly database: PosternDatabase;
-  /** Runs domain work in one transaction with a fresh context; reads use `database` directly. */
-  write<T>(work: (ctx: DomainContext) => T): T;
+  /** Reads with a fresh domain context, outside any write transaction. */
+  read<T>(work: (ctx: DomainContext) => Promise<T>): Promise<T>;
+  /** Runs domain work in one transaction: it commits or changes nothing. */
+  write<T>(work: (ctx: DomainContext) => Promise<T>): Promise<T>;
 }
 
-/** Opens config and database for one command and always closes the database. */
+/**
+ * Opens config and database for one command and always closes the database. A database that is
+ * missing or not migrated is refused with a sentence: migrating it here could change the schema
+ * under a running gateway.
+ */
 export async function withContext<T>(options: GlobalOptions, work: (cli: CliContext) => T | Promise<T>): Promise<T> {
   const config = loadConfig(options.config);
-  const database = openDatabase({
+  const store = openStore({
     path: config.database.path,
     synchronous: config.database.synchronous,
     busyTimeoutMs: config.database.busy_timeout,
+    migrations: "require-current",
   });
-  const domain = (): DomainContext => ({ db: database.db, config, now: Date.now() });
   try {
     return await work({
       config,
-      database,
-      write: (fn) => inTransaction(database.sqlite, () => fn(domain())),
+      read: (fn) => store.read((tx) => fn({ tx, config, now: Date.now() })),
+      write: (fn) => store.transaction((tx) => fn({ tx, config, now: Date.now() })),
     });
   } finally {
-    database.close();
+    await store.close();
   }
 }

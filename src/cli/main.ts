@@ -9,6 +9,7 @@ import { registerMailCommands } from "./commands/mail.js";
 import { registerQueueCommands } from "./commands/queue.js";
 import { registerServeCommand } from "./commands/serve.js";
 import { registerUserCommands } from "./commands/users.js";
+import { exitQuietlyWhenOutputCloses } from "./output.js";
 
 export function buildProgram(): Command {
   const program = new Command("postern")
@@ -28,8 +29,12 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Exit 0 on success; otherwise one line on stderr saying why, and a non-zero code. */
+/**
+ * Exit 0 on success; otherwise one line on stderr saying why, and a non-zero code. A closed
+ * output pipe (`postern mail log | head`) ends any command quietly.
+ */
 export async function main(argv: string[]): Promise<void> {
+  exitQuietlyWhenOutputCloses();
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {

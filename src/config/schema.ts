@@ -56,10 +56,28 @@ const smtp = z
     socket_timeout: duration.default("60s"),
     /** How long one message may take to process after DATA before the client is told 451. */
     processing_timeout: duration.default("30s"),
-    tls_key: z.string().optional(),
-    tls_cert: z.string().optional(),
+    /** Both or neither: STARTTLS is offered only with a key and its certificate. */
+    tls_key: z.string().min(1).optional(),
+    tls_cert: z.string().min(1).optional(),
   })
   .strict()
+  .superRefine((smtp, ctx) => {
+    // The listener offers STARTTLS only when both are set; one alone would be silently ignored.
+    if (smtp.tls_key !== undefined && smtp.tls_cert === undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["tls_cert"],
+        message: "tls_key is set but tls_cert is not; set both or neither",
+      });
+    }
+    if (smtp.tls_cert !== undefined && smtp.tls_key === undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["tls_key"],
+        message: "tls_cert is set but tls_key is not; set both or neither",
+      });
+    }
+  })
   .default({});
 
 const database = z
@@ -119,6 +137,10 @@ const abilities = z
     start_direct: z.array(role).default(["member", "staff", "admin"]),
     write_to_email: z.array(role).default(["staff", "admin"]),
     invite_by_cc: z.array(role).default(["member", "staff", "admin"]),
+    /** Roles that may add people to any conversation; participants may always add to their own. */
+    add_participants: z.array(role).default(["staff", "admin"]),
+    /** Roles that may remove people from any conversation; owners may from their own, anyone may leave. */
+    remove_participants: z.array(role).default(["staff", "admin"]),
   })
   .strict()
   .default({});

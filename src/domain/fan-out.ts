@@ -1,25 +1,19 @@
-import type { Conversation, Post, User } from "../../schema/schema.js";
-import { findGroupById } from "./groups.repo.js";
+import type { DomainContext } from "./context.js";
 import * as repo from "./conversations.repo.js";
-import type { DomainContext } from "./conversations.service.js";
-import { queueDeliveries, type DeliveryToQueue } from "../outbound/outbox.repo.js";
+import { queueDeliveries, type DeliveryToQueue } from "./deliveries.repo.js";
+import { findGroupById } from "./groups.repo.js";
+import type { Conversation, Post } from "./records.js";
 
 /**
  * Decides who receives a personal copy of a post and queues one delivery per recipient, in the
  * caller's transaction. Those recipients, the author and anyone who got the message directly
  * have the post counted as read; the rest (digest readers, owners-only policy) do not.
  */
-export function fanOut(
-  ctx: DomainContext,
-  conversation: Conversation,
-  post: Post,
-  author: User,
-  alreadyReceived: ReadonlySet<number>,
-): void {
-  const { db, now } = ctx;
-  const everyone = repo.participantsWithUsers(db, conversation.id).filter((p) => p.participant.state === "active");
-  const authorParticipant = everyone.find((p) => p.user.id === author.id)?.participant;
-  const group = conversation.groupId ? findGroupById(db, conversation.groupId) : undefined;
+export async function fanOut(ctx: DomainContext, conversation: Conversation, post: Post, alreadyReceived: ReadonlySet<number>): Promise<void> {
+  const { tx, now } = ctx;
+  const everyone = (await repo.participantsWithUsers(tx, conversation.id)).filter((p) => p.participant.state === "active");
+  const authorParticipant = everyone.find((p) => p.user.id === post.authorId)?.participant;
+  const group = conversation.groupId ? await findGroupById(tx, conversation.groupId) : undefined;
   const onlyAssignee = !!(group?.assigneeOnly && conversation.assigneeId);
   // Announcement style: an ordinary participant's post reaches the owners only (no reply-all storm).
   const ownersOnly = conversation.replies === "owners" && authorParticipant?.role !== "owner";
@@ -28,7 +22,7 @@ export function fanOut(
   // Everyone who gets this post, by email now or because they already have it, has read it.
   const read: number[] = [];
   for (const { participant, user } of everyone) {
-    if (user.id === author.id || alreadyReceived.has(user.id)) {
+    if (user.id === post.authorId || alreadyReceived.has(user.id)) {
       read.push(participant.id);
       continue;
     }
@@ -38,6 +32,6 @@ export function fanOut(
     rows.push({ kind: "post", postId: post.id, conversationId: conversation.id, recipientId: user.id, toAddress: user.email });
     read.push(participant.id);
   }
-  queueDeliveries(db, rows, now);
-  repo.markPostRead(db, read, post.id);
+  await queueDeliveries(tx, rows, now);
+  await repo.markPostRead(tx, read, post.id);
 }

@@ -1,56 +1,70 @@
-import { and, asc, eq, inArray } from "drizzle-orm";
-import type { Db } from "../db/database.js";
-import { groupMembers, groups, users, type Group, type User } from "../../schema/schema.js";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import type { Db, Tx } from "../db/store.js";
+import { groupMembers, groups, users } from "../../schema/schema.js";
+import type { Group, User } from "./records.js";
 
-export function findGroupByName(db: Db, name: string): Group | undefined {
-  return db.select().from(groups).where(eq(groups.name, name)).get();
-}
+const p = sql.placeholder;
 
-export function findGroupById(db: Db, id: number): Group | undefined {
-  return db.select().from(groups).where(eq(groups.id, id)).get();
-}
-
-export function findGroupByInbox(db: Db, address: string): Group | undefined {
-  return db.select().from(groups).where(eq(groups.inboxAddress, address)).get();
-}
-
-/** A group whose inbox has this local part in any of the gateway's domains. */
-export function findGroupByLocalPart(db: Db, domains: readonly string[], local: string): Group | undefined {
-  const addresses = domains.map((domain) => `${local}@${domain}`);
-  return db.select().from(groups).where(inArray(groups.inboxAddress, addresses)).get();
-}
-
-export function insertGroup(db: Db, values: typeof groups.$inferInsert): Group {
-  return db.insert(groups).values(values).returning().get();
-}
-
-export function listGroups(db: Db): Group[] {
-  return db.select().from(groups).orderBy(asc(groups.id)).all();
-}
-
-export function groupMemberUsers(db: Db, groupId: number): User[] {
-  return db
+const byInbox = (db: Db) => db.select().from(groups).where(eq(groups.inboxAddress, p("address"))).prepare();
+const byId = (db: Db) => db.select().from(groups).where(eq(groups.id, p("id"))).prepare();
+const members = (db: Db) =>
+  db
     .select({ user: users })
     .from(groupMembers)
     .innerJoin(users, eq(users.id, groupMembers.userId))
-    .where(eq(groupMembers.groupId, groupId))
+    .where(eq(groupMembers.groupId, p("groupId")))
     .orderBy(asc(users.id))
-    .all()
-    .map((row) => row.user);
-}
-
-export function isGroupMember(db: Db, groupId: number, userId: number): boolean {
-  return !!db
+    .prepare();
+const membership = (db: Db) =>
+  db
     .select({ userId: groupMembers.userId })
     .from(groupMembers)
-    .where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, userId)))
-    .get();
+    .where(and(eq(groupMembers.groupId, p("groupId")), eq(groupMembers.userId, p("userId"))))
+    .prepare();
+
+export async function findGroupByName(tx: Tx, name: string): Promise<Group | undefined> {
+  const [group] = await tx.db.select().from(groups).where(eq(groups.name, name));
+  return group;
 }
 
-export function insertGroupMember(db: Db, groupId: number, userId: number, now: number): void {
-  db.insert(groupMembers).values({ groupId, userId, createdAt: now }).onConflictDoNothing().run();
+export async function findGroupById(tx: Tx, id: number): Promise<Group | undefined> {
+  return tx.one(byId, { id });
 }
 
-export function deleteGroupMember(db: Db, groupId: number, userId: number): boolean {
-  return db.delete(groupMembers).where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, userId))).run().changes > 0;
+export async function findGroupByInbox(tx: Tx, address: string): Promise<Group | undefined> {
+  return tx.one(byInbox, { address });
+}
+
+/** A group whose inbox has this local part in any of the gateway's domains. */
+export async function findGroupByLocalPart(tx: Tx, domains: readonly string[], local: string): Promise<Group | undefined> {
+  const addresses = domains.map((domain) => `${local}@${domain}`);
+  const [group] = await tx.db.select().from(groups).where(inArray(groups.inboxAddress, addresses)).limit(1);
+  return group;
+}
+
+export async function insertGroup(tx: Tx, values: { name: string; inboxAddress: string; createdAt: number }): Promise<Group> {
+  const [group] = await tx.db.insert(groups).values(values).returning();
+  if (!group) throw new Error(`group ${values.name} was not inserted`);
+  return group;
+}
+
+export async function listGroups(tx: Tx): Promise<Group[]> {
+  return tx.db.select().from(groups).orderBy(asc(groups.id));
+}
+
+export async function groupMemberUsers(tx: Tx, groupId: number): Promise<User[]> {
+  return tx.all(members, { groupId }).map((row) => row.user);
+}
+
+export async function isGroupMember(tx: Tx, groupId: number, userId: number): Promise<boolean> {
+  return !!tx.one(membership, { groupId, userId });
+}
+
+export async function insertGroupMember(tx: Tx, groupId: number, userId: number, now: number): Promise<void> {
+  await tx.db.insert(groupMembers).values({ groupId, userId, createdAt: now }).onConflictDoNothing();
+}
+
+export async function deleteGroupMember(tx: Tx, groupId: number, userId: number): Promise<boolean> {
+  const result = await tx.db.delete(groupMembers).where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, userId)));
+  return result.changes > 0;
 }

@@ -1,21 +1,23 @@
 import type { Config } from "../config/config.js";
-import type { Db } from "../db/database.js";
+import type { Tx } from "../db/store.js";
 import { refuse } from "../errors/refusal.js";
-import type { Group, User } from "../../schema/schema.js";
 import { isReservedLocalPart, splitAddress } from "./addresses.js";
+import type { DomainContext } from "./context.js";
 import * as repo from "./groups.repo.js";
+import type { Group, User } from "./records.js";
 import { findUserByUsername } from "./users.repo.js";
 import { requireUser, validEmail } from "./users.service.js";
 
 const GROUP_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
 
-export function requireGroup(db: Db, name: string): Group {
-  const group = repo.findGroupByName(db, name);
+export async function requireGroup(tx: Tx, name: string): Promise<Group> {
+  const group = await repo.findGroupByName(tx, name);
   if (!group) refuse("not_found", `No group is named "${name}".`);
   return group;
 }
 
-export function addGroup(db: Db, config: Config, input: { name: string; inbox: string }, now: number): Group {
+export async function addGroup(ctx: DomainContext, input: { name: string; inbox: string }): Promise<Group> {
+  const { tx, config } = ctx;
   if (!GROUP_NAME_PATTERN.test(input.name)) {
     refuse("invalid_input", `"${input.name}" is not a valid group name: use letters, digits, dots, dashes or underscores.`);
   }
@@ -27,22 +29,22 @@ export function addGroup(db: Db, config: Config, input: { name: string; inbox: s
   if (isReservedLocalPart(parts.local) || parts.local.includes("+") || inbox === config.fromAddress) {
     refuse("reserved_name", `The address ${inbox} is reserved by Postern.`);
   }
-  if (repo.findGroupByName(db, input.name)) refuse("already_exists", `A group named "${input.name}" already exists.`);
-  if (repo.findGroupByInbox(db, inbox)) refuse("already_exists", `${inbox} is already the inbox of another group.`);
-  if (findUserByUsername(db, parts.local)) refuse("already_exists", `${parts.local}@ is already a member's address.`);
-  return repo.insertGroup(db, { name: input.name, inboxAddress: inbox, createdAt: now });
+  if (await repo.findGroupByName(tx, input.name)) refuse("already_exists", `A group named "${input.name}" already exists.`);
+  if (await repo.findGroupByInbox(tx, inbox)) refuse("already_exists", `${inbox} is already the inbox of another group.`);
+  if (await findUserByUsername(tx, parts.local)) refuse("already_exists", `${parts.local}@ is already a member's address.`);
+  return repo.insertGroup(tx, { name: input.name, inboxAddress: inbox, createdAt: ctx.now });
 }
 
-export function addGroupMember(db: Db, groupName: string, email: string, now: number): { group: Group; user: User } {
-  const group = requireGroup(db, groupName);
-  const user = requireUser(db, email);
+export async function addGroupMember(ctx: DomainContext, groupName: string, email: string): Promise<{ group: Group; user: User }> {
+  const group = await requireGroup(ctx.tx, groupName);
+  const user = await requireUser(ctx.tx, email);
   if (user.status !== "active") refuse("not_allowed", `${user.email} is ${user.status}; only active members can join a group.`);
-  repo.insertGroupMember(db, group.id, user.id, now);
+  await repo.insertGroupMember(ctx.tx, group.id, user.id, ctx.now);
   return { group, user };
 }
 
-export function removeGroupMember(db: Db, groupName: string, email: string): void {
-  const group = requireGroup(db, groupName);
-  const user = requireUser(db, email);
-  if (!repo.deleteGroupMember(db, group.id, user.id)) refuse("not_found", `${user.email} is not a member of ${group.name}.`);
+export async function removeGroupMember(tx: Tx, groupName: string, email: string): Promise<void> {
+  const group = await requireGroup(tx, groupName);
+  const user = await requireUser(tx, email);
+  if (!(await repo.deleteGroupMember(tx, group.id, user.id))) refuse("not_found", `${user.email} is not a member of ${group.name}.`);
 }

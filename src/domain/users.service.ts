@@ -1,37 +1,38 @@
 import type { Config } from "../config/config.js";
-import type { Db } from "../db/database.js";
+import type { Tx } from "../db/store.js";
 import { refuse } from "../errors/refusal.js";
-import type { User } from "../../schema/schema.js";
+import { checkAddress } from "./address-syntax.js";
 import { isReservedLocalPart, normalizeEmail, splitAddress } from "./addresses.js";
+import type { DomainContext } from "./context.js";
 import { findGroupByLocalPart } from "./groups.repo.js";
+import type { DeliveryPreference, Role, User } from "./records.js";
 import * as repo from "./users.repo.js";
 
-export type Role = User["role"];
-export type DeliveryPreference = User["delivery"];
+export type { DeliveryPreference, Role };
 
 const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const EMAIL_PATTERN = /^[^\s@<>()[\]\\,;:"]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/i;
 
+/** An address typed by a person (CLI): normalised, or refused with what is wrong with it. */
 export function validEmail(raw: string): string {
-  const email = normalizeEmail(raw);
-  if (!EMAIL_PATTERN.test(email)) refuse("invalid_input", `"${raw}" is not an email address.`);
-  return email;
+  const check = checkAddress(raw);
+  if (!check.ok) refuse("invalid_input", `"${raw}" is not an email address: ${check.reason}.`);
+  return check.address;
 }
 
-export function requireUser(db: Db, email: string): User {
-  const user = repo.findUserByEmail(db, normalizeEmail(email));
+export async function requireUser(tx: Tx, email: string): Promise<User> {
+  const user = await repo.findUserByEmail(tx, normalizeEmail(email));
   if (!user) refuse("not_found", `No user has the address ${normalizeEmail(email)}.`);
   return user;
 }
 
-function checkUsername(db: Db, config: Config, raw: string): string {
+async function checkUsername(tx: Tx, config: Config, raw: string): Promise<string> {
   const username = raw.toLowerCase();
   if (!USERNAME_PATTERN.test(username)) {
     refuse("invalid_input", `"${raw}" is not a valid username: use lowercase letters, digits, dots, dashes or underscores.`);
   }
   if (isReservedLocalPart(username)) refuse("reserved_name", `The username "${username}" is reserved by Postern.`);
-  if (repo.findUserByUsername(db, username)) refuse("already_exists", `The username "${username}" is taken.`);
-  if (findGroupByLocalPart(db, config.domains, username)) {
+  if (await repo.findUserByUsername(tx, username)) refuse("already_exists", `The username "${username}" is taken.`);
+  if (await findGroupByLocalPart(tx, config.domains, username)) {
     refuse("already_exists", `"${username}" is already a group inbox address.`);
   }
   return username;
@@ -45,11 +46,12 @@ export interface AddUserInput {
 }
 
 /** A full member created by an admin. */
-export function addUser(db: Db, config: Config, input: AddUserInput, now: number): User {
+export async function addUser(ctx: DomainContext, input: AddUserInput): Promise<User> {
+  const { tx, config, now } = ctx;
   const email = validEmail(input.email);
-  if (repo.findUserByEmail(db, email)) refuse("already_exists", `A user with the address ${email} already exists.`);
-  const username = input.username === undefined ? null : checkUsername(db, config, input.username);
-  return repo.insertUser(db, {
+  if (await repo.findUserByEmail(tx, email)) refuse("already_exists", `A user with the address ${email} already exists.`);
+  const username = input.username === undefined ? null : await checkUsername(tx, config, input.username);
+  return repo.insertUser(tx, {
     email,
     name: input.name ?? null,
     username,
@@ -61,37 +63,45 @@ export function addUser(db: Db, config: Config, input: AddUserInput, now: number
 }
 
 /**
- * The user behind an address, creating a staged user when there is none. `invitedBy` is recorded
- * so that a staged user who later signs up counts as invited by whoever first brought them in.
+ * The user behind a (valid, normalised) address, creating a staged user when there is none.
+ * `invitedBy` is recorded so that a staged user who later signs up counts as invited by whoever
+ * first brought them in.
  */
-export function findOrStageUser(
-  db: Db,
-  config: Config,
+export async function findOrStageUser(
+  ctx: DomainContext,
   input: { email: string; name?: string | null; invitedBy?: User | null },
-  now: number,
-): User {
-  const email = validEmail(input.email);
-  const existing = repo.findUserByEmail(db, email);
+): Promise<User> {
+  const existing = await repo.findUserByEmail(ctx.tx, input.email);
   if (existing) return existing;
-  if (!config.staged_users.enabled) {
-    refuse("staged_users_disabled", `${email} has no account here, and this gateway does not accept mail from or to unknown addresses.`);
+  if (!ctx.config.staged_users.enabled) {
+    refuse("staged_users_disabled", `${input.email} has no account here, and this gateway does not accept mail from or to unknown addresses.`);
   }
-  return repo.insertUser(db, {
-    email,
+  return repo.insertUser(ctx.tx, {
+    email: input.email,
     name: input.name?.trim() || null,
     status: "staged",
     role: "member",
     invitedById: input.invitedBy?.id ?? null,
-    createdAt: now,
+    createdAt: ctx.now,
   });
 }
 
-export function activateUser(db: Db, config: Config, email: string, username: string | undefined, now: number): User {
-  const user = requireUser(db, email);
+/** A staged user known only by address takes the display name their mail gives. */
+export async function learnName(tx: Tx, user: User, name: string): Promise<User> {
+  if (user.status !== "staged" || user.name || !name.trim()) return user;
+  await repo.setUserName(tx, user.id, name.trim());
+  return { ...user, name: name.trim() };
+}
+
+export async function activateUser(ctx: DomainContext, email: string, username: string | undefined): Promise<User> {
+  const user = await requireUser(ctx.tx, email);
   if (user.status === "active") refuse("already_exists", `${user.email} is already an active member.`);
-  const patch: Partial<repo.NewUser> = { status: "active", lastActiveAt: now };
-  if (username !== undefined) patch.username = checkUsername(db, config, username);
-  return repo.updateUser(db, user.id, patch);
+  const patch: repo.UserPatch = {
+    status: "active",
+    lastActiveAt: ctx.now,
+    ...(username === undefined ? {} : { username: await checkUsername(ctx.tx, ctx.config, username) }),
+  };
+  return repo.updateUser(ctx.tx, user.id, patch);
 }
 
 export interface UserSettings {
@@ -101,15 +111,16 @@ export interface UserSettings {
   readonly resetBounces?: boolean;
 }
 
-export function setUserSettings(db: Db, email: string, settings: UserSettings): User {
-  const user = requireUser(db, email);
-  const patch: Partial<repo.NewUser> = {};
-  if (settings.delivery !== undefined) patch.delivery = settings.delivery;
-  if (settings.messagesEnabled !== undefined) patch.messagesEnabled = settings.messagesEnabled;
-  if (settings.role !== undefined) patch.role = settings.role;
-  if (settings.resetBounces) patch.bounceScore = 0;
+export async function setUserSettings(tx: Tx, email: string, settings: UserSettings): Promise<User> {
+  const user = await requireUser(tx, email);
+  const patch: repo.UserPatch = {
+    ...(settings.delivery !== undefined ? { delivery: settings.delivery } : {}),
+    ...(settings.messagesEnabled !== undefined ? { messagesEnabled: settings.messagesEnabled } : {}),
+    ...(settings.role !== undefined ? { role: settings.role } : {}),
+    ...(settings.resetBounces ? { bounceScore: 0 } : {}),
+  };
   if (Object.keys(patch).length === 0) refuse("invalid_input", "Nothing to change: give at least one setting.");
-  return repo.updateUser(db, user.id, patch);
+  return repo.updateUser(tx, user.id, patch);
 }
 
 /** How a user is shown in From: their name, else the part of their address before the @. */

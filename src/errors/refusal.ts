@@ -22,6 +22,7 @@ export type RefusalReason =
   | "not_found"
   | "already_exists"
   | "invalid_input"
+  | "database_out_of_date"
   | "temporary_failure";
 
 export class Refusal extends Error {

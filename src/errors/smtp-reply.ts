@@ -42,6 +42,8 @@ const REPLY_CODES: Record<RefusalReason, readonly [code: number, enhancedStatus:
   not_found: [550, "5.1.1"],
   already_exists: [550, "5.7.1"],
   invalid_input: [550, "5.6.0"],
+  // Only the CLI meets it: the gateway migrates its database when it starts.
+  database_out_of_date: [451, "4.3.0"],
   temporary_failure: [451, "4.3.0"],
 };
 

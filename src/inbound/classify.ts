@@ -1,5 +1,5 @@
 import type { Config } from "../config/config.js";
-import { isOwnMessageId } from "../domain/conversations.service.js";
+import { recogniseMessageId } from "../domain/message-ids.js";
 import { classifyAddress } from "../domain/addresses.js";
 import { header, type ParsedMessage } from "./parse.js";
 
@@ -33,7 +33,7 @@ const OUT_OF_OFFICE_SUBJECT = new RegExp(`^(${OUT_OF_OFFICE_PHRASES.join("|")})\
  * auto-reply ping-pong, no backscatter); mail Postern itself sent, come back, is a loop.
  */
 export function classifyMessage(config: Config, message: ParsedMessage, envelopeFrom: string | false): Classification {
-  if (message.messageId && isOwnMessageId(config, message.messageId)) {
+  if (message.messageId && recogniseMessageId(config, message.messageId)) {
     return { kind: "loop", reason: "loop: this message was sent by Postern itself" };
   }
   const fromKind = classifyAddress(message.from.address, config.domains, config.fromAddress);

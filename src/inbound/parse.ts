@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { simpleParser, type AddressObject, type HeaderValue } from "mailparser";
 import { refuse } from "../errors/refusal.js";
 import { normalizeEmail } from "../domain/addresses.js";
-import type { AttachmentInput } from "../domain/conversations.service.js";
+import { checkAddress } from "../domain/address-syntax.js";
+import type { AttachmentInput } from "../domain/posts.service.js";
 
 export interface MailAddress {
   readonly address: string;
@@ -34,8 +35,12 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
   } catch (error) {
     refuse("malformed_message", `Postern could not read this message (${(error as Error).message}).`);
   }
-  const from = addressesOf(parsed.from)[0];
-  if (!from) refuse("malformed_message", "The message has no From address, so Postern cannot tell who wrote it.");
+  const author = addressesOf(parsed.from)[0];
+  if (!author) refuse("malformed_message", "The message has no From address, so Postern cannot tell who wrote it.");
+  // The author becomes a user by this address, so it must be one mail can be sent back to.
+  const fromCheck = checkAddress(author.address);
+  if (!fromCheck.ok) refuse("malformed_message", `The From address cannot be used: ${fromCheck.reason}.`);
+  const from = { address: fromCheck.address, name: author.name };
   const contentType = headerText(parsed.headers.get("content-type")) ?? "text/plain";
   const regular = parsed.attachments.filter((a) => !isReportPart(a.contentType));
   return {

@@ -1,12 +1,12 @@
 import type { Config } from "../config/config.js";
-import type { Db } from "../db/database.js";
-import type { CommitQueue } from "../db/commit-queue.js";
+import type { Store, Tx } from "../db/store.js";
 import { Refusal } from "../errors/refusal.js";
 import { toSmtpReply, type SmtpReply } from "../errors/smtp-reply.js";
+import { findMailLogEntryByDedupeKey, insertMailLogEntry, settleMailLogEntry, type NewMailLogEntry } from "../domain/mail-log.repo.js";
 import type { Logger } from "../log.js";
-import { applyInbound, type AppliedOutcome, type PreparedInbound } from "./apply.js";
+import { applyInbound } from "./apply.js";
 import { classifyMessage } from "./classify.js";
-import { insertInboundMessage, updateInboundMessage } from "./inbound-log.repo.js";
+import type { AppliedOutcome, PreparedInbound } from "./inbound.js";
 import { parseMessage, type ParsedMessage } from "./parse.js";
 import { resolveRoute } from "./route.js";
 import { trim } from "./trim/trim.js";
@@ -29,18 +29,19 @@ type Committed =
   | { readonly inboundId: number; readonly refusal: Refusal; readonly outcome?: undefined };
 
 export interface PipelineDeps {
-  readonly db: Db;
+  /** The inbound connection: group commit, nothing else writes through it. */
+  readonly store: Store;
   readonly config: Config;
   readonly logger: Logger;
-  readonly commits: CommitQueue;
   readonly now?: () => number;
   /** Called after each commit that queued deliveries, so the worker sends without waiting to poll. */
   readonly onDeliveriesQueued?: () => void;
 }
 
 /**
- * parse → classify → trim → (route → apply, in one transaction). Resolves once everything the
- * message produced is durable; rejects with the SmtpReply the client must get otherwise.
+ * parse → classify → trim, outside any transaction; then deduplicate → route → handler, in one
+ * transaction. Resolves once everything the message produced is durable; rejects with the
+ * SmtpReply the client must get otherwise.
  */
 export class InboundPipeline {
   private readonly now: () => number;
@@ -53,14 +54,14 @@ export class InboundPipeline {
    * RCPT TO: accept an address that routes somewhere, or refuse it now, before the body is sent.
    * A refused recipient is logged in the mail log too, so an admin can see why mail bounced.
    */
-  checkRecipient(address: string, envelope: Omit<InboundEnvelope, "rcptTo">): void {
+  async checkRecipient(address: string, envelope: Omit<InboundEnvelope, "rcptTo">): Promise<void> {
     try {
-      const route = resolveRoute(this.deps.db, this.deps.config, address);
+      const route = await this.deps.store.read((tx) => resolveRoute(tx, this.deps.config, address));
       this.deps.logger.debug({ event: "smtp.rcpt", sessionId: envelope.sessionId, to: address, route: route.type }, "recipient accepted");
     } catch (error) {
       const reply = toSmtpReply(error);
       this.deps.logger.info({ event: "smtp.rcpt_refused", sessionId: envelope.sessionId, to: address, code: reply.code, reason: reply.reason }, reply.sentence);
-      this.recordRejection(Buffer.alloc(0), { ...envelope, rcptTo: [address] }, undefined, reply, this.now(), false);
+      await this.recordRejection(Buffer.alloc(0), { ...envelope, rcptTo: [address] }, undefined, reply, this.now(), false);
       throw reply;
     }
   }
@@ -80,11 +81,11 @@ export class InboundPipeline {
         classification,
         trimmed: classification.kind === "human" ? trim(message.text) : "",
       };
-      committed = await this.deps.commits.run(() => this.commit(raw, envelope, prepared, receivedAt));
+      committed = await this.deps.store.transaction((tx) => this.commit(tx, raw, envelope, prepared, receivedAt));
     } catch (error) {
       const reply = toSmtpReply(error);
       if (!(error instanceof Refusal)) log.error({ event: "inbound.failed", err: error }, "inbound message could not be processed");
-      this.recordRejection(raw, envelope, message, reply, receivedAt);
+      await this.recordRejection(raw, envelope, message, reply, receivedAt);
       log.info({ event: "inbound.rejected", messageId: message?.messageId, code: reply.code, reason: reply.reason }, reply.sentence);
       throw reply;
     }
@@ -108,54 +109,95 @@ export class InboundPipeline {
       verdict.reason,
     );
     // A cheap poll: accepted mail usually queued deliveries, and waiting for the timer adds latency.
-    if (verdict.outcome === "accepted") this.deps.onDeliveriesQueued?.();
+    if (verdict.outcome === "accepted" || verdict.outcome === "bounce") this.deps.onDeliveriesQueued?.();
     return verdict;
   }
 
-  private commit(raw: Buffer, envelope: InboundEnvelope, prepared: PreparedInbound, receivedAt: number): Committed {
-    const db = this.deps.db;
-    const row = insertInboundMessage(db, {
-      ...logFields(raw, envelope, prepared.message, receivedAt),
-      outcome: "accepted",
-      reason: "processing",
-      smtpCode: 250,
-      raw,
-    });
-    const ctx = { db, config: this.deps.config, now: receivedAt };
+  /**
+   * The message's mail-log entry holds its dedupe key first: a message that arrives again (a
+   * retransmission, or the same message sent to several gateway addresses) finds the first arrival
+   * and has no second outcome, whatever that outcome was. A refusal releases the key.
+   */
+  private async commit(tx: Tx, raw: Buffer, envelope: InboundEnvelope, prepared: PreparedInbound, receivedAt: number): Promise<Committed> {
+    const { message } = prepared;
+    const dedupeKey = `${message.from.address} ${message.dedupeKey}`;
+    const fields = logFields(raw, envelope, message, receivedAt);
+    const inboundId = await insertMailLogEntry(tx, { ...fields, dedupeKey, outcome: "accepted", reason: "processing", smtpCode: 250, raw });
+    if (inboundId === undefined) return this.duplicate(tx, fields, dedupeKey);
+    const ctx = { tx, config: this.deps.config, now: receivedAt, inbound: prepared, inboundId };
     try {
-      const outcome = this.deps.commits.savepoint(() => applyInbound(ctx, prepared, row.id));
-      updateInboundMessage(db, row.id, {
+      const outcome = await tx.savepoint(() => applyInbound(ctx));
+      await settleMailLogEntry(tx, inboundId, {
         outcome: outcome.outcome,
         reason: outcome.reason,
+        smtpCode: 250,
         conversationId: outcome.conversationId ?? null,
         postId: outcome.postId ?? null,
+        dedupeKey,
       });
-      return { inboundId: row.id, outcome };
+      return { inboundId, outcome };
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
       const reply = toSmtpReply(error);
-      updateInboundMessage(db, row.id, { outcome: "rejected", reason: `${reply.reason}: ${reply.sentence}`, smtpCode: reply.code });
-      return { inboundId: row.id, refusal: error };
-    }
-  }
-
-  /** Refusals before the transaction (malformed mail) and failures are logged too, best effort. */
-  private recordRejection(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, reply: SmtpReply, receivedAt: number, keepRaw = true): void {
-    try {
-      insertInboundMessage(this.deps.db, {
-        ...logFields(raw, envelope, message, receivedAt),
+      await settleMailLogEntry(tx, inboundId, {
         outcome: "rejected",
         reason: `${reply.reason}: ${reply.sentence}`,
         smtpCode: reply.code,
-        raw: keepRaw ? raw : null,
+        conversationId: null,
+        postId: null,
+        dedupeKey: null,
       });
+      return { inboundId, refusal: error };
+    }
+  }
+
+  private async duplicate(tx: Tx, fields: LogFields, dedupeKey: string): Promise<Committed> {
+    const first = await findMailLogEntryByDedupeKey(tx, dedupeKey);
+    const outcome: AppliedOutcome = {
+      outcome: "duplicate",
+      reason: !first
+        ? "already received"
+        : first.postId
+          ? `already received as post ${first.postId} (mail log entry ${first.id})`
+          : `already received as mail log entry ${first.id} (${first.outcome})`,
+      ...(first?.conversationId ? { conversationId: first.conversationId } : {}),
+      ...(first?.postId ? { postId: first.postId } : {}),
+    };
+    // The repeat is logged without its bytes: the first arrival has them.
+    const inboundId = await insertMailLogEntry(tx, {
+      ...fields,
+      outcome: "duplicate",
+      reason: outcome.reason,
+      smtpCode: 250,
+      conversationId: outcome.conversationId ?? null,
+      postId: outcome.postId ?? null,
+      raw: null,
+    });
+    if (inboundId === undefined) throw new Error("a mail-log entry without a dedupe key was not inserted");
+    return { inboundId, outcome };
+  }
+
+  /** Refusals before the transaction (malformed mail) and failures are logged too, best effort. */
+  private async recordRejection(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, reply: SmtpReply, receivedAt: number, keepRaw = true): Promise<void> {
+    try {
+      await this.deps.store.transaction((tx) =>
+        insertMailLogEntry(tx, {
+          ...logFields(raw, envelope, message, receivedAt),
+          outcome: "rejected",
+          reason: `${reply.reason}: ${reply.sentence}`,
+          smtpCode: reply.code,
+          raw: keepRaw ? raw : null,
+        }),
+      );
     } catch (error) {
       this.deps.logger.error({ event: "inbound.log_failed", err: error }, "could not record the refused message in the mail log");
     }
   }
 }
 
-function logFields(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, receivedAt: number) {
+type LogFields = Omit<NewMailLogEntry, "outcome" | "reason" | "smtpCode" | "raw">;
+
+function logFields(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, receivedAt: number): LogFields {
   return {
     receivedAt,
     sessionId: envelope.sessionId ?? null,

@@ -1,12 +1,12 @@
 import type { Config } from "../config/config.js";
-import type { Db } from "../db/database.js";
+import type { Tx } from "../db/store.js";
 import { refuse } from "../errors/refusal.js";
 import { classifyAddress, normalizeEmail } from "../domain/addresses.js";
 import { findConversation, findParticipantByToken } from "../domain/conversations.repo.js";
+import { findDeliveryByBounceToken } from "../domain/deliveries.repo.js";
 import { findGroupByInbox } from "../domain/groups.repo.js";
+import type { Conversation, Delivery, Group, Participant, User } from "../domain/records.js";
 import { findUserByUsername } from "../domain/users.repo.js";
-import { findDeliveryByBounceToken } from "../outbound/outbox.repo.js";
-import type { Conversation, Delivery, Group, Participant, User } from "../../schema/schema.js";
 
 /** Where one recipient address leads. */
 export type Route =
@@ -31,7 +31,7 @@ export function primaryRoute(routes: readonly Route[]): Route | undefined {
  * Resolves a recipient, or refuses it: used at RCPT TO (so unroutable mail is refused before its
  * body is sent) and again after DATA, inside the transaction that applies the message.
  */
-export function resolveRoute(db: Db, config: Config, rawAddress: string): Route {
+export async function resolveRoute(tx: Tx, config: Config, rawAddress: string): Promise<Route> {
   const address = normalizeEmail(rawAddress);
   const target = classifyAddress(address, config.domains, config.fromAddress);
   switch (target.type) {
@@ -44,9 +44,9 @@ export function resolveRoute(db: Db, config: Config, rawAddress: string): Route 
     case "postmaster":
       return { type: "postmaster", address };
     case "local": {
-      const group = findGroupByInbox(db, address);
+      const group = await findGroupByInbox(tx, address);
       if (group) return { type: "inbox", address, group };
-      const user = findUserByUsername(db, target.local);
+      const user = await findUserByUsername(tx, target.local);
       if (user && user.status === "active") return { type: "alias", address, user };
       return refuse("unknown_recipient", `There is no mailbox ${address} here.`);
     }
@@ -54,9 +54,9 @@ export function resolveRoute(db: Db, config: Config, rawAddress: string): Route 
       switch (target.kind) {
         case "reply":
         case "leave":
-          return tokenRoute(db, target.kind, target.token, address);
+          return tokenRoute(tx, target.kind, target.token, address);
         case "bounce": {
-          const delivery = findDeliveryByBounceToken(db, target.token);
+          const delivery = await findDeliveryByBounceToken(tx, target.token);
           if (!delivery) return refuse("unknown_recipient", `There is no mailbox ${address} here.`);
           return { type: "bounce", address, delivery };
         }
@@ -67,9 +67,9 @@ export function resolveRoute(db: Db, config: Config, rawAddress: string): Route 
   }
 }
 
-function tokenRoute(db: Db, kind: "reply" | "leave", token: string, address: string): Route {
-  const participant = findParticipantByToken(db, kind, token);
-  const conversation = participant && findConversation(db, participant.conversationId);
+async function tokenRoute(tx: Tx, kind: "reply" | "leave", token: string, address: string): Promise<Route> {
+  const participant = await findParticipantByToken(tx, kind, token);
+  const conversation = participant && (await findConversation(tx, participant.conversationId));
   if (!participant || !conversation) {
     return refuse("unknown_recipient", `The address ${address} does not belong to any conversation.`);
   }

@@ -1,6 +1,7 @@
-import type { Db } from "../db/database.js";
-import { findConversation, findParticipant, findPostsByAnyMessageId } from "../domain/conversations.repo.js";
-import type { Conversation, Participant, User } from "../../schema/schema.js";
+import type { Tx } from "../db/store.js";
+import { findConversation, findParticipant } from "../domain/conversations.repo.js";
+import { findPostsByMessageId } from "../domain/posts.repo.js";
+import type { Conversation, Participant, User } from "../domain/records.js";
 
 export interface ThreadMatch {
   readonly conversation: Conversation;
@@ -8,25 +9,27 @@ export interface ThreadMatch {
   readonly participant: Participant | undefined;
 }
 
+/** References can be long; the newest ids are the ones that find the conversation. */
+const MAX_THREAD_IDS = 30;
+
 /**
  * Finds the conversation a message answers from In-Reply-To and References (newest first), using
  * Message-IDs Postern sent or received. Prefers a conversation the sender takes part in.
  */
-export function findThread(db: Db, threadIds: readonly string[], sender: User | undefined): ThreadMatch | undefined {
-  const posts = findPostsByAnyMessageId(db, threadIds);
-  if (posts.length === 0) return undefined;
-  const rank = (id: string | null) => (id === null ? Infinity : threadIds.indexOf(id));
-  const ordered = [...posts].sort(
-    (a, b) => Math.min(rank(a.messageId), rank(a.sourceMessageId)) - Math.min(rank(b.messageId), rank(b.sourceMessageId)),
-  );
+export async function findThread(tx: Tx, threadIds: readonly string[], sender: User | undefined): Promise<ThreadMatch | undefined> {
   let first: ThreadMatch | undefined;
-  for (const post of ordered) {
-    const conversation = findConversation(db, post.conversationId);
-    if (!conversation) continue;
-    const participant = sender ? findParticipant(db, conversation.id, sender.id) : undefined;
-    const match = { conversation, participant: participant?.state === "active" ? participant : undefined };
-    if (match.participant) return match;
-    first ??= match;
+  const seen = new Set<number>();
+  for (const id of threadIds.slice(0, MAX_THREAD_IDS)) {
+    for (const post of await findPostsByMessageId(tx, id)) {
+      if (seen.has(post.conversationId)) continue;
+      seen.add(post.conversationId);
+      const conversation = await findConversation(tx, post.conversationId);
+      if (!conversation) continue;
+      const participant = sender ? await findParticipant(tx, conversation.id, sender.id) : undefined;
+      const match = { conversation, participant: participant?.state === "active" ? participant : undefined };
+      if (match.participant) return match;
+      first ??= match;
+    }
   }
   return first;
 }

@@ -1,19 +1,21 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Config } from "../config/config.js";
-import type { Db } from "../db/database.js";
+import type { Store } from "../db/store.js";
+import { claimDue, renewLease, sentInLastDay } from "../domain/deliveries.repo.js";
+import { deliveryIds, recordDeliveryOutcome, type DeliveryOutcome } from "../domain/deliveries.service.js";
+import type { Delivery } from "../domain/records.js";
 import type { Logger } from "../log.js";
-import type { Delivery } from "../../schema/schema.js";
 import { checkDailyLimit } from "./daily-limit.js";
 import { Limiter } from "./limiter.js";
-import * as outbox from "./outbox.repo.js";
-import { renderDelivery, RenderError, type RenderedDelivery } from "./render.js";
+import { compose, draftDelivery, RenderError, type RenderedDelivery } from "./render.js";
 import { nextAttempt } from "./retry-policy.js";
 import { classifySendError } from "./send-error.js";
 import type { Transport } from "./transports/transport.js";
 
 export interface DeliveryWorkerOptions {
-  readonly db: Db;
+  /** The worker's own connection: sends never wait behind the inbound group commit, nor it behind them. */
+  readonly store: Store;
   readonly config: Config;
   readonly logger: Logger;
   /** The caller owns it and closes it after stop(). */
@@ -30,7 +32,7 @@ export interface DeliveryWorkerOptions {
  * rows in `sending`; once their lease expires the next worker sends them once more.
  */
 export class DeliveryWorker {
-  private readonly db: Db;
+  private readonly store: Store;
   private readonly config: Config;
   private readonly log: Logger;
   private readonly transport: Transport;
@@ -47,9 +49,10 @@ export class DeliveryWorker {
   private timer: NodeJS.Timeout | undefined;
   private wakePending = false;
   private lastClaimWasFull = false;
+  private claiming = false;
 
   constructor(options: DeliveryWorkerOptions) {
-    this.db = options.db;
+    this.store = options.store;
     this.config = options.config;
     this.log = options.logger.child({ component: "delivery" });
     this.transport = options.transport;
@@ -91,39 +94,38 @@ export class DeliveryWorker {
 
   /** One claim; resolves when every row it claimed has been dealt with. Returns how many it claimed. */
   async pollOnce(): Promise<number> {
-    const tasks = this.claimAndDispatch();
+    const tasks = await this.claimAndDispatch();
     await Promise.allSettled(tasks);
     return tasks.length;
   }
 
   private tick(): void {
     clearTimeout(this.timer);
-    this.claimAndDispatch();
+    void this.claimAndDispatch();
     if (this.running && !this.stopping) {
       this.timer = setTimeout(() => this.tick(), this.config.outbound.poll_interval);
     }
   }
 
-  private claimAndDispatch(): Promise<void>[] {
-    if (this.stopping) return [];
+  private async claimAndDispatch(): Promise<Promise<void>[]> {
+    if (this.stopping || this.claiming) return [];
     const limit = this.config.outbound.batch_size - this.claimed.size;
     if (limit <= 0) return [];
+    this.claiming = true;
     let rows: Delivery[];
     try {
-      rows = outbox.claimDue(this.db, {
-        now: this.now(),
-        owner: this.owner,
-        leaseMs: this.config.outbound.lease,
-        limit,
-        excludeIds: [...this.claimed],
-      });
+      const now = this.now();
+      rows = await this.store.transaction((tx) => claimDue(tx, { now, owner: this.owner, leaseMs: this.config.outbound.lease, limit }));
     } catch (error) {
       // A busy database is passing; the next poll tries again.
       this.log.error({ event: "delivery.claim_failed", err: error }, "could not claim due deliveries");
       return [];
+    } finally {
+      this.claiming = false;
     }
     this.lastClaimWasFull = rows.length === limit;
-    return rows.map((row) => this.dispatch(row));
+    // A row whose lease ran out while it waited here for a send slot is still this worker's to send, once.
+    return rows.filter((row) => !this.claimed.has(row.id)).map((row) => this.dispatch(row));
   }
 
   private dispatch(row: Delivery): Promise<void> {
@@ -132,7 +134,7 @@ export class DeliveryWorker {
       .run(() => this.deliver(row))
       .catch((error: unknown) => {
         // Recording the outcome failed; the lease runs out and the row is tried once more.
-        this.log.error({ event: "delivery.error", ...this.ids(row), err: error }, "delivery outcome not recorded");
+        this.log.error({ event: "delivery.error", ...deliveryIds(row), err: error }, "delivery outcome not recorded");
       })
       .finally(() => {
         this.claimed.delete(row.id);
@@ -145,85 +147,73 @@ export class DeliveryWorker {
   }
 
   private async deliver(row: Delivery): Promise<void> {
-    const { db, owner } = this;
     if (this.stopping) {
-      outbox.markPostponed(db, row.id, owner, row.nextAttemptAt, null);
+      await this.record(row, { kind: "postponed", at: row.nextAttemptAt, reason: null, rule: "shutdown" });
       return;
     }
-    const now = this.now();
-    if (!this.withinDailyLimit(row, now)) return;
+    const postponed = await this.dailyLimit(row, this.now());
+    if (postponed) {
+      await this.record(row, postponed);
+      return;
+    }
     const releaseSlot = this.holdDailySlot(row);
     try {
-      if (!outbox.renewLease(db, row.id, owner, now + this.config.outbound.lease)) {
-        this.log.warn({ event: "delivery.lease_lost", ...this.ids(row) }, "lease lost before sending; another worker has this delivery");
+      const leaseExpiresAt = this.now() + this.config.outbound.lease;
+      if (!(await this.store.transaction((tx) => renewLease(tx, row.id, this.owner, leaseExpiresAt)))) {
+        this.log.warn({ event: "delivery.lease_lost", ...deliveryIds(row) }, "lease lost before sending; another worker has this delivery");
         return;
       }
       let rendered: RenderedDelivery;
       try {
-        rendered = await renderDelivery(db, this.config, row.id);
+        rendered = await compose(await this.store.read((tx) => draftDelivery(tx, this.config, row)));
       } catch (error) {
-        if (error instanceof RenderError) this.fail(row, undefined, `cannot render: ${error.message}`);
-        else this.retryLater(row, undefined, `cannot render: ${(error as Error).message ?? String(error)}`);
+        const reason = `cannot render: ${(error as Error).message ?? String(error)}`;
+        if (error instanceof RenderError && error.outcome === "skipped") await this.record(row, { kind: "skipped", reason: error.message });
+        else if (error instanceof RenderError) await this.record(row, { kind: "failed", error: reason, rule: "render", category: "unknown" });
+        else await this.record(row, this.retryLater(row, undefined, reason, "render", "unknown"));
         return;
       }
+      let outcome: DeliveryOutcome;
       try {
         const result = await this.transport.send({ envelope: rendered.envelope, raw: rendered.raw, deliveryId: row.id });
-        this.sent(row, rendered.messageId, result.response);
+        outcome = { kind: "sent", messageId: rendered.messageId, response: result.response };
       } catch (error) {
         const verdict = classifySendError(error);
-        if (verdict.kind === "permanent") this.fail(row, rendered.messageId, verdict.message, verdict.rule);
-        else this.retryLater(row, rendered.messageId, verdict.message, verdict.rule);
+        outcome =
+          verdict.kind === "permanent"
+            ? { kind: "failed", error: verdict.message, rule: verdict.rule, category: verdict.category, messageId: rendered.messageId }
+            : this.retryLater(row, rendered.messageId, verdict.message, verdict.rule, verdict.category);
       }
+      await this.record(row, outcome);
     } finally {
       releaseSlot();
     }
   }
 
-  private sent(row: Delivery, messageId: string, response: string): void {
-    const recorded = outbox.markSent(this.db, row.id, this.owner, this.now());
-    this.log.info(
-      { event: "delivery.sent", ...this.ids(row), messageId, attempts: row.attempts + 1, response, recorded },
-      "delivery sent",
-    );
-    if (!recorded) this.warnLeaseLost(row);
+  private record(row: Delivery, outcome: DeliveryOutcome): Promise<boolean> {
+    return this.store.transaction((tx) => recordDeliveryOutcome(tx, this.log, row, this.owner, outcome, this.now()));
   }
 
-  private retryLater(row: Delivery, messageId: string | undefined, error: string, rule?: string): void {
-    const attempts = row.attempts + 1;
-    const now = this.now();
+  /** A temporary failure waits per the retry schedule, until giving up makes it permanent. */
+  private retryLater(row: Delivery, messageId: string | undefined, error: string, rule: string, category: string): DeliveryOutcome {
     const decision = nextAttempt({
-      attempts,
+      attempts: row.attempts + 1,
       createdAt: row.createdAt,
-      now,
+      now: this.now(),
       schedule: this.config.outbound.retry_schedule,
       giveUpAfter: this.config.outbound.give_up_after,
     });
     if (decision.action === "give_up") {
-      this.fail(row, messageId, `${decision.reason}; last error: ${error}`, rule);
-      return;
+      return { kind: "failed", error: `${decision.reason}; last error: ${error}`, rule, category, ...(messageId ? { messageId } : {}) };
     }
-    const recorded = outbox.markDeferred(this.db, row.id, this.owner, decision.at, error);
-    this.log.warn(
-      { event: "delivery.deferred", ...this.ids(row), messageId, attempts, rule, error, nextAttemptAt: new Date(decision.at).toISOString(), recorded },
-      "delivery deferred",
-    );
-    if (!recorded) this.warnLeaseLost(row);
+    return { kind: "deferred", at: decision.at, error, rule, category, ...(messageId ? { messageId } : {}) };
   }
 
-  private fail(row: Delivery, messageId: string | undefined, error: string, rule?: string): void {
-    const recorded = outbox.markFailed(this.db, row.id, this.owner, error);
-    this.log.error(
-      { event: "delivery.failed", ...this.ids(row), messageId, attempts: row.attempts + 1, rule, error, recorded },
-      "delivery failed",
-    );
-    if (!recorded) this.warnLeaseLost(row);
-  }
-
-  /** Postpones the row (not an attempt) when its recipient already had their daily share. */
-  private withinDailyLimit(row: Delivery, now: number): boolean {
+  /** A postponement (not an attempt) when the recipient already had their daily share; undefined to send. */
+  private async dailyLimit(row: Delivery, now: number): Promise<DeliveryOutcome | undefined> {
     const max = this.config.outbound.max_per_user_per_day;
-    if (row.kind !== "post" || max <= 0) return true;
-    const usage = outbox.sentInLastDay(this.db, row.recipientId, now);
+    if (row.kind !== "post" || max <= 0) return undefined;
+    const usage = await this.store.read((tx) => sentInLastDay(tx, row.recipientId, now));
     const decision = checkDailyLimit({
       max,
       sent: usage.count,
@@ -231,13 +221,7 @@ export class DeliveryWorker {
       inFlight: this.inFlightByRecipient.get(row.recipientId) ?? 0,
       now,
     });
-    if (decision.action === "send") return true;
-    const recorded = outbox.markPostponed(this.db, row.id, this.owner, decision.until, decision.reason);
-    this.log.info(
-      { event: "delivery.deferred", ...this.ids(row), attempts: row.attempts, rule: "daily-limit", error: decision.reason, nextAttemptAt: new Date(decision.until).toISOString(), recorded },
-      "delivery postponed by the daily limit",
-    );
-    return false;
+    return decision.action === "send" ? undefined : { kind: "postponed", at: decision.until, reason: decision.reason, rule: "daily-limit" };
   }
 
   /** Counts a post copy as in flight from the limit check until its outcome is recorded. */
@@ -250,13 +234,5 @@ export class DeliveryWorker {
       if (left > 0) counts.set(row.recipientId, left);
       else counts.delete(row.recipientId);
     };
-  }
-
-  private warnLeaseLost(row: Delivery): void {
-    this.log.warn({ event: "delivery.lease_lost", ...this.ids(row) }, "outcome not recorded: the lease was taken over meanwhile");
-  }
-
-  private ids(row: Delivery) {
-    return { deliveryId: row.id, kind: row.kind, postId: row.postId, inboundId: row.inboundId, conversationId: row.conversationId, to: row.toAddress };
   }
 }

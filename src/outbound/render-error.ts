@@ -1,9 +1,13 @@
 /**
- * A delivery that can never be rendered (its post is gone, still a draft, or its recipient left
- * the conversation): retrying cannot help, so the worker records it as failed with this message.
+ * A delivery that can never be rendered: retrying cannot help. `skipped` when that is nobody's
+ * error (its recipient left the conversation before it went out), `failed` otherwise (its post is
+ * gone or still a draft).
  */
 export class RenderError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly outcome: "skipped" | "failed" = "failed",
+  ) {
     super(message);
     this.name = "RenderError";
   }

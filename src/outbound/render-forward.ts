@@ -1,19 +1,20 @@
 import type Mail from "nodemailer/lib/mailer/index.js";
 import type { Config } from "../config/config.js";
-import type { Db } from "../db/database.js";
+import type { Tx } from "../db/store.js";
 import { splitAddress, tokenAddress } from "../domain/addresses.js";
-import type { Delivery, InboundMessage } from "../../schema/schema.js";
+import { findMailLogEntry } from "../domain/mail-log.repo.js";
+import { mintMessageId } from "../domain/message-ids.js";
+import type { Delivery, MailLogEntry } from "../domain/records.js";
 import type { MailDraft } from "./compose.js";
 import { forwardBody } from "./message-body.js";
-import { findInboundMessage } from "../inbound/inbound-log.repo.js";
 import { RenderError } from "./render-error.js";
 
 /**
  * Mail to postmaster@ or abuse@ (RFC 5321 §4.5.1, RFC 2142), passed on to an admin with the
  * original attached unchanged so headers can be inspected.
  */
-export function draftForwardDelivery(db: Db, config: Config, delivery: Delivery): MailDraft {
-  const inbound = delivery.inboundId === null ? undefined : findInboundMessage(db, delivery.inboundId);
+export async function draftForwardDelivery(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
+  const inbound = delivery.inboundId === null ? undefined : await findMailLogEntry(tx, delivery.inboundId);
   if (!inbound) throw new RenderError(`inbound message ${delivery.inboundId ?? "(none)"} no longer exists`);
   const domain = config.primaryDomain;
   const addressedTo = postmasterAddress(inbound, config);
@@ -39,14 +40,13 @@ export function draftForwardDelivery(db: Db, config: Config, delivery: Delivery)
   };
   return {
     envelope: { from: tokenAddress("bounce", delivery.bounceToken, domain), to: [delivery.toAddress] },
-    // Same shape as post Message-IDs so the inbound loop guard recognises it if it ever comes back;
-    // derived from the bounce token so every retry carries the same id.
-    messageId: `<postern.${delivery.bounceToken}@${domain}>`,
+    // Derived from the bounce token so every retry carries the same id.
+    messageId: mintMessageId(config, "forward", delivery.bounceToken),
     mail,
   };
 }
 
-function postmasterAddress(inbound: InboundMessage, config: Config): string {
+function postmasterAddress(inbound: MailLogEntry, config: Config): string {
   const match = inbound.rcptTo.find((address) => {
     const parts = splitAddress(address.toLowerCase());
     return !!parts && config.domains.includes(parts.domain) && (parts.local === "postmaster" || parts.local === "abuse");

@@ -1,16 +1,16 @@
 import type Mail from "nodemailer/lib/mailer/index.js";
 import type { Config } from "../config/config.js";
-import type { Db } from "../db/database.js";
+import type { Tx } from "../db/store.js";
 import { tokenAddress } from "../domain/addresses.js";
-import type { Attachment, Delivery, User } from "../../schema/schema.js";
+import { activeParticipantUsers, findConversation, findParticipant } from "../domain/conversations.repo.js";
+import { findGroupById } from "../domain/groups.repo.js";
+import { attachmentsOfPost, earlierSentPosts, findPost } from "../domain/posts.repo.js";
+import type { Attachment, Delivery, User } from "../domain/records.js";
+import { findUserById } from "../domain/users.repo.js";
+import { displayName } from "../domain/users.service.js";
 import type { MailDraft } from "./compose.js";
 import { listHeaders } from "./list-headers.js";
 import { postBody } from "./message-body.js";
-import { attachmentsOfPost, findConversation, findParticipant, findPost } from "../domain/conversations.repo.js";
-import { findGroupById } from "../domain/groups.repo.js";
-import { findUserById } from "../domain/users.repo.js";
-import { displayName } from "../domain/users.service.js";
-import * as repo from "./render.repo.js";
 import { RenderError } from "./render-error.js";
 import { ancestorChain, boundReferences, replySubject } from "./threading.js";
 
@@ -19,23 +19,23 @@ import { ancestorChain, boundReferences, replySubject } from "./threading.js";
  * author's (DMARC) nor a token (address books would keep it); replies find their way back
  * through the recipient's own Reply-To token.
  */
-export function draftPostDelivery(db: Db, config: Config, delivery: Delivery): MailDraft {
-  const post = delivery.postId === null ? undefined : findPost(db, delivery.postId);
+export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
+  const post = delivery.postId === null ? undefined : await findPost(tx, delivery.postId);
   if (!post) throw new RenderError(`post ${delivery.postId ?? "(none)"} no longer exists`);
   if (post.state !== "sent") throw new RenderError(`post ${post.id} is still a draft`);
-  const conversation = findConversation(db, post.conversationId);
+  const conversation = await findConversation(tx, post.conversationId);
   if (!conversation) throw new RenderError(`conversation ${post.conversationId} no longer exists`);
-  const author = findUserById(db, post.authorId);
+  const author = await findUserById(tx, post.authorId);
   if (!author) throw new RenderError(`author ${post.authorId} of post ${post.id} no longer exists`);
-  const recipient = findUserById(db, delivery.recipientId);
+  const recipient = await findUserById(tx, delivery.recipientId);
   if (!recipient) throw new RenderError(`recipient ${delivery.recipientId} no longer exists`);
-  const participant = findParticipant(db, conversation.id, recipient.id);
+  const participant = await findParticipant(tx, conversation.id, recipient.id);
   if (!participant) throw new RenderError(`${delivery.toAddress} is not a participant of conversation ${conversation.id}`);
   // Their tokens no longer work (SPEC §5), so a copy would invite replies that bounce.
   if (participant.state === "left" || participant.state === "removed") {
-    throw new RenderError(`${delivery.toAddress} ${participant.state === "left" ? "left" : "was removed from"} conversation ${conversation.id} before this post was delivered`);
+    throw new RenderError(`${delivery.toAddress} ${participant.state === "left" ? "left" : "was removed from"} conversation ${conversation.id} before this post was delivered`, "skipped");
   }
-  const group = conversation.groupId === null ? undefined : findGroupById(db, conversation.groupId);
+  const group = conversation.groupId === null ? undefined : await findGroupById(tx, conversation.groupId);
   if (conversation.groupId !== null && !group) throw new RenderError(`group ${conversation.groupId} no longer exists`);
 
   const domain = config.primaryDomain;
@@ -44,11 +44,11 @@ export function draftPostDelivery(db: Db, config: Config, delivery: Delivery): M
   const replyAddress = tokenAddress("reply", participant.replyToken, domain);
   const leaveAddress = tokenAddress("leave", participant.leaveToken, domain);
 
-  const earlier = repo.earlierSentPosts(db, conversation.id, post.id);
+  const earlier = await earlierSentPosts(tx, conversation.id, post.id);
   const ancestors = ancestorChain(post, earlier);
   const parent = ancestors[ancestors.length - 1];
   const references = boundReferences(ancestors.map((p) => p.messageId), config.conversations.references_limit);
-  const files = attachmentsOfPost(db, post.id);
+  const files = await attachmentsOfPost(tx, post.id);
   const body = postBody({
     body: post.body,
     authorName,
@@ -62,7 +62,7 @@ export function draftPostDelivery(db: Db, config: Config, delivery: Delivery): M
   });
 
   const to = config.gateway.disclose_participants
-    ? repo.activeParticipantUsers(db, conversation.id).map(mailbox)
+    ? (await activeParticipantUsers(tx, conversation.id)).map(mailbox)
     : [{ name: recipient.name ?? "", address: delivery.toAddress }];
 
   const mail: Mail.Options = {

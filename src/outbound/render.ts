@@ -1,22 +1,19 @@
 import type { Config } from "../config/config.js";
-import type { Db } from "../db/database.js";
-import { compose, type RenderedDelivery } from "./compose.js";
-import * as repo from "./render.repo.js";
+import type { Tx } from "../db/store.js";
+import type { Delivery } from "../domain/records.js";
+import type { MailDraft } from "./compose.js";
 import { draftForwardDelivery } from "./render-forward.js";
 import { draftPostDelivery } from "./render-post.js";
-import { RenderError } from "./render-error.js";
 
-export type { Envelope, RenderedDelivery } from "./compose.js";
+export { compose, type Envelope, type RenderedDelivery } from "./compose.js";
 export { RenderError } from "./render-error.js";
 
 /**
- * The bytes and envelope of one outbox row, rendered when it is sent (not when it is queued) so a
- * retry always reflects the recipient's current tokens. Throws RenderError when the row can never
- * be sent; any other error is a passing problem (a busy database) worth retrying.
+ * What one outbox row will say, decided when it is sent (not when it is queued) so a retry always
+ * reflects the recipient's current tokens. Reads only; compose() makes the bytes afterwards,
+ * outside the read. Throws RenderError when the row can never be sent; any other error is a
+ * passing problem (a busy database) worth retrying.
  */
-export async function renderDelivery(db: Db, config: Config, deliveryId: number): Promise<RenderedDelivery> {
-  const delivery = repo.findDelivery(db, deliveryId);
-  if (!delivery) throw new RenderError(`delivery ${deliveryId} does not exist`);
-  const draft = delivery.kind === "forward" ? draftForwardDelivery(db, config, delivery) : draftPostDelivery(db, config, delivery);
-  return compose(draft);
+export async function draftDelivery(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
+  return delivery.kind === "forward" ? draftForwardDelivery(tx, config, delivery) : draftPostDelivery(tx, config, delivery);
 }

@@ -43,13 +43,11 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
     logger: false,
 
     onRcptTo(address, session, callback) {
-      try {
-        const { rcptTo: _accepted, ...envelope } = envelopeOf(session);
-        pipeline.checkRecipient(address.address, envelope);
-        callback();
-      } catch (error) {
-        callback(toSmtpReply(error));
-      }
+      const { rcptTo: _accepted, ...envelope } = envelopeOf(session);
+      pipeline.checkRecipient(address.address, envelope).then(
+        () => callback(),
+        (error: unknown) => callback(toSmtpReply(error)),
+      );
     },
 
     onData(stream, session, callback) {

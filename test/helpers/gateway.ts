@@ -5,8 +5,7 @@ import nodemailer from "nodemailer";
 import type Mail from "nodemailer/lib/mailer/index.js";
 import { startGateway, type Gateway } from "../../src/app.js";
 import { buildConfig, type Config } from "../../src/config/config.js";
-import type { DomainContext } from "../../src/domain/conversations.service.js";
-import { inTransaction } from "../../src/db/commit-queue.js";
+import type { DomainContext } from "../../src/domain/context.js";
 import { silentLogger } from "../../src/log.js";
 import { startSmtpSink, type SmtpSink } from "./smtp-sink.js";
 
@@ -18,7 +17,9 @@ export interface TestGateway {
   /** Sends real MIME over SMTP to the gateway with a real client; rejects with the SMTP error. */
   send(mail: Mail.Options): Promise<{ response: string; messageId: string }>;
   /** Runs domain code in one transaction on the gateway's own database. */
-  write<T>(work: (ctx: DomainContext) => T): T;
+  write<T>(work: (ctx: DomainContext) => Promise<T>): Promise<T>;
+  /** Reads through the gateway's own database. */
+  read<T>(work: (ctx: DomainContext) => Promise<T>): Promise<T>;
   dispose(): Promise<void>;
 }
 
@@ -45,7 +46,8 @@ export async function startTestGateway(overrides: Overrides = {}): Promise<TestG
     sink,
     dir,
     send: (mail) => client.sendMail(mail),
-    write: (work) => inTransaction(gateway.database.sqlite, () => work({ db: gateway.database.db, config, now: Date.now() })),
+    write: (work) => gateway.store.transaction((tx) => work({ tx, config, now: Date.now() })),
+    read: (work) => gateway.store.read((tx) => work({ tx, config, now: Date.now() })),
     async dispose() {
       client.close();
       await gateway.stop();

@@ -2,8 +2,9 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import {
   addToConversation, assignConversation, createConversation, removeFromConversation,
 } from "../../domain/conversations.commands.js";
-import { listConversationSummaries, listPosts, participantsWithUsers } from "../../domain/conversations.repo.js";
+import { listConversationSummaries, participantsWithUsers } from "../../domain/conversations.repo.js";
 import { requireConversation } from "../../domain/conversations.service.js";
+import { listPosts } from "../../domain/posts.repo.js";
 import { findUserById } from "../../domain/users.repo.js";
 import { requireUser } from "../../domain/users.service.js";
 import { withContext } from "../context.js";
@@ -25,9 +26,12 @@ export function registerConversationCommands(program: Command): void {
     .option("--user <email>", "only conversations this user takes or took part in")
     .option("--json", "print JSON")
     .action((options: { user?: string; json?: boolean }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ database }) => {
-        const userId = options.user ? requireUser(database.db, options.user).id : undefined;
-        const rows = listConversationSummaries(database.db, userId).map(({ conversation: c, participants, posts }) => ({
+      withContext(command.optsWithGlobals(), async ({ read }) => {
+        const summaries = await read(async ({ tx }) => {
+          const userId = options.user ? (await requireUser(tx, options.user)).id : undefined;
+          return listConversationSummaries(tx, userId);
+        });
+        const rows = summaries.map(({ conversation: c, participants, posts }) => ({
           id: c.id,
           subject: c.subject,
           kind: c.kind,
@@ -48,29 +52,28 @@ export function registerConversationCommands(program: Command): void {
     .option("--bodies", "include the text of each post (messages are private: ask for them explicitly)")
     .option("--json", "print JSON")
     .action((id: number, options: { bodies?: boolean; json?: boolean }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ database }) => {
-        const db = database.db;
-        const c = requireConversation(db, id);
-        const emailOf = (userId: number | null) => (userId ? findUserById(db, userId)?.email ?? null : null);
-        const view = {
-          id: c.id,
-          subject: c.subject,
-          kind: c.kind,
-          state: c.state,
-          replies: c.replies,
-          assignee: emailOf(c.assigneeId),
-          participants: participantsWithUsers(db, id).map(({ participant, user }) => ({
-            email: user.email,
-            role: participant.role,
-            state: participant.state,
-          })),
-          posts: listPosts(db, id).map((p) => ({
-            id: p.id,
-            author: emailOf(p.authorId),
-            createdAt: iso(p.createdAt),
-            ...(options.bodies ? { body: p.body } : {}),
-          })),
-        };
+      withContext(command.optsWithGlobals(), async ({ read }) => {
+        const view = await read(async ({ tx }) => {
+          const c = await requireConversation(tx, id);
+          const participants = await participantsWithUsers(tx, id);
+          const emails = new Map(participants.map(({ user }) => [user.id, user.email]));
+          const emailOf = async (userId: number | null) =>
+            userId === null ? null : emails.get(userId) ?? (await findUserById(tx, userId))?.email ?? null;
+          const posts = [];
+          for (const p of await listPosts(tx, id)) {
+            posts.push({ id: p.id, author: await emailOf(p.authorId), createdAt: iso(p.createdAt), ...(options.bodies ? { body: p.body } : {}) });
+          }
+          return {
+            id: c.id,
+            subject: c.subject,
+            kind: c.kind,
+            state: c.state,
+            replies: c.replies,
+            assignee: await emailOf(c.assigneeId),
+            participants: participants.map(({ participant, user }) => ({ email: user.email, role: participant.role, state: participant.state })),
+            posts,
+          };
+        });
         if (options.json) return printJson(view);
         printLine(`conversation ${view.id}: ${view.subject}`);
         printLine(`kind ${view.kind}, state ${view.state}, replies ${view.replies}${view.assignee ? `, assigned to ${view.assignee}` : ""}`);
@@ -93,8 +96,8 @@ export function registerConversationCommands(program: Command): void {
     .requiredOption("--body <text>", "the first message")
     .addOption(new Option("--replies <policy>", "all: every post to everyone; owners: replies reach only the owners").choices(["all", "owners"]).default("all"))
     .action((options: { from: string; to: string[]; subject: string; body: string; replies: "all" | "owners" }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ write }) => {
-        const { conversation, post } = write((ctx) =>
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        const { conversation, post } = await write((ctx) =>
           createConversation(ctx, { from: options.from, to: options.to, subject: options.subject, body: options.body, replies: options.replies }),
         );
         printLine(`created conversation ${conversation.id} (${conversation.kind}) with post ${post.id}`);
@@ -108,8 +111,8 @@ export function registerConversationCommands(program: Command): void {
     .argument("<email>")
     .requiredOption("--by <email>", "who adds them")
     .action((id: number, email: string, options: { by: string }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ write }) => {
-        const user = write((ctx) => addToConversation(ctx, id, email, options.by));
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        const user = await write((ctx) => addToConversation(ctx, id, email, options.by));
         printLine(`${user.email} added to conversation ${id}`);
       }),
     );
@@ -121,8 +124,8 @@ export function registerConversationCommands(program: Command): void {
     .argument("<email>")
     .requiredOption("--by <email>", "who removes them")
     .action((id: number, email: string, options: { by: string }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ write }) => {
-        write((ctx) => removeFromConversation(ctx, id, email, options.by));
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        await write((ctx) => removeFromConversation(ctx, id, email, options.by));
         printLine(`${email} no longer takes part in conversation ${id}`);
       }),
     );
@@ -133,8 +136,8 @@ export function registerConversationCommands(program: Command): void {
     .argument("<id>", "conversation id", conversationId)
     .argument("<email>")
     .action((id: number, email: string, _options, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ write }) => {
-        const user = write((ctx) => assignConversation(ctx, id, email));
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        const user = await write((ctx) => assignConversation(ctx, id, email));
         printLine(`conversation ${id} assigned to ${user.email}`);
       }),
     );

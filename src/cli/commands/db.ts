@@ -1,19 +1,15 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config/config.js";
-import { appliedMigrationCount, openDatabase } from "../../db/database.js";
+import { migrateDatabase } from "../../db/database.js";
 import { printLine } from "../output.js";
 
 export function registerDbCommands(program: Command): void {
   const db = program.command("db").description("database");
   db.command("migrate")
-    .description("apply pending migrations (serve and every command also do this on open)")
+    .description("create the database or apply pending migrations (serve does this too when it starts)")
     .action((_options, command: Command) => {
       const config = loadConfig(command.optsWithGlobals().config);
-      const database = openDatabase({ path: config.database.path, synchronous: config.database.synchronous });
-      try {
-        printLine(`${config.database.path}: ${appliedMigrationCount(database.sqlite)} migrations applied, schema up to date`);
-      } finally {
-        database.close();
-      }
+      const { ran, total } = migrateDatabase({ path: config.database.path, synchronous: config.database.synchronous, busyTimeoutMs: config.database.busy_timeout });
+      printLine(`${config.database.path}: ${ran} migration${ran === 1 ? "" : "s"} applied now, ${total} in all; schema up to date`);
     });
 }

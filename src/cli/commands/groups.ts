@@ -13,8 +13,8 @@ export function registerGroupCommands(program: Command): void {
     .argument("<name>")
     .requiredOption("--inbox <address>", "the group's inbox address, e.g. support@example.test")
     .action((name: string, options: { inbox: string }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ write }) => {
-        const group = write(({ db, config, now }) => addGroup(db, config, { name, inbox: options.inbox }, now));
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        const group = await write((ctx) => addGroup(ctx, { name, inbox: options.inbox }));
         printLine(`added group ${group.name} with inbox ${group.inboxAddress}`);
       }),
     );
@@ -24,12 +24,13 @@ export function registerGroupCommands(program: Command): void {
     .description("list groups")
     .option("--json", "print JSON")
     .action((options: { json?: boolean }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ database }) => {
-        const rows = listGroups(database.db).map((g) => ({
-          name: g.name,
-          inbox: g.inboxAddress,
-          members: groupMemberUsers(database.db, g.id).map((u) => u.email),
-        }));
+      withContext(command.optsWithGlobals(), async ({ read }) => {
+        const rows = await read(async ({ tx }) => {
+          const groups = await listGroups(tx);
+          return Promise.all(
+            groups.map(async (g) => ({ name: g.name, inbox: g.inboxAddress, members: (await groupMemberUsers(tx, g.id)).map((u) => u.email) })),
+          );
+        });
         if (options.json) printJson(rows);
         else printTable(rows, ["name", "inbox", "members"]);
       }),
@@ -42,8 +43,8 @@ export function registerGroupCommands(program: Command): void {
     .argument("<name>")
     .argument("<email>")
     .action((name: string, email: string, _options, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ write }) => {
-        const { group, user } = write(({ db, now }) => addGroupMember(db, name, email, now));
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        const { group, user } = await write((ctx) => addGroupMember(ctx, name, email));
         printLine(`${user.email} is a member of ${group.name}`);
       }),
     );
@@ -53,8 +54,8 @@ export function registerGroupCommands(program: Command): void {
     .argument("<name>")
     .argument("<email>")
     .action((name: string, email: string, _options, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ write }) => {
-        write(({ db }) => removeGroupMember(db, name, email));
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        await write(({ tx }) => removeGroupMember(tx, name, email));
         printLine(`${email} removed from ${name}`);
       }),
     );

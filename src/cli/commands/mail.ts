@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { listInboundMessages } from "../../inbound/inbound-log.repo.js";
+import { listMailLog } from "../../domain/mail-log.repo.js";
 import { positiveCount } from "../arguments.js";
 import { withContext } from "../context.js";
 import { iso, printJson, printTable } from "../output.js";
@@ -13,8 +13,9 @@ export function registerMailCommands(program: Command): void {
     .option("--limit <n>", "how many", positiveCount, 100)
     .option("--json", "print JSON")
     .action((options: { rejected?: boolean; limit: number; json?: boolean }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ database }) => {
-        const rows = listInboundMessages(database.db, { ...(options.rejected ? { outcomes: ["rejected"] } : {}), limit: options.limit }).map((m) => ({
+      withContext(command.optsWithGlobals(), async ({ read }) => {
+        const entries = await read(({ tx }) => listMailLog(tx, { ...(options.rejected ? { outcomes: ["rejected"] } : {}), limit: options.limit }));
+        const rows = entries.map((m) => ({
           id: m.id,
           receivedAt: iso(m.receivedAt),
           from: m.fromAddress ?? m.mailFrom,

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { refuse } from "../../errors/refusal.js";
-import { listDeliveries, retryDelivery } from "../../outbound/outbox.repo.js";
+import { listDeliveries, retryDelivery } from "../../domain/deliveries.repo.js";
 import { positiveCount } from "../arguments.js";
 import { withContext } from "../context.js";
 import { printJson, printLine, printTable } from "../output.js";
@@ -13,8 +13,8 @@ export function registerQueueCommands(program: Command): void {
     .option("--limit <n>", "how many", positiveCount, 100)
     .option("--json", "print JSON")
     .action((options: { limit: number; json?: boolean }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ database }) => {
-        const rows = listDeliveries(database.db, { limit: options.limit });
+      withContext(command.optsWithGlobals(), async ({ read }) => {
+        const rows = await read(({ tx }) => listDeliveries(tx, { limit: options.limit }));
         if (options.json) printJson(rows);
         else printTable(rows, ["id", "to", "status", "attempts", "nextAttemptAt", "lastError"]);
       }),
@@ -27,8 +27,8 @@ export function registerQueueCommands(program: Command): void {
       return Number(v);
     })
     .action((id: number, _options, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ write }) => {
-        const done = write(({ db, now }) => retryDelivery(db, id, now));
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        const done = await write(({ tx, now }) => retryDelivery(tx, id, now));
         if (!done) refuse("not_found", `No delivery ${id} is waiting or failed (it may not exist, or was already sent).`);
         printLine(`delivery ${id} queued to be sent now`);
       }),

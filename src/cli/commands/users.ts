@@ -1,7 +1,7 @@
 import { Option, type Command } from "commander";
 import { findUserById, conversationIdsOfUser, listUsers } from "../../domain/users.repo.js";
 import { activateUser, addUser, requireUser, setUserSettings, type DeliveryPreference, type Role } from "../../domain/users.service.js";
-import type { User } from "../../../schema/schema.js";
+import type { User } from "../../domain/records.js";
 import { withContext } from "../context.js";
 import { iso, printJson, printLine, printTable } from "../output.js";
 
@@ -16,8 +16,8 @@ export function registerUserCommands(program: Command): void {
     .option("--staged", "only staged users (known by email, not signed up)")
     .option("--json", "print JSON")
     .action((options: { staged?: boolean; json?: boolean }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ database }) => {
-        const rows = listUsers(database.db, { stagedOnly: !!options.staged }).map((u) => ({
+      withContext(command.optsWithGlobals(), async ({ read }) => {
+        const rows = (await read(({ tx }) => listUsers(tx, { stagedOnly: !!options.staged }))).map((u) => ({
           email: u.email,
           name: u.name,
           status: u.status,
@@ -35,23 +35,25 @@ export function registerUserCommands(program: Command): void {
     .argument("<email>")
     .option("--json", "print JSON")
     .action((email: string, options: { json?: boolean }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ database }) => {
-        const user = requireUser(database.db, email);
-        const invitedBy = user.invitedById ? findUserById(database.db, user.invitedById)?.email ?? null : null;
-        const view = {
+      withContext(command.optsWithGlobals(), async ({ read }) => {
+        const view = await read(async ({ tx }) => {
+          const user = await requireUser(tx, email);
+          const invitedBy = user.invitedById ? (await findUserById(tx, user.invitedById))?.email ?? null : null;
+          return {
           email: user.email,
           name: user.name,
           status: user.status,
           role: user.role,
           invitedBy,
           delivery: user.delivery,
-          conversations: conversationIdsOfUser(database.db, user.id),
+          conversations: await conversationIdsOfUser(tx, user.id),
           username: user.username,
           messages: user.messagesEnabled ? "on" : "off",
           lastActiveAt: iso(user.lastActiveAt),
           bounceScore: user.bounceScore,
           createdAt: iso(user.createdAt),
-        };
+          };
+        });
         if (options.json) printJson(view);
         else for (const [key, value] of Object.entries(view)) printLine(`${key.padEnd(14)} ${Array.isArray(value) ? value.join(", ") || "-" : value ?? "-"}`);
       }),
@@ -65,9 +67,9 @@ export function registerUserCommands(program: Command): void {
     .option("--username <username>", "member alias: USERNAME@DOMAIN starts a direct conversation")
     .addOption(new Option("--role <role>", "role").choices(ROLES).default("member"))
     .action((email: string, options: { name?: string; username?: string; role: Role }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ write }) => {
-        const user = write(({ db, config, now }) =>
-          addUser(db, config, { email, role: options.role, ...(options.name ? { name: options.name } : {}), ...(options.username ? { username: options.username } : {}) }, now),
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        const user = await write((ctx) =>
+          addUser(ctx, { email, role: options.role, ...(options.name ? { name: options.name } : {}), ...(options.username ? { username: options.username } : {}) }),
         );
         printLine(`added ${describe(user)}`);
       }),
@@ -79,8 +81,8 @@ export function registerUserCommands(program: Command): void {
     .argument("<email>")
     .option("--username <username>", "member alias")
     .action((email: string, options: { username?: string }, command: Command) =>
-      withContext(command.optsWithGlobals(), ({ write }) => {
-        const user = write(({ db, config, now }) => activateUser(db, config, email, options.username, now));
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        const user = await write((ctx) => activateUser(ctx, email, options.username));
         printLine(`activated ${describe(user)}`);
       }),
     );
@@ -95,9 +97,9 @@ export function registerUserCommands(program: Command): void {
     .option("--reset-bounces", "reset the bounce score so mail to the address resumes")
     .action(
       (email: string, options: { delivery?: DeliveryPreference; messages?: "on" | "off"; role?: Role; resetBounces?: boolean }, command: Command) =>
-        withContext(command.optsWithGlobals(), ({ write }) => {
-          const user = write(({ db }) =>
-            setUserSettings(db, email, {
+        withContext(command.optsWithGlobals(), async ({ write }) => {
+          const user = await write(({ tx }) =>
+            setUserSettings(tx, email, {
               ...(options.delivery ? { delivery: options.delivery } : {}),
               ...(options.messages ? { messagesEnabled: options.messages === "on" } : {}),
               ...(options.role ? { role: options.role } : {}),

@@ -1,0 +1,167 @@
+import type Database from "better-sqlite3";
+import type { Db, PreparedQuery, Store, Tx } from "./store.js";
+
+interface Job {
+  readonly work: (tx: Tx) => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export interface SqliteStoreOptions {
+  /** How long to keep trying for the write lock another connection holds, waiting asynchronously. */
+  readonly busyTimeoutMs: number;
+  /** At most this many transactions share one COMMIT. */
+  readonly maxBatch?: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A Store on one better-sqlite3 connection.
+ *
+ * Group commit: transactions submitted in the same turn of the event loop run one after another
+ * inside one `BEGIN IMMEDIATE`, each in its own savepoint, so one durable fsync covers many inbound
+ * messages while a job that throws rolls back alone. Every promise settles only after the shared
+ * COMMIT has returned, which is what lets the SMTP side answer 250.
+ *
+ * Nothing else touches the connection while a transaction is open: reads and the next batch wait
+ * their turn. Other connections (the delivery worker's, the CLI's) are other Stores; waiting for
+ * their write lock is asynchronous, because better-sqlite3's own busy wait would block the event
+ * loop, and with it the very transaction that holds the lock.
+ */
+export class SqliteStore implements Store {
+  private readonly pending: Job[] = [];
+  private flushScheduled = false;
+  /** The tail of the chain of work on this connection: one batch or read at a time. */
+  private turn: Promise<void> = Promise.resolve();
+  private readonly prepared = new Map<(db: Db) => PreparedQuery, PreparedQuery>();
+  private savepoints = 0;
+  private closed = false;
+  private readonly tx: Tx;
+
+  constructor(
+    private readonly sqlite: Database.Database,
+    private readonly db: Db,
+    private readonly options: SqliteStoreOptions,
+  ) {
+    const query = <Q extends PreparedQuery>(build: (db: Db) => Q): Q => {
+      let statement = this.prepared.get(build);
+      if (!statement) {
+        statement = build(this.db);
+        this.prepared.set(build, statement);
+      }
+      return statement as Q;
+    };
+    this.tx = {
+      db,
+      one: (build, values) => query(build).get(values) as never,
+      all: (build, values) => query(build).all(values) as never,
+      run: (build, values) => (query(build).run(values) as Database.RunResult).changes,
+      savepoint: (work) => this.savepoint(work),
+    };
+  }
+
+  transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("the database is closed"));
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => {
+          this.flushScheduled = false;
+          void this.exclusive(() => this.flush());
+        });
+      }
+    });
+  }
+
+  read<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("the database is closed"));
+    return this.exclusive(() => this.retryBusy(() => work(this.tx)));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.turn;
+    this.sqlite.close();
+  }
+
+  /** Runs `work` when everything queued before it on this connection has finished. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.turn.then(work);
+    this.turn = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending.splice(0, this.options.maxBatch ?? 256);
+    if (batch.length === 0) return;
+    if (this.pending.length > 0) void this.exclusive(() => this.flush());
+    try {
+      await this.retryBusy(async () => this.sqlite.exec("BEGIN IMMEDIATE"));
+    } catch (error) {
+      for (const job of batch) job.reject(error);
+      return;
+    }
+    const results: { ok: boolean; value: unknown }[] = [];
+    for (const job of batch) {
+      try {
+        results.push({ ok: true, value: await this.savepoint(() => job.work(this.tx)) });
+      } catch (error) {
+        results.push({ ok: false, value: error });
+      }
+    }
+    try {
+      this.sqlite.exec("COMMIT");
+    } catch (error) {
+      // The shared COMMIT failed (disk full, I/O error): nothing of the batch is durable.
+      if (this.sqlite.inTransaction) this.sqlite.exec("ROLLBACK");
+      for (const job of batch) job.reject(error);
+      return;
+    }
+    batch.forEach((job, i) => {
+      const result = results[i];
+      if (result?.ok) job.resolve(result.value);
+      else job.reject(result?.value);
+    });
+  }
+
+  private async savepoint<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.sqlite.inTransaction) throw new Error("a savepoint needs an open transaction");
+    const name = `sp${++this.savepoints}`;
+    this.sqlite.exec(`SAVEPOINT ${name}`);
+    try {
+      const value = await work();
+      this.sqlite.exec(`RELEASE ${name}`);
+      return value;
+    } catch (error) {
+      // A failed statement may already have ended the transaction (SQLITE_FULL does); then there is nothing to undo here.
+      if (this.sqlite.inTransaction) this.sqlite.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      throw error;
+    } finally {
+      this.savepoints -= 1;
+    }
+  }
+
+  /** SQLITE_BUSY means another connection holds the lock: wait without blocking, up to the timeout. */
+  private async retryBusy<T>(work: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.options.busyTimeoutMs;
+    for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= deadline) throw error;
+        await sleep(wait);
+      }
+    }
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT";
+}

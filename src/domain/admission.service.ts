@@ -1,0 +1,100 @@
+import { Refusal, type RefusalReason } from "../errors/refusal.js";
+import { can } from "./abilities.js";
+import type { DomainContext } from "./context.js";
+import { addParticipant } from "./participants.service.js";
+import { findParticipant } from "./conversations.repo.js";
+import type { Conversation, Participant, ParticipantRole, User } from "./records.js";
+import { findUserByEmail } from "./users.repo.js";
+import { findOrStageUser } from "./users.service.js";
+
+/**
+ * The one rule for letting someone into a conversation, whichever way they come: named when a
+ * conversation starts (mail to an alias, `conversations create`), CC'd on mail, or added from
+ * the CLI. The same check that refuses a command skips a CC'd address: a message is never refused
+ * because of someone it was copied to.
+ */
+export type AdmissionWay = "start" | "cc" | "add";
+
+export interface AdmissionRequest {
+  readonly conversation: Conversation;
+  /** A known user, or a valid normalised address (staged when unknown and allowed). */
+  readonly candidate: User | { readonly address: string; readonly name?: string | null };
+  /** Who brings them in: the author of the message or the person running the command. */
+  readonly by: User;
+  readonly way: AdmissionWay;
+  readonly role?: ParticipantRole;
+  /** How a refusal names them: a stranger writing to an alias must not learn the member's address. */
+  readonly shownAs?: string;
+}
+
+export type Admission =
+  | { readonly kind: "admitted"; readonly user: User; readonly participant: Participant }
+  /** Not added; `user` is set when they already take part (so they already have the message). */
+  | { readonly kind: "skipped"; readonly address: string; readonly reason: string; readonly user?: User }
+  | { readonly kind: "refused"; readonly address: string; readonly refusal: Refusal };
+
+export async function admit(ctx: DomainContext, request: AdmissionRequest): Promise<Admission> {
+  const { tx, config } = ctx;
+  const { conversation, by, way } = request;
+  const known = "id" in request.candidate ? request.candidate : await findUserByEmail(tx, request.candidate.address);
+  const address = known?.email ?? ("address" in request.candidate ? request.candidate.address : "");
+  const shownAs = request.shownAs ?? address;
+  // Refusals of a command or a new conversation; on mail CC the same rule only skips the address.
+  const deny = (reason: RefusalReason, sentence: string, skipReason: string): Admission =>
+    way === "cc"
+      ? { kind: "skipped", address, reason: skipReason }
+      : { kind: "refused", address, refusal: new Refusal(reason, sentence) };
+
+  const existing = known && (await findParticipant(tx, conversation.id, known.id));
+  if (known && existing?.state === "active") {
+    if (way === "add") return { kind: "refused", address, refusal: new Refusal("already_exists", `${shownAs} already takes part in conversation ${conversation.id}.`) };
+    return { kind: "skipped", address, reason: "already takes part", user: known };
+  }
+  if (way === "cc" && !can(config, by, "invite_by_cc")) {
+    return { kind: "skipped", address, reason: "the author may not invite by CC" };
+  }
+  if (way === "add") {
+    const byParticipant = await findParticipant(tx, conversation.id, by.id);
+    if (byParticipant?.state !== "active" && !can(config, by, "add_participants")) {
+      return deny("not_allowed", `${by.email} does not take part in conversation ${conversation.id} and may not add people to it.`, "");
+    }
+  }
+  if (!known) {
+    // Writing to an address without an account creates a staged user: an ability of its own.
+    // CC'd addresses are the exception (they were written to by the author already).
+    if (way !== "cc" && !can(config, by, "write_to_email")) {
+      return deny("not_allowed", `${address} has no account, and ${by.email} (role ${by.role}) may not write to email addresses.`, "");
+    }
+    if (!config.staged_users.enabled) {
+      return deny(
+        "staged_users_disabled",
+        `${address} has no account here, and this gateway does not accept mail from or to unknown addresses.`,
+        "unknown, and staged users are disabled",
+      );
+    }
+  } else {
+    const unreachable = unreachableBecause(known, shownAs);
+    if (unreachable) return deny("user_unreachable", unreachable, "does not accept messages");
+  }
+  const user =
+    known ?? (await findOrStageUser(ctx, { email: address, name: "name" in request.candidate ? request.candidate.name ?? null : null, invitedBy: by }));
+  const participant = await addParticipant(ctx, conversation, user, { role: request.role ?? "member", addedBy: by });
+  return { kind: "admitted", user, participant };
+}
+
+/** Admits or throws the refusal: for the ways in (start, add) where a refusal stops the whole operation. */
+export async function admitOrRefuse(ctx: DomainContext, request: AdmissionRequest): Promise<Extract<Admission, { kind: "admitted" | "skipped" }>> {
+  const admission = await admit(ctx, request);
+  if (admission.kind === "refused") throw admission.refusal;
+  return admission;
+}
+
+/**
+ * Why a user cannot be brought into a new conversation, named as `shownAs`; undefined when they can.
+ * Bringing someone in respects their wish not to receive messages.
+ */
+export function unreachableBecause(user: User, shownAs = user.email): string | undefined {
+  if (user.status === "suspended") return `${shownAs} cannot receive messages: the account is suspended.`;
+  if (!user.messagesEnabled) return `${shownAs} does not accept new conversations.`;
+  return undefined;
+}

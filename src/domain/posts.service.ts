@@ -1,0 +1,75 @@
+import type { DomainContext } from "./context.js";
+import { touchConversation } from "./conversations.repo.js";
+import { fanOut } from "./fan-out.js";
+import { mintMessageId } from "./message-ids.js";
+import * as repo from "./posts.repo.js";
+import type { Conversation, Post, User } from "./records.js";
+import { touchUserActivity } from "./users.repo.js";
+
+export interface AttachmentInput {
+  readonly filename: string | null;
+  readonly contentType: string;
+  readonly contentId: string | null;
+  readonly inline: boolean;
+  readonly content: Buffer;
+}
+
+export interface PostInput {
+  readonly author: User;
+  readonly body: string;
+  readonly rawBody: string;
+  readonly sourceMessageId?: string | null;
+  readonly inboundId?: number | null;
+  readonly attachments?: readonly AttachmentInput[];
+  readonly parentId?: number | null;
+}
+
+/**
+ * Writes a post as a draft: nobody receives it until it is published, so a conversation that is
+ * not open yet (a draft, an invitation not yet answered) can hold it.
+ */
+export async function createPost(ctx: DomainContext, conversation: Conversation, input: PostInput): Promise<Post> {
+  const { tx, config, now } = ctx;
+  const post = await repo.insertPost(tx, {
+    conversationId: conversation.id,
+    authorId: input.author.id,
+    parentId: input.parentId ?? (await repo.lastSentPost(tx, conversation.id))?.id ?? null,
+    body: input.body,
+    rawBody: input.rawBody,
+    messageId: mintMessageId(config, "post"),
+    sourceMessageId: input.sourceMessageId ?? null,
+    inboundId: input.inboundId ?? null,
+    createdAt: now,
+  });
+  await repo.insertAttachments(
+    tx,
+    (input.attachments ?? []).map((a) => ({
+      postId: post.id,
+      filename: a.filename,
+      contentType: a.contentType,
+      contentId: a.contentId,
+      inline: a.inline,
+      size: a.content.length,
+      content: a.content,
+    })),
+  );
+  return post;
+}
+
+/**
+ * Sends a post: from here on it never changes (the database refuses it), and every participant
+ * who should receive it gets a delivery. `alreadyReceived` are users who got the message directly.
+ */
+export async function publishPost(
+  ctx: DomainContext,
+  conversation: Conversation,
+  post: Post,
+  alreadyReceived: ReadonlySet<number> = new Set(),
+): Promise<Post> {
+  const { tx, now } = ctx;
+  const published = (await repo.markPostSent(tx, post.id, now)) ?? post;
+  await touchConversation(tx, conversation.id, now);
+  await touchUserActivity(tx, post.authorId, now);
+  await fanOut(ctx, conversation, published, alreadyReceived);
+  return published;
+}

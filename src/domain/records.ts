@@ -1,0 +1,140 @@
+/**
+ * The domain's records: what a row means, independent of the engine that stores it. Repositories
+ * return these; `src/db/records-match-schema.ts` fails to compile if the schema drifts from them.
+ */
+
+export type UserStatus = "staged" | "active" | "suspended";
+export type Role = "member" | "staff" | "admin";
+export type DeliveryPreference = "every" | "digest" | "none";
+
+export interface User {
+  readonly id: number;
+  readonly email: string;
+  readonly name: string | null;
+  readonly username: string | null;
+  readonly status: UserStatus;
+  readonly role: Role;
+  readonly invitedById: number | null;
+  readonly delivery: DeliveryPreference;
+  readonly messagesEnabled: boolean;
+  readonly lastActiveAt: number | null;
+  readonly bounceScore: number;
+  readonly createdAt: number;
+}
+
+export interface Group {
+  readonly id: number;
+  readonly name: string;
+  readonly inboxAddress: string;
+  readonly assigneeOnly: boolean;
+  readonly createdAt: number;
+}
+
+export type ConversationKind = "direct" | "group" | "inbox";
+export type ConversationState = "draft" | "pending" | "open" | "declined" | "closed";
+export type ReplyPolicy = "all" | "owners";
+
+export interface Conversation {
+  readonly id: number;
+  readonly subject: string;
+  readonly kind: ConversationKind;
+  readonly state: ConversationState;
+  readonly replies: ReplyPolicy;
+  readonly groupId: number | null;
+  readonly createdById: number;
+  readonly assigneeId: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export type ParticipantRole = "owner" | "member";
+export type ParticipantState = "invited" | "active" | "left" | "removed";
+
+export interface Participant {
+  readonly id: number;
+  readonly conversationId: number;
+  readonly userId: number;
+  readonly role: ParticipantRole;
+  readonly state: ParticipantState;
+  readonly replyToken: string;
+  readonly leaveToken: string;
+  readonly addedById: number | null;
+  readonly lastReadPostId: number;
+  readonly joinedAt: number;
+  readonly leftAt: number | null;
+}
+
+export type PostState = "draft" | "sent";
+
+export interface Post {
+  readonly id: number;
+  readonly conversationId: number;
+  readonly authorId: number;
+  readonly parentId: number | null;
+  readonly state: PostState;
+  readonly body: string;
+  readonly rawBody: string;
+  readonly messageId: string;
+  readonly sourceMessageId: string | null;
+  readonly inboundId: number | null;
+  readonly createdAt: number;
+  readonly sentAt: number | null;
+}
+
+export interface Attachment {
+  readonly id: number;
+  readonly postId: number;
+  readonly filename: string | null;
+  readonly contentType: string;
+  readonly contentId: string | null;
+  readonly inline: boolean;
+  readonly size: number;
+  readonly content: Buffer;
+}
+
+export type DeliveryKind = "post" | "forward";
+export type DeliveryStatus = "queued" | "sending" | "sent" | "skipped" | "failed" | "bounced";
+
+export interface Delivery {
+  readonly id: number;
+  readonly kind: DeliveryKind;
+  readonly postId: number | null;
+  readonly inboundId: number | null;
+  readonly conversationId: number | null;
+  readonly recipientId: number;
+  readonly toAddress: string;
+  readonly bounceToken: string;
+  readonly status: DeliveryStatus;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly leaseOwner: string | null;
+  readonly leaseExpiresAt: number | null;
+  readonly lastError: string | null;
+  readonly errorCategory: string | null;
+  readonly createdAt: number;
+  readonly sentAt: number | null;
+  readonly bouncedAt: number | null;
+}
+
+export type MailLogOutcome = "accepted" | "rejected" | "ignored" | "bounce" | "duplicate";
+
+/** One inbound message (or refused recipient) in the mail log. */
+export interface MailLogEntry {
+  readonly id: number;
+  readonly receivedAt: number;
+  readonly sessionId: string | null;
+  readonly remoteAddress: string | null;
+  readonly mailFrom: string | null;
+  readonly rcptTo: string[];
+  readonly fromAddress: string | null;
+  readonly messageId: string | null;
+  readonly dedupeKey: string | null;
+  readonly subject: string | null;
+  readonly outcome: MailLogOutcome;
+  readonly reason: string;
+  readonly smtpCode: number;
+  readonly conversationId: number | null;
+  readonly postId: number | null;
+  readonly size: number;
+  readonly raw: Buffer | null;
+}

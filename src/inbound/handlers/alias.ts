@@ -1,0 +1,21 @@
+import { refuse } from "../../errors/refusal.js";
+import { can } from "../../domain/abilities.js";
+import type { User } from "../../domain/records.js";
+import type { AppliedOutcome, InboundContext } from "../inbound.js";
+import { handleThreadedReply } from "./reply.js";
+import { senderAsUser } from "./shared.js";
+import { startFromMessage } from "./start.js";
+
+/**
+ * USERNAME@: a direct conversation with that member. Refusals name the alias, never the member's
+ * own address.
+ */
+export async function handleAlias(ctx: InboundContext, member: User, alias: string): Promise<AppliedOutcome> {
+  const threaded = await handleThreadedReply(ctx);
+  if (threaded) return threaded;
+  const author = await senderAsUser(ctx);
+  if (!can(ctx.config, author, "start_direct")) {
+    refuse("not_allowed", `${author.email} may not start conversations with ${alias}.`);
+  }
+  return startFromMessage(ctx, author, { kind: "direct", recipients: [{ candidate: member, shownAs: alias }] }, `new direct conversation with ${member.email}`);
+}

@@ -1,0 +1,54 @@
+import { refuse } from "../../errors/refusal.js";
+import { findUserByEmail } from "../../domain/users.repo.js";
+import { createPost, publishPost } from "../../domain/posts.service.js";
+import type { Conversation, Participant } from "../../domain/records.js";
+import { joinDirectRecipients } from "../cc.js";
+import type { AppliedOutcome, InboundContext } from "../inbound.js";
+import { findThread } from "../thread.js";
+import { assertSender, checkedAttachments, describe } from "./shared.js";
+
+/** reply+TOKEN@: the participant's answer becomes a post that everyone else receives. */
+export async function handleReply(ctx: InboundContext, conversation: Conversation, participant: Participant): Promise<AppliedOutcome> {
+  const author = await assertSender(ctx, participant, conversation);
+  if (conversation.state !== "open") {
+    refuse("conversation_closed", `The conversation "${conversation.subject}" is ${conversation.state} and does not accept replies now.`);
+  }
+  const { inbound } = ctx;
+  const attachments = checkedAttachments(ctx);
+  if (!inbound.trimmed.trim() && attachments.length === 0) {
+    refuse(
+      "empty_reply",
+      "Your reply was empty once the quoted earlier messages were removed, so nothing was posted. " +
+        "Write your answer above the quoted text and send it again.",
+    );
+  }
+  const cc = await joinDirectRecipients(ctx, conversation, author, inbound.message);
+  const post = await createPost(ctx, conversation, {
+    author,
+    body: inbound.trimmed,
+    rawBody: inbound.message.text,
+    sourceMessageId: inbound.message.messageId ?? null,
+    inboundId: ctx.inboundId,
+    attachments,
+  });
+  await publishPost(ctx, conversation, post, cc.alreadyReceived);
+  return {
+    outcome: "accepted",
+    reason: describe(`reply posted to conversation ${conversation.id}`, cc),
+    conversationId: conversation.id,
+    postId: post.id,
+  };
+}
+
+/**
+ * Mail without a token (sent to the From address or an inbox, e.g. by a client that ignores
+ * Reply-To) joins a conversation only through its threading headers and only from a participant.
+ * Undefined when it answers no conversation the sender takes part in (within `scope`).
+ */
+export async function handleThreadedReply(ctx: InboundContext, scope: { groupId?: number } = {}): Promise<AppliedOutcome | undefined> {
+  const sender = await findUserByEmail(ctx.tx, ctx.inbound.message.from.address);
+  const match = await findThread(ctx.tx, ctx.inbound.message.threadIds, sender);
+  const inScope = match && (!scope.groupId || match.conversation.groupId === scope.groupId);
+  if (match && inScope && match.participant) return handleReply(ctx, match.conversation, match.participant);
+  return undefined;
+}

@@ -1,0 +1,50 @@
+import { refuse } from "../../errors/refusal.js";
+import type { AttachmentInput } from "../../domain/posts.service.js";
+import type { Conversation, Participant, User } from "../../domain/records.js";
+import { findUserById } from "../../domain/users.repo.js";
+import { findOrStageUser, learnName } from "../../domain/users.service.js";
+import type { InboundContext } from "../inbound.js";
+
+/** A message through a token must come from that participant's own address. */
+export async function assertSender(ctx: InboundContext, participant: Participant, conversation: Conversation): Promise<User> {
+  const owner = await findUserById(ctx.tx, participant.userId);
+  const from = ctx.inbound.message.from.address;
+  if (!owner || owner.email !== from) {
+    return refuse(
+      "sender_mismatch",
+      `This reply address belongs to another participant of the conversation "${conversation.subject}", ` +
+        `so a message from ${from} cannot be posted through it. ` +
+        "Reply from the address that received the conversation's email.",
+    );
+  }
+  return learnName(ctx.tx, owner, ctx.inbound.message.from.name);
+}
+
+/** The author of a message that starts a conversation: known, or staged from their address. */
+export async function senderAsUser(ctx: InboundContext): Promise<User> {
+  const { address, name } = ctx.inbound.message.from;
+  const user = await learnName(ctx.tx, await findOrStageUser(ctx, { email: address, name }), name);
+  if (user.status === "suspended") refuse("not_allowed", `The account of ${user.email} is suspended.`);
+  return user;
+}
+
+export function checkedAttachments(ctx: InboundContext): readonly AttachmentInput[] {
+  const attachments = ctx.inbound.message.attachments;
+  const limits = ctx.config.attachments;
+  if (attachments.length > limits.max_count) {
+    refuse("too_many_attachments", `The message has ${attachments.length} attachments; at most ${limits.max_count} are accepted.`);
+  }
+  const total = attachments.reduce((sum, a) => sum + a.content.length, 0);
+  if (total > limits.max_total_size) {
+    refuse("attachments_too_large", `The attachments add up to ${total} bytes; at most ${limits.max_total_size} are accepted.`);
+  }
+  return attachments;
+}
+
+/** The mail-log reason: what happened, and who the message's To/Cc brought in or did not. */
+export function describe(what: string, cc: { added: string[]; skipped: string[] }): string {
+  const parts = [what];
+  if (cc.added.length) parts.push(`added ${cc.added.join(", ")}`);
+  if (cc.skipped.length) parts.push(`not added: ${cc.skipped.join("; ")}`);
+  return parts.join("; ");
+}

@@ -1,0 +1,31 @@
+import { refuse } from "../../errors/refusal.js";
+import { startConversation, type StartConversationInput } from "../../domain/conversations.service.js";
+import type { User } from "../../domain/records.js";
+import { joinDirectRecipients } from "../cc.js";
+import type { AppliedOutcome, InboundContext } from "../inbound.js";
+import { checkedAttachments, describe } from "./shared.js";
+
+/** A message that starts a conversation (to an inbox or a member's alias) becomes its first post. */
+export async function startFromMessage(
+  ctx: InboundContext,
+  author: User,
+  shape: Pick<StartConversationInput, "kind" | "group" | "recipients">,
+  what: string,
+): Promise<AppliedOutcome> {
+  const { inbound } = ctx;
+  const attachments = checkedAttachments(ctx);
+  // A new message is trimmed of its signature; a pure forward would trim to nothing, so keep it whole.
+  const body = inbound.trimmed.trim() ? inbound.trimmed : inbound.message.text;
+  if (!body.trim() && attachments.length === 0 && !inbound.message.subject.trim()) {
+    refuse("empty_reply", "Your message has no subject, no text and no attachment, so no conversation was started.");
+  }
+  const { conversation, post } = await startConversation(ctx, {
+    ...shape,
+    subject: inbound.message.subject,
+    author,
+    post: { body, rawBody: inbound.message.text, sourceMessageId: inbound.message.messageId ?? null, inboundId: ctx.inboundId, attachments },
+  });
+  // Joining after the first post was published: those CC'd already have it and get no copy.
+  const cc = await joinDirectRecipients(ctx, conversation, author, inbound.message);
+  return { outcome: "accepted", reason: describe(what, cc), conversationId: conversation.id, postId: post.id };
+}

@@ -1,0 +1,27 @@
+import type { DomainContext } from "../domain/context.js";
+import type { Classification } from "./classify.js";
+import type { ParsedMessage } from "./parse.js";
+
+/** One inbound message once parsed, classified and trimmed: everything decided before the transaction. */
+export interface PreparedInbound {
+  readonly envelopeFrom: string;
+  readonly rcptTo: readonly string[];
+  readonly message: ParsedMessage;
+  readonly classification: Classification;
+  /** The text with quotes and signature removed. */
+  readonly trimmed: string;
+}
+
+/** What a handler did with a message it did not refuse. */
+export interface AppliedOutcome {
+  readonly outcome: "accepted" | "ignored" | "bounce" | "duplicate";
+  readonly reason: string;
+  readonly conversationId?: number;
+  readonly postId?: number;
+}
+
+/** What every handler gets: the transaction, the message, and its mail-log entry. */
+export interface InboundContext extends DomainContext {
+  readonly inbound: PreparedInbound;
+  readonly inboundId: number;
+}

@@ -1,0 +1,98 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createConversation } from "../../src/domain/conversations.commands.js";
+import { participantsWithUsers } from "../../src/domain/conversations.repo.js";
+import { addUser } from "../../src/domain/users.service.js";
+import { findUserByEmail } from "../../src/domain/users.repo.js";
+import { listInboundMessages } from "../../src/domain/mail-log.repo.js";
+import { smtpError, startTestGateway, type TestGateway } from "../helpers/gateway.js";
+
+describe("threading without a token, and people CC'd on a reply", () => {
+  let t: TestGateway;
+
+  beforeEach(async () => {
+    t = await startTestGateway();
+    t.write((ctx) => {
+      addUser(ctx.db, ctx.config, { email: "sam@staff.test", name: "Sam Staff", role: "staff" }, ctx.now);
+      createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Contract", body: "Here is the draft contract." });
+    });
+  });
+  afterEach(() => t.dispose());
+
+  it("starts a CLI conversation whose unknown recipient is staged and invited by the author", async () => {
+    const [copy] = await t.sink.waitFor(1);
+    expect(copy!.envelope.rcptTo).toEqual(["dana@client.test"]);
+    expect(copy!.parsed.from?.value[0]).toEqual({ address: "conversations@example.test", name: "Sam Staff via Acme" });
+    const dana = findUserByEmail(t.gateway.database.db, "dana@client.test")!;
+    expect(dana.status).toBe("staged");
+    expect(dana.invitedById).toBe(findUserByEmail(t.gateway.database.db, "sam@staff.test")!.id);
+  });
+
+  it("joins a reply sent to the From address through In-Reply-To, only from a participant", async () => {
+    const [copy] = await t.sink.waitFor(1);
+    const messageId = copy!.parsed.messageId!;
+    // A client that ignores Reply-To answers the From address, keeping the threading headers.
+    const accepted = await t.send({ from: "dana@client.test", to: "conversations@example.test", subject: "Re: Contract", text: "Signed.", inReplyTo: messageId, references: messageId });
+    expect(accepted.response).toMatch(/reply posted to conversation 1/);
+    const [, toSam] = await t.sink.waitFor(2);
+    expect(toSam!.envelope.rcptTo).toEqual(["sam@staff.test"]);
+    expect(toSam!.parsed.text).toContain("Signed.");
+
+    const outsider = await smtpError(
+      t.send({ from: "eve@other.test", to: "conversations@example.test", subject: "Re: Contract", text: "Me too", inReplyTo: messageId }),
+    );
+    expect(outsider?.responseCode).toBe(550);
+    expect(outsider?.response).toMatch(/5\.7\.1 eve@other\.test is not taking part/);
+
+    const unthreaded = await smtpError(t.send({ from: "dana@client.test", to: "conversations@example.test", subject: "Hello", text: "New topic" }));
+    expect(unthreaded?.responseCode).toBe(550);
+    expect(unthreaded?.response).toMatch(/only receives replies to conversations/);
+  });
+
+  it("adds people CC'd on a reply, staged if unknown, without sending them that message again", async () => {
+    const [copy] = await t.sink.waitFor(1);
+    await t.send({
+      from: "dana@client.test",
+      to: copy!.parsed.replyTo!.value[0]!.address!,
+      cc: ['"Lee Lawyer" <lee@law.test>', "sam@staff.test"],
+      subject: "Re: Contract",
+      text: "Looping in our lawyer.",
+    });
+    // Sam and Lee were written to directly, so Postern queues no copy of this post for anyone.
+    const queued = t.gateway.database.sqlite.prepare("SELECT count(*) AS n FROM deliveries WHERE post_id = 2").get() as { n: number };
+    expect(queued.n).toBe(0);
+    const people = participantsWithUsers(t.gateway.database.db, 1).map((p) => p.user.email);
+    expect(people).toEqual(["sam@staff.test", "dana@client.test", "lee@law.test"]);
+    expect(findUserByEmail(t.gateway.database.db, "lee@law.test")).toMatchObject({ status: "staged", name: "Lee Lawyer" });
+    expect(listInboundMessages(t.gateway.database.db)[0]!.reason).toMatch(/added lee@law\.test/);
+
+    await t.send({ from: "sam@staff.test", to: "conversations@example.test", subject: "Re: Contract", text: "Welcome, Lee.", inReplyTo: copy!.parsed.messageId! });
+    const later = await t.sink.waitFor(3);
+    expect(later.slice(1).map((m) => m.envelope.rcptTo[0]).sort()).toEqual(["dana@client.test", "lee@law.test"]);
+  });
+});
+
+describe("the cap on people joining by CC", () => {
+  let t: TestGateway;
+  beforeEach(async () => {
+    t = await startTestGateway({ conversations: { max_cc_participants: 2 } });
+    t.write((ctx) => {
+      addUser(ctx.db, ctx.config, { email: "sam@staff.test", role: "staff" }, ctx.now);
+      createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Plan", body: "Plan attached." });
+    });
+  });
+  afterEach(() => t.dispose());
+
+  it("adds at most the configured number of CC'd addresses and says who was left out", async () => {
+    const [copy] = await t.sink.waitFor(1);
+    await t.send({
+      from: "dana@client.test",
+      to: copy!.parsed.replyTo!.value[0]!.address!,
+      cc: ["one@c.test", "two@c.test", "three@c.test"],
+      subject: "Re: Plan",
+      text: "Adding my team.",
+    });
+    const people = participantsWithUsers(t.gateway.database.db, 1).map((p) => p.user.email);
+    expect(people).toEqual(["sam@staff.test", "dana@client.test", "one@c.test", "two@c.test"]);
+    expect(listInboundMessages(t.gateway.database.db)[0]!.reason).toMatch(/not added: three@c\.test \(more than 2 CC'd addresses\)/);
+  });
+});

@@ -1,0 +1,97 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI_TIMEOUT_MS, createCliSandbox, expectRefused, runPostern, type CliSandbox } from "../helpers/cli.js";
+
+const TIMEOUT = 4 * CLI_TIMEOUT_MS;
+
+let sandbox: CliSandbox;
+beforeAll(() => {
+  sandbox = createCliSandbox();
+});
+afterAll(() => sandbox.dispose());
+
+describe("postern config check", () => {
+  it("prints the effective configuration as JSON", { timeout: TIMEOUT }, async () => {
+    const config = await sandbox.json<Record<string, any>>(["config", "check"]);
+    expect(config.domains).toEqual(["example.test"]);
+    expect(config.primaryDomain).toBe("example.test");
+    expect(config.fromAddress).toBe("conversations@example.test");
+    expect(config.source).toBe(sandbox.configPath);
+    expect(config.gateway).toMatchObject({ domain: "example.test", name: "Postern" });
+    expect(config.smtp).toMatchObject({ host: "127.0.0.1", port: 2525, max_message_size: 25 * 1024 * 1024 });
+    expect(config.database).toMatchObject({ path: sandbox.dbPath });
+    expect(config.outbound).toMatchObject({ transport: "file", dir: sandbox.outboxDir, host: "127.0.0.1", port: 25 });
+  });
+
+  it("finds the file through POSTERN_CONFIG, and takes --config after the command too", { timeout: TIMEOUT }, async () => {
+    const [fromEnv, trailing] = await Promise.all([
+      sandbox.run(["config", "check"], { noConfig: true, env: { POSTERN_CONFIG: sandbox.configPath } }),
+      sandbox.run(["config", "check", "--config", sandbox.configPath], { noConfig: true }),
+    ]);
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(JSON.parse(fromEnv.stdout).source).toBe(sandbox.configPath);
+    expect(trailing.code, trailing.stderr).toBe(0);
+    expect(JSON.parse(trailing.stdout).source).toBe(sandbox.configPath);
+  });
+
+  it("never prints the relay password", { timeout: TIMEOUT }, async () => {
+    const path = join(sandbox.dir, "with-password.toml");
+    writeFileSync(path, '[gateway]\ndomain = "example.test"\n[outbound]\ntransport = "smtp"\nuser = "postern"\npassword = "hunter2-secret"\n');
+    const result = await runPostern(["--config", path, "config", "check"]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).not.toContain("hunter2-secret");
+    expect(JSON.parse(result.stdout).outbound.user).toBe("postern");
+  });
+
+  it("refuses a bad configuration with one line naming the key, the file or the problem", { timeout: TIMEOUT }, async () => {
+    const typo = join(sandbox.dir, "typo.toml");
+    writeFileSync(typo, '[gateway]\ndomain = "example.test"\n[smtp]\nprot = 2525\n');
+    const wrongType = join(sandbox.dir, "wrong-type.toml");
+    writeFileSync(wrongType, '[smtp]\nport = "2525"\nmax_message_size = "huge"\n');
+    const broken = join(sandbox.dir, "broken.toml");
+    writeFileSync(broken, '[gateway\ndomain = "example.test"\n');
+    const missing = join(sandbox.dir, "missing.toml");
+
+    const [typoResult, typeResult, brokenResult, missingResult, envMissing] = await Promise.all([
+      runPostern(["--config", typo, "config", "check"]),
+      runPostern(["--config", wrongType, "config", "check"]),
+      runPostern(["--config", broken, "config", "check"]),
+      runPostern(["--config", missing, "config", "check"]),
+      runPostern(["users", "list"], { POSTERN_CONFIG: missing }),
+    ]);
+    expectRefused(typoResult, /smtp\.prot/);
+    expectRefused(typeResult, /smtp\.port.*smtp\.max_message_size|smtp\.max_message_size.*smtp\.port/);
+    expectRefused(brokenResult, /broken\.toml.*TOML/);
+    expectRefused(missingResult, /missing\.toml/);
+    expectRefused(envMissing, /missing\.toml/);
+  });
+});
+
+describe("postern usage", () => {
+  it("--help exits 0 and lists the commands on stdout", { timeout: TIMEOUT }, async () => {
+    const [top, users] = await Promise.all([runPostern(["--help"]), runPostern(["users", "--help"])]);
+    expect(top.code).toBe(0);
+    expect(top.stderr).toBe("");
+    for (const command of ["serve", "config", "db", "users", "groups", "conversations", "mail", "queue"]) {
+      expect(top.stdout).toContain(command);
+    }
+    expect(users.code).toBe(0);
+    for (const command of ["list", "show", "add", "activate", "set"]) expect(users.stdout).toContain(command);
+  });
+
+  it.each<[string, string[], RegExp]>([
+    ["an unknown command", ["frobnicate"], /frobnicate/],
+    ["an unknown option", ["users", "list", "--colour"], /--colour/],
+    ["a role that does not exist", ["users", "add", "wizard@example.test", "--role", "wizard"], /wizard/],
+    ["a non-numeric conversation id", ["conversations", "show", "abc"], /abc/],
+    ["a non-numeric delivery id", ["queue", "retry", "first"], /first/],
+    ["a non-numeric --limit", ["queue", "list", "--limit", "lots"], /lots/],
+    ["a missing required option", ["groups", "add", "support"], /--inbox/],
+    ["a missing --to", ["conversations", "create", "--from", "a@example.test", "--subject", "S", "--body", "B"], /--to/],
+    ["a missing argument", ["users", "show"], /email/],
+    ["a --config without a file", ["users", "list", "--config"], /config/],
+  ])("%s is refused with one line on stderr", { timeout: TIMEOUT }, async (_name, args, reason) => {
+    expectRefused(await sandbox.run(args), reason);
+  });
+});
