@@ -19,7 +19,7 @@ import { startGateway } from "../src/app.js";
 import { buildConfig } from "../src/config/config.js";
 import { addGroup, addGroupMember } from "../src/domain/groups.service.js";
 import { addUser } from "../src/domain/users.service.js";
-import { openDatabase } from "../src/db/database.js";
+import { openStore } from "../src/db/database.js";
 import { silentLogger } from "../src/log.js";
 import type { Transport } from "../src/outbound/transports/transport.js";
 
@@ -86,13 +86,15 @@ async function postern(synchronous: "FULL" | "NORMAL"): Promise<{ rate: number; 
     database: { path: join(dir, "postern.db"), synchronous },
     outbound: { poll_interval: "50ms", batch_size: 200, pool_size: 20 },
   }, "bench");
-  const seed = openDatabase({ path: config.database.path });
-  const now = Date.now();
-  for (const email of ["agent1@team.test", "agent2@team.test"]) addUser(seed.db, config, { email, role: "staff" }, now);
-  addGroup(seed.db, config, { name: "support", inbox: "support@bench.test" }, now);
-  addGroupMember(seed.db, "support", "agent1@team.test", now);
-  addGroupMember(seed.db, "support", "agent2@team.test", now);
-  seed.close();
+  const seed = openStore({ path: config.database.path, migrations: "migrate" });
+  await seed.transaction(async (tx) => {
+    const ctx = { tx, config, now: Date.now() };
+    for (const email of ["agent1@team.test", "agent2@team.test"]) await addUser(ctx, { email, role: "staff" });
+    await addGroup(ctx, { name: "support", inbox: "support@bench.test" });
+    await addGroupMember(ctx, "support", "agent1@team.test");
+    await addGroupMember(ctx, "support", "agent2@team.test");
+  });
+  await seed.close();
 
   let sent = 0;
   let allSent: () => void = () => {};

@@ -4,8 +4,8 @@ import Database from "better-sqlite3";
 import { drizzle } from "drizzle-orm/better-sqlite3";
 import * as schema from "../../schema/schema.js";
 import { Refusal } from "../errors/refusal.js";
-import { applyMigrations, migrationStatus } from "./migrations.js";
-import { SqliteStore } from "./sqlite-store.js";
+import { applyMigrations, assertMigrated } from "./migrations.js";
+import { SqliteStore, WriteLock } from "./sqlite-store.js";
 import type { Store } from "./store.js";
 
 export interface OpenOptions {
@@ -41,26 +41,31 @@ export function openStore(options: OpenOptions): Store {
     // migration below is the one synchronous wait, before anything else runs.
     sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     if (options.migrations === "migrate") applyMigrations(sqlite);
-    else refuseOutOfDate(sqlite, path);
+    else assertMigrated(sqlite, path);
     sqlite.pragma("busy_timeout = 0");
   } catch (error) {
     sqlite.close();
     throw error;
   }
-  return new SqliteStore(sqlite, drizzle(sqlite, { schema }), { busyTimeoutMs: options.busyTimeoutMs ?? 5000 });
+  return new SqliteStore(sqlite, drizzle(sqlite, { schema }), { busyTimeoutMs: options.busyTimeoutMs ?? 5000, writeLock: writeLockFor(path) });
 }
 
-function refuseOutOfDate(sqlite: Database.Database, path: string): void {
-  const { applied, total, pending } = migrationStatus(sqlite);
-  if (pending === 0) return;
-  throw new Refusal(
-    "database_out_of_date",
-    `The database at ${path} is not up to date (${applied} of ${total} migrations applied): run "postern db migrate" or start "postern serve", which migrates it.`,
-  );
+const writeLocks = new Map<string, WriteLock>();
+
+function writeLockFor(path: string): WriteLock {
+  // Each ":memory:" connection is its own database, so it shares a lock with nobody.
+  if (path === ":memory:") return new WriteLock();
+  const key = resolve(path);
+  let lock = writeLocks.get(key);
+  if (!lock) {
+    lock = new WriteLock();
+    writeLocks.set(key, lock);
+  }
+  return lock;
 }
 
 /** `postern db migrate`: applies pending migrations under the write lock and closes the database. */
-export function migrateDatabase(options: Omit<OpenOptions, "migrations">): { ran: number; total: number } {
+export function migrateDatabase(options: Pick<OpenOptions, "path" | "busyTimeoutMs">): { ran: number; total: number } {
   mkdirSync(dirname(resolve(options.path)), { recursive: true });
   const sqlite = new Database(options.path);
   try {

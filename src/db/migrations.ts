@@ -3,6 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type Database from "better-sqlite3";
 import { readMigrationFiles } from "drizzle-orm/migrator";
+import { Refusal } from "../errors/refusal.js";
 
 /**
  * Applies the drizzle-kit migrations in schema/migrations, safely when several processes open the
@@ -156,11 +157,15 @@ export function applyMigrations(sqlite: Database.Database, folder: string = MIGR
   }
 }
 
-/** Throws, with the sentence the CLI prints, when the database at `path` has migrations pending. */
+/**
+ * Refuses, with the sentence the CLI prints, a database at `path` with migrations pending:
+ * migrating it from an admin command could change the schema under a running gateway.
+ */
 export function assertMigrated(sqlite: Database.Database, path: string, folder: string = MIGRATIONS_FOLDER): void {
   const { applied, total, pending } = migrationStatus(sqlite, folder);
   if (pending > 0) {
-    throw new Error(
+    throw new Refusal(
+      "database_out_of_date",
       `The database at ${path} is not up to date (${applied} of ${total} migrations applied): run "postern db migrate" or start "postern serve", which migrates it.`,
     );
   }

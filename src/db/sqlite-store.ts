@@ -7,7 +7,26 @@ interface Job {
   readonly reject: (error: unknown) => void;
 }
 
+/**
+ * A FIFO lock, one per database file in this process. Connections of one process take turns
+ * through it instead of polling SQLite's lock, so the write lock passes from the inbound batch to
+ * the delivery worker the moment it is free.
+ */
+export class WriteLock {
+  private tail: Promise<void> = Promise.resolve();
+
+  async acquire(): Promise<() => void> {
+    let release!: () => void;
+    const previous = this.tail;
+    this.tail = new Promise<void>((resolve) => (release = resolve));
+    await previous;
+    return release;
+  }
+}
+
 export interface SqliteStoreOptions {
+  /** Shared by every Store on the same file in this process. */
+  readonly writeLock: WriteLock;
   /** How long to keep trying for the write lock another connection holds, waiting asynchronously. */
   readonly busyTimeoutMs: number;
   /** At most this many transactions share one COMMIT. */
@@ -83,7 +102,14 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.turn;
+    // Transactions already accepted still commit: those waiting for the next turn of the event
+    // loop, and the rest of a burst split into several batches, which queue behind the current one.
+    for (;;) {
+      if (this.pending.length > 0) void this.exclusive(() => this.flush());
+      const turn = this.turn;
+      await turn;
+      if (turn === this.turn && this.pending.length === 0) break;
+    }
     this.sqlite.close();
   }
 
@@ -101,7 +127,20 @@ export class SqliteStore implements Store {
     const batch = this.pending.splice(0, this.options.maxBatch ?? 256);
     if (batch.length === 0) return;
     if (this.pending.length > 0) void this.exclusive(() => this.flush());
+    const release = await this.options.writeLock.acquire();
     try {
+      await this.runBatch(batch);
+    } catch (error) {
+      // Whatever went wrong past the per-job handling (a failed ROLLBACK), no caller may wait forever.
+      for (const job of batch) job.reject(error);
+    } finally {
+      release();
+    }
+  }
+
+  private async runBatch(batch: readonly Job[]): Promise<void> {
+    try {
+      // Other processes (the CLI, another gateway) may hold SQLite's lock; this process's own connections wait in the WriteLock.
       await this.retryBusy(async () => this.sqlite.exec("BEGIN IMMEDIATE"));
     } catch (error) {
       for (const job of batch) job.reject(error);
@@ -150,7 +189,7 @@ export class SqliteStore implements Store {
   /** SQLITE_BUSY means another connection holds the lock: wait without blocking, up to the timeout. */
   private async retryBusy<T>(work: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.options.busyTimeoutMs;
-    for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+    for (let wait = 1; ; wait = Math.min(wait * 2, 25)) {
       try {
         return await work();
       } catch (error) {

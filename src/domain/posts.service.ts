@@ -67,7 +67,14 @@ export async function publishPost(
   alreadyReceived: ReadonlySet<number> = new Set(),
 ): Promise<Post> {
   const { tx, now } = ctx;
-  const published = (await repo.markPostSent(tx, post.id, now)) ?? post;
+  const published = await repo.markPostSent(tx, post.id, now);
+  // Published already: its copies were queued then, and a second fan-out would hit the unique
+  // (post, recipient) index and abort the caller's transaction.
+  if (!published) {
+    const stored = await repo.findPost(tx, post.id);
+    if (!stored) throw new Error(`post ${post.id} does not exist`);
+    return stored;
+  }
   await touchConversation(tx, conversation.id, now);
   await touchUserActivity(tx, post.authorId, now);
   await fanOut(ctx, conversation, published, alreadyReceived);

@@ -38,6 +38,7 @@ const insert = (db: Db) =>
     .onConflictDoNothing({ target: users.email })
     .returning()
     .prepare();
+const activeAdmins = (db: Db) => db.select().from(users).where(and(eq(users.role, "admin"), eq(users.status, "active"))).orderBy(asc(users.id)).prepare();
 const setName = (db: Db) => db.update(users).set({ name: setParam("name") }).where(eq(users.id, p("id"))).prepare();
 const touch = (db: Db) =>
   db
@@ -97,7 +98,7 @@ export async function conversationIdsOfUser(tx: Tx, userId: number): Promise<num
 }
 
 export async function listActiveAdmins(tx: Tx): Promise<User[]> {
-  return tx.db.select().from(users).where(and(eq(users.role, "admin"), eq(users.status, "active"))).orderBy(asc(users.id));
+  return tx.all(activeAdmins);
 }
 
 export async function touchUserActivity(tx: Tx, id: number, now: number): Promise<void> {

@@ -42,8 +42,8 @@ const REPLY_CODES: Record<RefusalReason, readonly [code: number, enhancedStatus:
   not_found: [550, "5.1.1"],
   already_exists: [550, "5.7.1"],
   invalid_input: [550, "5.6.0"],
-  // Only the CLI meets it: the gateway migrates its database when it starts.
-  database_out_of_date: [451, "4.3.0"],
+  // Only the CLI meets it (the gateway migrates its database when it starts); it stays until an admin acts.
+  database_out_of_date: [554, "5.3.5"],
   temporary_failure: [451, "4.3.0"],
 };
 

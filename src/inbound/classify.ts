@@ -12,7 +12,7 @@ export type Classification =
 // and is followed by a colon or nothing ("Automatic reply: Budget", "Out of Office"). Anchoring
 // matters: "Re: Out of office coverage next week" is a person writing, and must be posted.
 const OUT_OF_OFFICE_PHRASES = [
-  "auto(matic)?[ -]?(reply|response)", "autoreply", "out of (the )?office", "out of office reply", "on vacation", "vacation reply",
+  "auto(matic)?[ -]?(reply|response)", "autoreply", "out of (the )?office", "out of office (reply|autoreply)", "on vacation", "vacation reply",
   "abwesenheitsnotiz", "automatische antwort", "abwesend",
   "r[ée]ponse automatique", "absence du bureau", "absent\\(e\\)|absent",
   "respuesta autom[áa]tica", "fuera de la oficina",

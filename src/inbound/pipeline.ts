@@ -155,9 +155,10 @@ export class InboundPipeline {
     const first = await findMailLogEntryByDedupeKey(tx, dedupeKey);
     const outcome: AppliedOutcome = {
       outcome: "duplicate",
+      // Only an accepted message became its post; a bounce's postId names the post it reports on.
       reason: !first
         ? "already received"
-        : first.postId
+        : first.outcome === "accepted" && first.postId
           ? `already received as post ${first.postId} (mail log entry ${first.id})`
           : `already received as mail log entry ${first.id} (${first.outcome})`,
       ...(first?.conversationId ? { conversationId: first.conversationId } : {}),

@@ -10,7 +10,7 @@ import { checkDailyLimit } from "./daily-limit.js";
 import { Limiter } from "./limiter.js";
 import { compose, draftDelivery, RenderError, type RenderedDelivery } from "./render.js";
 import { nextAttempt } from "./retry-policy.js";
-import { classifySendError } from "./send-error.js";
+import { classifySendError } from "../domain/delivery-errors.js";
 import type { Transport } from "./transports/transport.js";
 
 export interface DeliveryWorkerOptions {

@@ -9,7 +9,7 @@ export function registerDbCommands(program: Command): void {
     .description("create the database or apply pending migrations (serve does this too when it starts)")
     .action((_options, command: Command) => {
       const config = loadConfig(command.optsWithGlobals().config);
-      const { ran, total } = migrateDatabase({ path: config.database.path, synchronous: config.database.synchronous, busyTimeoutMs: config.database.busy_timeout });
+      const { ran, total } = migrateDatabase({ path: config.database.path, busyTimeoutMs: config.database.busy_timeout });
       printLine(`${config.database.path}: ${ran} migration${ran === 1 ? "" : "s"} applied now, ${total} in all; schema up to date`);
     });
 }

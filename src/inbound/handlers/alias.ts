@@ -7,15 +7,16 @@ import { senderAsUser } from "./shared.js";
 import { startFromMessage } from "./start.js";
 
 /**
- * USERNAME@: a direct conversation with that member. Refusals name the alias, never the member's
- * own address.
+ * USERNAME@: a direct conversation with that member. Refusals and the reason (the text of the 250
+ * reply the sender's side reads) name the alias, never the member's own address.
  */
 export async function handleAlias(ctx: InboundContext, member: User, alias: string): Promise<AppliedOutcome> {
-  const threaded = await handleThreadedReply(ctx);
+  // Only into a conversation with this member: elsewhere the member would never see it.
+  const threaded = await handleThreadedReply(ctx, { memberId: member.id });
   if (threaded) return threaded;
   const author = await senderAsUser(ctx);
   if (!can(ctx.config, author, "start_direct")) {
     refuse("not_allowed", `${author.email} may not start conversations with ${alias}.`);
   }
-  return startFromMessage(ctx, author, { kind: "direct", recipients: [{ candidate: member, shownAs: alias }] }, `new direct conversation with ${member.email}`);
+  return startFromMessage(ctx, author, { kind: "direct", recipients: [{ candidate: member, shownAs: alias }] }, `new direct conversation with ${alias}`);
 }

@@ -1,4 +1,5 @@
 import { recordBounce } from "../../domain/deliveries.service.js";
+import { classifySendError } from "../../domain/delivery-errors.js";
 import type { Delivery } from "../../domain/records.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
 
@@ -10,7 +11,9 @@ export interface DeliveryStatusReport {
 
 /** Reads the per-recipient fields of an RFC 3464 delivery-status part. */
 export function readDeliveryStatus(text: string): DeliveryStatusReport {
-  const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, "im").exec(text)?.[1]?.trim();
+  // Fields fold like headers: a long Diagnostic-Code continues on indented lines.
+  const unfolded = text.replace(/\r?\n[ \t]+/g, " ");
+  const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, "im").exec(unfolded)?.[1]?.trim();
   return {
     action: field("Action")?.toLowerCase(),
     status: field("Status")?.split(/\s/)[0],
@@ -18,14 +21,16 @@ export function readDeliveryStatus(text: string): DeliveryStatusReport {
   };
 }
 
-/** What kind of problem an RFC 3463 status names, in the categories delivery errors use. */
-export function bounceCategory(status: string | undefined): string {
-  if (!status) return "unknown";
-  if (/^\d\.2\.2$/.test(status)) return "mailbox_full";
-  if (/^\d\.1\.\d+$/.test(status)) return "recipient";
-  if (/^\d\.7\.\d+$/.test(status)) return "policy";
-  if (/^\d\.4\.\d+$/.test(status)) return "network";
-  return "unknown";
+/**
+ * A bounce is a delivery error that arrived late: the same rules that classify a relay's reply
+ * name its category, from the reply code, status and diagnostic the report carries.
+ */
+export function bounceCategory(report: DeliveryStatusReport): string {
+  const diagnostic = report.diagnostic ?? "";
+  const code = /^(\d{3})\b/.exec(diagnostic)?.[1];
+  // The remote server's own reply says more than the reporting MTA's Status (Exim reports 5.0.0 for a 5.1.1 "user unknown").
+  const response = code ? diagnostic : [report.status?.startsWith("4") ? "450" : "550", report.status, diagnostic].filter(Boolean).join(" ");
+  return classifySendError({ responseCode: Number(response.slice(0, 3)), response, message: response }).category;
 }
 
 /**
@@ -44,6 +49,6 @@ export async function handleBounce(ctx: InboundContext, delivery: Delivery): Pro
     return { outcome: "bounce", reason: `delivery ${delivery.id} delayed (${report.status ?? report.action ?? "no status"})`, ...ids };
   }
   const detail = [report.status, report.diagnostic].filter(Boolean).join(" ") || "failed";
-  await recordBounce(ctx.tx, delivery, ctx.now, detail, bounceCategory(report.status));
+  await recordBounce(ctx.tx, delivery, ctx.now, detail, bounceCategory(report));
   return { outcome: "bounce", reason: `delivery ${delivery.id} to ${delivery.toAddress} bounced: ${detail}`, ...ids };
 }

@@ -1,4 +1,5 @@
 import { refuse } from "../../errors/refusal.js";
+import { findParticipant } from "../../domain/conversations.repo.js";
 import { findUserByEmail } from "../../domain/users.repo.js";
 import { createPost, publishPost } from "../../domain/posts.service.js";
 import type { Conversation, Participant } from "../../domain/records.js";
@@ -43,12 +44,16 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
 /**
  * Mail without a token (sent to the From address or an inbox, e.g. by a client that ignores
  * Reply-To) joins a conversation only through its threading headers and only from a participant.
- * Undefined when it answers no conversation the sender takes part in (within `scope`).
+ * Undefined when it answers no conversation the sender takes part in (within `scope`: a group's
+ * conversations for its inbox, conversations the member takes part in for their alias).
  */
-export async function handleThreadedReply(ctx: InboundContext, scope: { groupId?: number } = {}): Promise<AppliedOutcome | undefined> {
+export async function handleThreadedReply(ctx: InboundContext, scope: { groupId?: number; memberId?: number } = {}): Promise<AppliedOutcome | undefined> {
   const sender = await findUserByEmail(ctx.tx, ctx.inbound.message.from.address);
   const match = await findThread(ctx.tx, ctx.inbound.message.threadIds, sender);
-  const inScope = match && (!scope.groupId || match.conversation.groupId === scope.groupId);
+  const inScope =
+    match &&
+    (!scope.groupId || match.conversation.groupId === scope.groupId) &&
+    (!scope.memberId || (await findParticipant(ctx.tx, match.conversation.id, scope.memberId))?.state === "active");
   if (match && inScope && match.participant) return handleReply(ctx, match.conversation, match.participant);
   return undefined;
 }

@@ -11,7 +11,7 @@ export interface OutboundMessage {
 /**
  * Where rendered mail goes. `send` resolves once the next hop has taken responsibility for the
  * message (a 250 after DATA, or a file safely renamed into place) and rejects otherwise, with
- * nodemailer's error fields (`code`, `responseCode`, `response`) for send-error.ts to classify.
+ * nodemailer's error fields (`code`, `responseCode`, `response`) for src/domain/delivery-errors.ts to classify.
  */
 export interface Transport {
   send(message: OutboundMessage): Promise<{ readonly response: string }>;
