@@ -3,7 +3,8 @@ import { eq } from "drizzle-orm";
 import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { addUser } from "../../src/domain/users.service.js";
 import { findUserByEmail } from "../../src/domain/users.repo.js";
-import { listConversationSummaries, listPosts, participantsWithUsers } from "../../src/domain/conversations.repo.js";
+import { listConversationSummaries, participantsWithUsers } from "../../src/domain/conversations.repo.js";
+import { listPosts } from "../../src/domain/posts.repo.js";
 import { deliveries } from "../../schema/schema.js";
 import { rawHeader, startTestGateway, tokenOf, type TestGateway } from "../helpers/gateway.js";
 
@@ -12,12 +13,12 @@ describe("a stranger writes to a group inbox and the team answers", () => {
 
   beforeEach(async () => {
     t = await startTestGateway();
-    t.write(({ db, config, now }) => {
-      addUser(db, config, { email: "alice@team.test", name: "Alice Agent", role: "staff" }, now);
-      addUser(db, config, { email: "bob@team.test", name: "Bob Agent", role: "staff" }, now);
-      addGroup(db, config, { name: "support", inbox: "support@example.test" }, now);
-      addGroupMember(db, "support", "alice@team.test", now);
-      addGroupMember(db, "support", "bob@team.test", now);
+    await t.write(async (ctx) => {
+      await addUser(ctx, { email: "alice@team.test", name: "Alice Agent", role: "staff" });
+      await addUser(ctx, { email: "bob@team.test", name: "Bob Agent", role: "staff" });
+      await addGroup(ctx, { name: "support", inbox: "support@example.test" });
+      await addGroupMember(ctx, "support", "alice@team.test");
+      await addGroupMember(ctx, "support", "bob@team.test");
     });
   });
   afterEach(() => t.dispose());
@@ -34,7 +35,7 @@ describe("a stranger writes to a group inbox and the team answers", () => {
     });
     expect(info.response).toMatch(/^250 /);
 
-    const carol = findUserByEmail(t.gateway.database.db, "carol@customer.test");
+    const carol = await t.read(({ tx }) => findUserByEmail(tx, "carol@customer.test"));
     expect(carol).toMatchObject({ status: "staged", name: "Carol Customer" });
 
     const copies = await t.sink.waitFor(2);
@@ -58,7 +59,7 @@ describe("a stranger writes to a group inbox and the team answers", () => {
     expect(headers.get("x-auto-response-suppress")).toBe("All");
     expect(headers.get("auto-submitted")).toBeUndefined();
     expect(alice.parsed.messageId).toBe(bob.parsed.messageId);
-    expect(alice.parsed.messageId).toMatch(/@example\.test>$/);
+    expect(alice.parsed.messageId).toMatch(/^<postern\.post\.[a-z2-7]{32}@example\.test>$/);
     expect(alice.envelope.mailFrom).toMatch(/^bounce\+[a-z2-7]{32}@example\.test$/);
     expect(alice.envelope.mailFrom).not.toBe(bob.envelope.mailFrom);
     expect(alice.parsed.text).toContain("order 1234 is late");
@@ -95,20 +96,20 @@ describe("a stranger writes to a group inbox and the team answers", () => {
     expect(toCarol.parsed.text).toContain("Thanks,\nAlice");
     expect(toCarol.parsed.text).not.toContain("It broke.");
 
-    const db = t.gateway.database.db;
     const conversationId = 1;
-    const posts = listPosts(db, conversationId);
+    const posts = await t.read(({ tx }) => listPosts(tx, conversationId));
     expect(posts).toHaveLength(2);
     expect(posts[1]!.body).not.toContain("wrote:");
     expect(posts[1]!.rawBody).toContain("wrote:");
-    const participants = participantsWithUsers(db, conversationId).map((p) => [p.user.email, p.participant.role]);
+    const participants = (await t.read(({ tx }) => participantsWithUsers(tx, conversationId))).map((p) => [p.user.email, p.participant.role]);
     expect(participants).toEqual([
       ["carol@customer.test", "member"],
       ["alice@team.test", "owner"],
       ["bob@team.test", "owner"],
     ]);
-    expect(db.select().from(deliveries).where(eq(deliveries.recipientId, 1)).all()).toHaveLength(1);
-    expect(listConversationSummaries(db).map((s) => [s.conversation.id, s.participants, s.posts])).toEqual([[1, 3, 2]]);
+    expect(await t.read(({ tx }) => tx.db.select().from(deliveries).where(eq(deliveries.recipientId, 1)))).toHaveLength(1);
+    const summaries = await t.read(({ tx }) => listConversationSummaries(tx));
+    expect(summaries.map((s) => [s.conversation.id, s.participants, s.posts])).toEqual([[1, 3, 2]]);
   });
 
   it("lets the outside person reply through their token and reach the whole team", async () => {

@@ -7,21 +7,23 @@ describe("writing to a member's alias (USERNAME@DOMAIN)", () => {
   let t: TestGateway;
   beforeEach(async () => {
     t = await startTestGateway();
-    t.write(({ db, config, now }) => {
-      addUser(db, config, { email: "alice@home.test", name: "Alice", username: "alice" }, now);
-      addUser(db, config, { email: "quiet@home.test", username: "quiet" }, now);
-      setUserSettings(db, "quiet@home.test", { messagesEnabled: false });
+    await t.write(async (ctx) => {
+      await addUser(ctx, { email: "alice@home.test", name: "Alice", username: "alice" });
+      await addUser(ctx, { email: "quiet@home.test", username: "quiet" });
+      await setUserSettings(ctx.tx, "quiet@home.test", { messagesEnabled: false });
     });
   });
   afterEach(() => t.dispose());
 
   it("starts a direct conversation with that member, without disclosing their address", async () => {
     const info = await t.send({ from: '"Bob" <bob@else.test>', to: "ALICE@example.test", subject: "Coffee?", text: "Free on Friday?" });
-    expect(info.response).toMatch(/new direct conversation with alice@home\.test/);
+    // The 250 reply goes back to the sender: it names the alias, never the member's own address.
+    expect(info.response).toMatch(/new direct conversation with alice@example\.test/);
+    expect(info.response).not.toContain("home.test");
     const [copy] = await t.sink.waitFor(1);
     expect(copy!.envelope.rcptTo).toEqual(["alice@home.test"]);
     expect(copy!.parsed.from?.value[0]).toEqual({ address: "conversations@example.test", name: "Bob via Acme" });
-    const [summary] = listConversationSummaries(t.gateway.database.db);
+    const [summary] = await t.read(({ tx }) => listConversationSummaries(tx));
     expect([summary!.conversation.kind, summary!.participants]).toEqual(["direct", 2]);
 
     // Bob answers Alice's reply through his own token: the conversation goes on.

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import nodemailer from "nodemailer";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildConfig } from "../../src/config/config.js";
-import { openDatabase } from "../../src/db/database.js";
+import { openStore } from "../../src/db/database.js";
 import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { addUser } from "../../src/domain/users.service.js";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.js";
@@ -65,12 +65,18 @@ describe("the gateway as a process: crashes, restarts, shutdown, broken clients"
     ].join("\n");
     writeFileSync(configPath, toml);
     const config = buildConfig({ gateway: { domain: "example.test" } });
-    const database = openDatabase({ path: join(dir, "postern.db") });
-    const now = Date.now();
-    addUser(database.db, config, { email: "alice@team.test", role: "staff" }, now);
-    addGroup(database.db, config, { name: "support", inbox: "support@example.test" }, now);
-    addGroupMember(database.db, "support", "alice@team.test", now);
-    database.close();
+    // Seeded before any gateway runs, so this connection creates and migrates the database.
+    const store = openStore({ path: join(dir, "postern.db"), migrations: "migrate" });
+    try {
+      await store.transaction(async (tx) => {
+        const ctx = { tx, config, now: Date.now() };
+        await addUser(ctx, { email: "alice@team.test", role: "staff" });
+        await addGroup(ctx, { name: "support", inbox: "support@example.test" });
+        await addGroupMember(ctx, "support", "alice@team.test");
+      });
+    } finally {
+      await store.close();
+    }
   });
 
   afterEach(async () => {

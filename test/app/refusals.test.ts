@@ -1,8 +1,10 @@
+import { eq, sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { addUser } from "../../src/domain/users.service.js";
-import { listInboundMessages } from "../../src/domain/mail-log.repo.js";
-import { posts } from "../../schema/schema.js";
+import { listMailLog } from "../../src/domain/mail-log.repo.js";
+import type { MailLogOutcome } from "../../src/domain/records.js";
+import { conversations, posts } from "../../schema/schema.js";
 import { smtpError, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 describe("mail Postern refuses inside the SMTP transaction", () => {
@@ -10,13 +12,17 @@ describe("mail Postern refuses inside the SMTP transaction", () => {
 
   beforeEach(async () => {
     t = await startTestGateway({ smtp: { max_message_size: "64KB" } });
-    t.write(({ db, config, now }) => {
-      addUser(db, config, { email: "alice@team.test", name: "Alice", role: "staff" }, now);
-      addGroup(db, config, { name: "support", inbox: "support@example.test" }, now);
-      addGroupMember(db, "support", "alice@team.test", now);
+    await t.write(async (ctx) => {
+      await addUser(ctx, { email: "alice@team.test", name: "Alice", role: "staff" });
+      await addGroup(ctx, { name: "support", inbox: "support@example.test" });
+      await addGroupMember(ctx, "support", "alice@team.test");
     });
   });
   afterEach(() => t.dispose());
+
+  const mailLog = (outcomes?: MailLogOutcome[]) => t.read(({ tx }) => listMailLog(tx, outcomes ? { outcomes } : {}));
+  /** Makes the gateway's inbound connection refuse every write, as a full or read-only disk would. */
+  const queryOnly = (on: boolean) => t.read(async ({ tx }) => void tx.db.run(sql.raw(`PRAGMA query_only = ${on ? "ON" : "OFF"}`)));
 
   /** Opens a conversation and returns Alice's reply address. */
   async function conversationReplyAddress(): Promise<string> {
@@ -36,7 +42,7 @@ describe("mail Postern refuses inside the SMTP transaction", () => {
     expect(reserved?.responseCode).toBe(550);
     const forged = await smtpError(t.send({ from: "x@outside.test", to: "reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.test", subject: "s", text: "t" }));
     expect(forged?.response).toMatch(/5\.1\.1/);
-    const log = listInboundMessages(t.gateway.database.db, { outcomes: ["rejected"] });
+    const log = await mailLog(["rejected"]);
     expect(log.map((m) => [m.rcptTo, m.smtpCode])).toEqual([
       [["reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.test"], 550],
       [["noreply@example.test"], 550],
@@ -59,7 +65,7 @@ describe("mail Postern refuses inside the SMTP transaction", () => {
     const error = await smtpError(t.send({ from: "mallory@evil.test", to: address, subject: "Re: Help", text: "Hijack" }));
     expect(error?.responseCode).toBe(550);
     expect(error?.response).toMatch(/5\.7\.1 This reply address belongs to another participant/);
-    const log = listInboundMessages(t.gateway.database.db, { outcomes: ["rejected"] });
+    const log = await mailLog(["rejected"]);
     expect(log[0]).toMatchObject({ outcome: "rejected", fromAddress: "mallory@evil.test", smtpCode: 550 });
     expect(log[0]!.reason).toMatch(/^sender_mismatch/);
   });
@@ -85,7 +91,7 @@ describe("mail Postern refuses inside the SMTP transaction", () => {
 
     await t.send({ from: "carol@customer.test", to: "support@example.test", subject: "Second", text: "Another." });
     const [, second] = await t.sink.waitFor(2);
-    t.gateway.database.sqlite.prepare("UPDATE conversations SET state = 'closed' WHERE id = 2").run();
+    await t.write(({ tx }) => tx.db.update(conversations).set({ state: "closed" }).where(eq(conversations.id, 2)));
     const closed = await smtpError(
       t.send({ from: "alice@team.test", to: second!.parsed.replyTo!.value[0]!.address!, subject: "Re: Second", text: "Late" }),
     );
@@ -100,17 +106,17 @@ describe("mail Postern refuses inside the SMTP transaction", () => {
     const address = await (async () => (await t.sink.waitFor(1))[0]!.parsed.replyTo!.value[0]!.address!)();
     // One message to two gateway addresses (a token and the From address): still one post.
     await t.send({ from: "alice@team.test", to: [address, "conversations@example.test"], subject: "Re: Once", text: "Reply once.", messageId: "<r1@team.test>" });
-    expect(t.gateway.database.db.select().from(posts).all()).toHaveLength(2);
-    const outcomes = listInboundMessages(t.gateway.database.db).map((m) => m.outcome);
+    expect(await t.read(({ tx }) => tx.db.select().from(posts))).toHaveLength(2);
+    const outcomes = (await mailLog()).map((m) => m.outcome);
     expect(outcomes).toEqual(["accepted", "duplicate", "accepted"]);
   });
 
   it("answers 451 4.3.0, never 5xx, when the database cannot take the message", async () => {
-    t.gateway.database.sqlite.pragma("query_only = ON");
+    await queryOnly(true);
     const error = await smtpError(t.send({ from: "carol@customer.test", to: "support@example.test", subject: "Later", text: "Try later." }));
     expect(error?.responseCode).toBe(451);
     expect(error?.response).toMatch(/4\.3\.0/);
-    t.gateway.database.sqlite.pragma("query_only = OFF");
+    await queryOnly(false);
     const retried = await t.send({ from: "carol@customer.test", to: "support@example.test", subject: "Later", text: "Try later." });
     expect(retried.response).toMatch(/^250 /);
   });
@@ -121,6 +127,6 @@ describe("mail Postern refuses inside the SMTP transaction", () => {
     );
     expect(error?.responseCode).toBe(550);
     expect(error?.response).toMatch(/no From address/);
-    expect(listInboundMessages(t.gateway.database.db)[0]).toMatchObject({ outcome: "rejected" });
+    expect((await mailLog())[0]).toMatchObject({ outcome: "rejected" });
   });
 });

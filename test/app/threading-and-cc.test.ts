@@ -1,9 +1,11 @@
+import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createConversation } from "../../src/domain/conversations.commands.js";
 import { participantsWithUsers } from "../../src/domain/conversations.repo.js";
 import { addUser } from "../../src/domain/users.service.js";
 import { findUserByEmail } from "../../src/domain/users.repo.js";
-import { listInboundMessages } from "../../src/domain/mail-log.repo.js";
+import { listMailLog } from "../../src/domain/mail-log.repo.js";
+import { deliveries } from "../../schema/schema.js";
 import { smtpError, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 describe("threading without a token, and people CC'd on a reply", () => {
@@ -11,20 +13,24 @@ describe("threading without a token, and people CC'd on a reply", () => {
 
   beforeEach(async () => {
     t = await startTestGateway();
-    t.write((ctx) => {
-      addUser(ctx.db, ctx.config, { email: "sam@staff.test", name: "Sam Staff", role: "staff" }, ctx.now);
-      createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Contract", body: "Here is the draft contract." });
+    await t.write(async (ctx) => {
+      await addUser(ctx, { email: "sam@staff.test", name: "Sam Staff", role: "staff" });
+      await createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Contract", body: "Here is the draft contract." });
     });
   });
   afterEach(() => t.dispose());
+
+  const user = (email: string) => t.read(({ tx }) => findUserByEmail(tx, email));
+  const people = async () => (await t.read(({ tx }) => participantsWithUsers(tx, 1))).map((p) => p.user.email);
+  const lastLogReason = async () => (await t.read(({ tx }) => listMailLog(tx, { limit: 1 })))[0]!.reason;
 
   it("starts a CLI conversation whose unknown recipient is staged and invited by the author", async () => {
     const [copy] = await t.sink.waitFor(1);
     expect(copy!.envelope.rcptTo).toEqual(["dana@client.test"]);
     expect(copy!.parsed.from?.value[0]).toEqual({ address: "conversations@example.test", name: "Sam Staff via Acme" });
-    const dana = findUserByEmail(t.gateway.database.db, "dana@client.test")!;
+    const dana = (await user("dana@client.test"))!;
     expect(dana.status).toBe("staged");
-    expect(dana.invitedById).toBe(findUserByEmail(t.gateway.database.db, "sam@staff.test")!.id);
+    expect(dana.invitedById).toBe((await user("sam@staff.test"))!.id);
   });
 
   it("joins a reply sent to the From address through In-Reply-To, only from a participant", async () => {
@@ -58,16 +64,44 @@ describe("threading without a token, and people CC'd on a reply", () => {
       text: "Looping in our lawyer.",
     });
     // Sam and Lee were written to directly, so Postern queues no copy of this post for anyone.
-    const queued = t.gateway.database.sqlite.prepare("SELECT count(*) AS n FROM deliveries WHERE post_id = 2").get() as { n: number };
-    expect(queued.n).toBe(0);
-    const people = participantsWithUsers(t.gateway.database.db, 1).map((p) => p.user.email);
-    expect(people).toEqual(["sam@staff.test", "dana@client.test", "lee@law.test"]);
-    expect(findUserByEmail(t.gateway.database.db, "lee@law.test")).toMatchObject({ status: "staged", name: "Lee Lawyer" });
-    expect(listInboundMessages(t.gateway.database.db)[0]!.reason).toMatch(/added lee@law\.test/);
+    const queued = await t.read(({ tx }) => tx.db.select().from(deliveries).where(eq(deliveries.postId, 2)));
+    expect(queued).toHaveLength(0);
+    expect(await people()).toEqual(["sam@staff.test", "dana@client.test", "lee@law.test"]);
+    expect(await user("lee@law.test")).toMatchObject({ status: "staged", name: "Lee Lawyer" });
+    expect(await lastLogReason()).toMatch(/added lee@law\.test/);
 
     await t.send({ from: "sam@staff.test", to: "conversations@example.test", subject: "Re: Contract", text: "Welcome, Lee.", inReplyTo: copy!.parsed.messageId! });
     const later = await t.sink.waitFor(3);
     expect(later.slice(1).map((m) => m.envelope.rcptTo[0]).sort()).toEqual(["dana@client.test", "lee@law.test"]);
+  });
+
+  it("a Cc with an IDN domain, a folded entry parsing as d@ and a trailing-dot domain is accepted, normalised, and the unusable entry named", async () => {
+    const [copy] = await t.sink.waitFor(1);
+    const replyTo = copy!.parsed.replyTo!.value[0]!.address!;
+    const raw = [
+      "From: dana@client.test",
+      `To: ${replyTo}`,
+      "Cc: bob@bücher.example,",
+      " d@",
+      " , foo@bar.com.",
+      "Subject: Re: Contract",
+      "Message-ID: <odd-cc@client.test>",
+      "MIME-Version: 1.0",
+      "Content-Type: text/plain; charset=utf-8",
+      "Content-Transfer-Encoding: 8bit",
+      "",
+      "Adding two colleagues.",
+      "",
+    ].join("\r\n");
+    const info = await t.send({ envelope: { from: "dana@client.test", to: [replyTo] }, raw: Buffer.from(raw, "utf8") });
+    expect(info.response).toMatch(/^250 .*reply posted to conversation 1/);
+
+    expect(await people()).toEqual(["sam@staff.test", "dana@client.test", "bob@xn--bcher-kva.example", "foo@bar.com"]);
+    expect(await user("bob@xn--bcher-kva.example")).toMatchObject({ status: "staged" });
+    expect(await user("foo@bar.com")).toMatchObject({ status: "staged" });
+    const reason = await lastLogReason();
+    expect(reason).toMatch(/added bob@xn--bcher-kva\.example, foo@bar\.com/);
+    expect(reason).toMatch(/not added: "d@" \("d@" has no domain\)/);
   });
 });
 
@@ -75,9 +109,9 @@ describe("the cap on people joining by CC", () => {
   let t: TestGateway;
   beforeEach(async () => {
     t = await startTestGateway({ conversations: { max_cc_participants: 2 } });
-    t.write((ctx) => {
-      addUser(ctx.db, ctx.config, { email: "sam@staff.test", role: "staff" }, ctx.now);
-      createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Plan", body: "Plan attached." });
+    await t.write(async (ctx) => {
+      await addUser(ctx, { email: "sam@staff.test", role: "staff" });
+      await createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Plan", body: "Plan attached." });
     });
   });
   afterEach(() => t.dispose());
@@ -91,8 +125,8 @@ describe("the cap on people joining by CC", () => {
       subject: "Re: Plan",
       text: "Adding my team.",
     });
-    const people = participantsWithUsers(t.gateway.database.db, 1).map((p) => p.user.email);
+    const people = (await t.read(({ tx }) => participantsWithUsers(tx, 1))).map((p) => p.user.email);
     expect(people).toEqual(["sam@staff.test", "dana@client.test", "one@c.test", "two@c.test"]);
-    expect(listInboundMessages(t.gateway.database.db)[0]!.reason).toMatch(/not added: three@c\.test \(more than 2 CC'd addresses\)/);
+    expect((await t.read(({ tx }) => listMailLog(tx)))[0]!.reason).toMatch(/not added: three@c\.test \(more than 2 CC'd addresses\)/);
   });
 });

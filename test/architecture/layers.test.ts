@@ -285,6 +285,19 @@ describe("architecture: layers of src/", () => {
     expect(violations, `${violations.length} layer violation(s):\n  ${violations.join("\n  ")}\n`).toEqual([]);
   });
 
+  it("inside the domain, only repositories touch the storage schema (queries in *.repo.ts, rules in *.service.ts)", () => {
+    const leaks = edges
+      .filter((e) => e.from === "domain" && e.to === "schema" && !e.file.endsWith(".repo.ts"))
+      .map((e) => `${e.file} imports ${e.specifier}`);
+    expect(leaks, `schema imported outside repositories:\n  ${leaks.join("\n  ")}\n`).toEqual([]);
+  });
+
+  it("no file outside src/db/ names the SQLite driver", () => {
+    const files = listTsFiles(join(ROOT, "src")).filter((path) => !relative(ROOT, path).split(sep).join("/").startsWith("src/db/"));
+    const leaks = files.filter((path) => /better-sqlite3|BetterSQLite3/.test(readFileSync(path, "utf8"))).map((path) => relative(ROOT, path));
+    expect(leaks).toEqual([]);
+  });
+
   it("units do not import each other in a cycle", () => {
     const cycles = findCycles(unitGraph(edges)).map((cycle) => describeCycle(cycle, edges));
     expect(cycles, `${cycles.length} cycle(s) between units:\n  ${cycles.join("\n  ")}\n`).toEqual([]);

@@ -1,9 +1,16 @@
-import { writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MIGRATIONS_FOLDER, applyMigrations } from "../../src/db/migrations.js";
 import { CLI_TIMEOUT_MS, createCliSandbox, expectRefused, runPostern, type CliSandbox } from "../helpers/cli.js";
 
 const TIMEOUT = 4 * CLI_TIMEOUT_MS;
+const JOURNAL = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, "meta", "_journal.json"), "utf8")) as { entries: unknown[] };
+const TOTAL = JOURNAL.entries.length;
+
+/** A string matched literally inside a RegExp. */
+const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 let sandbox: CliSandbox;
 beforeAll(() => {
@@ -93,5 +100,94 @@ describe("postern usage", () => {
     ["a --config without a file", ["users", "list", "--config"], /config/],
   ])("%s is refused with one line on stderr", { timeout: TIMEOUT }, async (_name, args, reason) => {
     expectRefused(await sandbox.run(args), reason);
+  });
+});
+
+describe("the database every command needs", () => {
+  const missingSentence = (path: string) =>
+    new RegExp(`^postern: There is no database at ${literally(path)}: run "postern db migrate" or start "postern serve"`);
+  const outOfDateSentence = (path: string, applied: number) =>
+    new RegExp(
+      `^postern: The database at ${literally(path)} is not up to date \\(${applied} of ${TOTAL} migrations applied\\): run "postern db migrate"`,
+    );
+  const migrated = (path: string, ran: number) =>
+    `${path}: ${ran} migration${ran === 1 ? "" : "s"} applied now, ${TOTAL} in all; schema up to date\n`;
+
+  it("a command on a missing database is refused with one line, and creates no file", { timeout: TIMEOUT }, async () => {
+    const fresh = createCliSandbox({ database: "missing" });
+    try {
+      const results = await fresh.runMany([
+        ["users", "list"],
+        ["mail", "log", "--json"],
+        ["queue", "retry", "1"],
+        ["users", "add", "someone@example.test"],
+      ]);
+      for (const result of results) expectRefused(result, missingSentence(fresh.dbPath));
+      // Neither the database nor its WAL or shared-memory files: only the configuration.
+      expect(readdirSync(fresh.dir)).toEqual(["postern.toml"]);
+      // `config check` needs no database, and does not make one either.
+      await fresh.ok(["config", "check"]);
+      expect(existsSync(fresh.dbPath)).toBe(false);
+    } finally {
+      fresh.dispose();
+    }
+  });
+
+  it("a database with a pending migration is refused until db migrate brings it up to date", { timeout: TIMEOUT }, async () => {
+    // A database whose newest migration is not recorded as applied.
+    const forgotten = createCliSandbox();
+    // A database made by the previous release: every migration but the newest.
+    const older = createCliSandbox({ database: "missing" });
+    try {
+      const sqlite = new Database(forgotten.dbPath);
+      sqlite.prepare("DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations)").run();
+      sqlite.close();
+
+      const previousRelease = join(older.dir, "migrations");
+      cpSync(MIGRATIONS_FOLDER, previousRelease, { recursive: true });
+      writeFileSync(join(previousRelease, "meta", "_journal.json"), JSON.stringify({ ...JOURNAL, entries: JOURNAL.entries.slice(0, -1) }));
+      const olderDb = new Database(older.dbPath);
+      olderDb.pragma("journal_mode = WAL");
+      expect(applyMigrations(olderDb, previousRelease).ran).toBe(TOTAL - 1);
+      olderDb.close();
+
+      const [forgottenList, olderList, olderAdd] = await Promise.all([
+        forgotten.run(["users", "list"]),
+        older.run(["users", "list", "--json"]),
+        older.run(["users", "add", "someone@example.test"]),
+      ]);
+      expectRefused(forgottenList, outOfDateSentence(forgotten.dbPath, TOTAL - 1));
+      expectRefused(olderList, outOfDateSentence(older.dbPath, TOTAL - 1));
+      expectRefused(olderAdd, outOfDateSentence(older.dbPath, TOTAL - 1));
+
+      expect(await older.ok(["db", "migrate"])).toBe(migrated(older.dbPath, 1));
+      expect(await older.json(["users", "list", "--json"])).toEqual([]);
+    } finally {
+      forgotten.dispose();
+      older.dispose();
+    }
+  });
+
+  it("db migrate creates the database, and running it again, even at the same moment, changes nothing", { timeout: TIMEOUT }, async () => {
+    const fresh = createCliSandbox({ database: "missing" });
+    try {
+      const together = await Promise.all([fresh.run(["db", "migrate"]), fresh.run(["db", "migrate"])]);
+      const ran: number[] = [];
+      for (const result of together) {
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stderr).toBe("");
+        const match = new RegExp(`^${literally(fresh.dbPath)}: (\\d+) migrations? applied now, ${TOTAL} in all; schema up to date\n$`).exec(result.stdout);
+        expect(match, result.stdout).not.toBeNull();
+        ran.push(Number(match?.[1]));
+      }
+      // One of them applied every migration; the other found nothing left to do.
+      expect(ran.sort((a, b) => a - b)).toEqual([0, TOTAL]);
+      expect(existsSync(fresh.dbPath)).toBe(true);
+
+      expect(await fresh.ok(["db", "migrate"])).toBe(migrated(fresh.dbPath, 0));
+      expect(await fresh.json(["users", "list", "--json"])).toEqual([]);
+    } finally {
+      fresh.dispose();
+    }
   });
 });

@@ -83,7 +83,8 @@ describe("postern conversations create", () => {
 
     const queue = await cli.json<QueueRow[]>(["queue", "list", "--json"]);
     expect(queue).toHaveLength(1);
-    expect(queue[0]).toMatchObject({ to: "new@else.test", status: "queued", attempts: 0, lastError: null });
+    expect(queue[0]).toMatchObject({ to: "new@else.test", status: "queued", attempts: 0, lastError: null, category: null });
+    expect(Object.keys(queue[0] ?? {}).sort()).toEqual(["attempts", "category", "id", "lastError", "nextAttemptAt", "status", "to"]);
     expect(queue[0]?.id).toEqual(expect.any(Number));
     expect(queue[0]?.nextAttemptAt).toMatch(ISO);
     // Writing from the CLI sends nothing by itself: the delivery worker of `serve` does.

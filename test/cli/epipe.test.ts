@@ -2,8 +2,9 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrateDatabase } from "../../src/db/database.js";
 
 /** `postern mail log | head` used to die with an unhandled `Error: write EPIPE` stack trace. */
 
@@ -47,7 +48,8 @@ describe("EPIPE: output piped into a reader that closes early (`postern mail log
   it("printLine: 5 MB into a pipe closed after the first chunk ends with exit 0 and nothing on stderr", async () => {
     // The same guard main() installs, then far more output than a pipe buffers.
     const script = [
-      'import { exitQuietlyWhenOutputCloses, printLine } from "../../src/cli/output.ts";',
+      // An absolute URL: `-e` code resolves relative specifiers against the working directory.
+      `import { exitQuietlyWhenOutputCloses, printLine } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, "src", "cli", "output.ts")).href)};`,
       "exitQuietlyWhenOutputCloses();",
       'const line = "x".repeat(99);',
       "for (let i = 0; i < 50_000; i++) printLine(line);",
@@ -65,13 +67,16 @@ describe("EPIPE: output piped into a reader that closes early (`postern mail log
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), "postern-epipe-"));
       configPath = join(dir, "postern.toml");
+      const dbPath = join(dir, "postern.db");
+      // Every command but `config check`, `db migrate` and `serve` needs an up-to-date database.
+      migrateDatabase({ path: dbPath });
       writeFileSync(
         configPath,
         [
           "[gateway]",
           'domain = "example.test"',
           "[database]",
-          `path = ${JSON.stringify(join(dir, "postern.db"))}`,
+          `path = ${JSON.stringify(dbPath)}`,
           'synchronous = "NORMAL"',
           "[outbound]",
           `dir = ${JSON.stringify(join(dir, "outbox"))}`,
@@ -81,8 +86,8 @@ describe("EPIPE: output piped into a reader that closes early (`postern mail log
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    it("--help, config check, mail log and users list end with exit 0 and nothing on stderr, no EPIPE stack trace", async () => {
-      const commands = [["--help"], ["config", "check"], ["mail", "log"], ["users", "list"]];
+    it("--help, config check, db migrate, mail log and users list end with exit 0 and nothing on stderr, no EPIPE stack trace", async () => {
+      const commands = [["--help"], ["config", "check"], ["db", "migrate"], ["mail", "log"], ["users", "list"]];
       const outcomes = await Promise.all(
         commands.map((command) => runWithClosedStdout(["bin/postern.js", "--config", configPath, ...command], false)),
       );

@@ -1,9 +1,8 @@
-import type { QueueEntry as QueueRow } from "../../src/domain/deliveries.repo.js";
-import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deliveries } from "../../schema/schema.js";
-import { openDatabase } from "../../src/db/database.js";
-import { insertInboundMessage } from "../../src/domain/mail-log.repo.js";
+import { claimDue, markDeferred, markFailed, markSent, type QueueEntry as QueueRow } from "../../src/domain/deliveries.repo.js";
+import type { DomainContext } from "../../src/domain/context.js";
+import type { Delivery } from "../../src/domain/records.js";
+import { insertMailLogEntry } from "../../src/domain/mail-log.repo.js";
 import { CLI_TIMEOUT_MS, createCliSandbox, expectRefused, type CliSandbox } from "../helpers/cli.js";
 
 const TIMEOUT = 8 * CLI_TIMEOUT_MS;
@@ -18,17 +17,16 @@ interface MailLogRow {
   reason: string;
 }
 
-
 let cli: CliSandbox;
 
-/** Works on the sandbox's database directly, as the gateway would between two CLI commands. */
-function withDatabase<T>(work: (db: ReturnType<typeof openDatabase>["db"]) => T): T {
-  const database = openDatabase({ path: cli.dbPath, synchronous: "NORMAL" });
-  try {
-    return work(database.db);
-  } finally {
-    database.close();
-  }
+const WORKER = "test-worker";
+
+/** Leases the one due delivery, as the delivery worker of `serve` does before it sends. */
+async function claimOne(ctx: DomainContext, id: number): Promise<Delivery> {
+  const claimed = await claimDue(ctx.tx, { now: ctx.now, owner: WORKER, leaseMs: 60_000, limit: 10 });
+  const row = claimed.find((d) => d.id === id);
+  if (!row) throw new Error(`delivery ${id} was not due`);
+  return row;
 }
 
 beforeAll(async () => {
@@ -44,9 +42,11 @@ describe("postern mail log", () => {
 
   it("lists what the gateway logged, newest first, with the JSON shape of SPEC §7; --rejected filters", { timeout: TIMEOUT }, async () => {
     const receivedAt = Date.parse("2026-11-22T03:00:00.000Z");
-    withDatabase((db) => {
-      insertInboundMessage(db, {
+    await cli.write(async ({ tx }) => {
+      await insertMailLogEntry(tx, {
         receivedAt,
+        sessionId: "s1",
+        remoteAddress: "192.0.2.1",
         mailFrom: "dana@client.test",
         rcptTo: ["support@example.test"],
         fromAddress: "dana@client.test",
@@ -56,9 +56,12 @@ describe("postern mail log", () => {
         reason: "new inbox conversation",
         smtpCode: 250,
         size: 120,
+        raw: Buffer.from("Subject: Hello\r\n\r\nprivate words\r\n"),
       });
-      insertInboundMessage(db, {
+      await insertMailLogEntry(tx, {
         receivedAt: receivedAt + 1000,
+        sessionId: "s2",
+        remoteAddress: "192.0.2.2",
         mailFrom: "eve@client.test",
         rcptTo: ["nobody@example.test", "ghost@example.test"],
         fromAddress: "eve@client.test",
@@ -68,6 +71,7 @@ describe("postern mail log", () => {
         reason: "no such address",
         smtpCode: 550,
         size: 99,
+        raw: null,
       });
     });
 
@@ -83,8 +87,13 @@ describe("postern mail log", () => {
     });
     expect(rows[1]).toMatchObject({ from: "dana@client.test", to: ["support@example.test"], outcome: "accepted" });
     for (const row of rows) expect(row.id).toEqual(expect.any(Number));
+    for (const row of rows) {
+      expect(Object.keys(row).sort()).toEqual(
+        ["code", "conversationId", "from", "id", "messageId", "outcome", "postId", "reason", "receivedAt", "subject", "to"],
+      );
+    }
     // The raw message is private: never part of the log.
-    expect(JSON.stringify(rows)).not.toMatch(/"raw"/);
+    expect(JSON.stringify(rows)).not.toMatch(/"raw"|private words/);
 
     const [rejected, limited] = await Promise.all([
       cli.json<MailLogRow[]>(["mail", "log", "--rejected", "--json"]),
@@ -102,18 +111,37 @@ describe("postern queue", () => {
     expect(queued).toMatchObject({ to: "dana@client.test", status: "queued", attempts: 0, lastError: null });
     const id = queued!.id;
 
-    withDatabase((db) =>
-      db.update(deliveries).set({ status: "failed", attempts: 3, lastError: "550 5.1.1 user unknown" }).where(eq(deliveries.id, id)).run(),
-    );
+    // Two temporary failures, then a permanent one, recorded as the delivery worker records them.
+    await cli.write(async (ctx) => {
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        await claimOne(ctx, id);
+        expect(await markDeferred(ctx.tx, id, WORKER, ctx.now, "421 4.7.0 try again later", "policy")).toBe(true);
+      }
+      await claimOne(ctx, id);
+      expect(await markFailed(ctx.tx, id, WORKER, "550 5.1.1 user unknown", "recipient")).toBe(true);
+    });
     const [failed] = await cli.json<QueueRow[]>(["queue", "list", "--json"]);
-    expect(failed).toEqual({ id, to: "dana@client.test", status: "failed", attempts: 3, nextAttemptAt: null, lastError: "550 5.1.1 user unknown" });
+    expect(failed).toEqual({
+      id,
+      to: "dana@client.test",
+      status: "failed",
+      attempts: 3,
+      nextAttemptAt: null,
+      lastError: "550 5.1.1 user unknown",
+      category: "recipient",
+    });
 
     expect(await cli.ok(["queue", "retry", String(id)])).toContain(String(id));
     const [retried] = await cli.json<QueueRow[]>(["queue", "list", "--json"]);
     expect(retried).toMatchObject({ id, status: "queued" });
     expect(Date.parse(retried!.nextAttemptAt ?? "")).toBeLessThanOrEqual(Date.now());
 
-    withDatabase((db) => db.update(deliveries).set({ status: "sent" }).where(eq(deliveries.id, id)).run());
+    await cli.write(async (ctx) => {
+      await claimOne(ctx, id);
+      expect(await markSent(ctx.tx, id, WORKER, ctx.now)).toBe(true);
+    });
+    const [sentRow] = await cli.json<QueueRow[]>(["queue", "list", "--json"]);
+    expect(sentRow).toMatchObject({ id, status: "sent", attempts: 4, nextAttemptAt: null, lastError: null, category: null });
     const [sent, missing] = await cli.runMany([
       ["queue", "retry", String(id)],
       ["queue", "retry", "424242"],

@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI_TIMEOUT_MS, createCliSandbox, expectRefused, type CliSandbox } from "../helpers/cli.js";
 
@@ -30,15 +29,6 @@ beforeAll(() => {
   cli = createCliSandbox();
 });
 afterAll(() => cli.dispose());
-
-describe("postern db migrate", () => {
-  it("creates the database and can run again", { timeout: TIMEOUT }, async () => {
-    expect(existsSync(cli.dbPath)).toBe(false);
-    expect(await cli.ok(["db", "migrate"])).toMatch(/migrations applied/);
-    expect(existsSync(cli.dbPath)).toBe(true);
-    expect(await cli.ok(["db", "migrate"])).toMatch(/up to date/);
-  });
-});
 
 describe("postern users", () => {
   it("adds members and lists them with the JSON shape of SPEC §7", { timeout: TIMEOUT }, async () => {

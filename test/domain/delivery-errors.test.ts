@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classifySendError, SEND_ERROR_RULES } from "../../../src/outbound/send-error.js";
+import { classifySendError, SEND_ERROR_RULES } from "../../src/domain/delivery-errors.js";
 
 /** Shaped like nodemailer's errors (smtp-connection `_formatError`). */
 function smtpError(fields: { code?: string; responseCode?: number; command?: string; response?: string; message?: string }): Error {

@@ -23,6 +23,7 @@ const EVERY_REASON: Record<RefusalReason, true> = {
   not_found: true,
   already_exists: true,
   invalid_input: true,
+  database_out_of_date: true,
   temporary_failure: true,
 };
 const REASONS = Object.keys(EVERY_REASON) as RefusalReason[];

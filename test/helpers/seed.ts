@@ -5,6 +5,8 @@ import { findDelivery, queueDeliveries } from "../../src/domain/deliveries.repo.
 import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { insertMailLogEntry } from "../../src/domain/mail-log.repo.js";
 import { createPost, publishPost, type AttachmentInput } from "../../src/domain/posts.service.js";
+import { addParticipant, leaveConversation } from "../../src/domain/participants.service.js";
+import { startConversation } from "../../src/domain/conversations.service.js";
 import type { Conversation, Delivery, Group, Participant, Post, Role, User } from "../../src/domain/records.js";
 import { addUser } from "../../src/domain/users.service.js";
 import type { TestStore } from "./database.js";
@@ -114,4 +116,194 @@ export async function getDelivery(t: TestStore, id: number): Promise<Delivery> {
   const row = await t.read(({ tx }) => findDelivery(tx, id));
   if (!row) throw new Error(`delivery ${id} not found`);
   return row;
+}
+
+/**
+ * A conversation started by `author` with these recipients; given a group, an inbox conversation
+ * (the group's members join as its owners). The first post is published, so copies are queued.
+ */
+export async function seedConversation(
+  t: TestStore,
+  author: User,
+  recipients: readonly User[],
+  options: { subject?: string; body?: string; group?: Group; now?: number } = {},
+): Promise<{ conversation: Conversation; post: Post }> {
+  const body = options.body ?? "Hello.";
+  return t.write(
+    (ctx) =>
+      startConversation(ctx, {
+        kind: options.group ? "inbox" : recipients.length === 1 ? "direct" : "group",
+        subject: options.subject ?? "Hello",
+        author,
+        recipients: recipients.map((user) => ({ candidate: user })),
+        ...(options.group ? { group: options.group } : {}),
+        post: { body, rawBody: body },
+      }),
+    options.now ?? T0,
+  );
+}
+
+/** Adds someone to a conversation as an ordinary, active participant. */
+export function seedParticipant(t: TestStore, conversation: Conversation, user: User, now = T0): Promise<Participant> {
+  return t.write((ctx) => addParticipant(ctx, conversation, user, { role: "member", addedBy: null }), now);
+}
+
+/** The user leaves the conversation, as their leave+ address would have them. */
+export function seedLeave(t: TestStore, conversation: Conversation, user: User, now = T0): Promise<Participant> {
+  return t.write(async (ctx) => {
+    const participant = await findParticipant(ctx.tx, conversation.id, user.id);
+    if (!participant) throw new Error(`user ${user.id} is not a participant of conversation ${conversation.id}`);
+    return leaveConversation(ctx, participant);
+  }, now);
+}
+
+/** A published post and the copy of it fan-out queued for `recipient`. */
+export async function seedPostCopy(
+  t: TestStore,
+  conversation: Conversation,
+  author: User,
+  recipient: User,
+  options: { body?: string; attachments?: readonly AttachmentInput[]; parentId?: number; now?: number } = {},
+): Promise<{ post: Post; delivery: Delivery }> {
+  const post = await seedPost(t, conversation, author, options);
+  const delivery = await t.read((ctx) => deliveryOf(ctx, post.id, recipient.id));
+  return { post, delivery };
+}
+
+// ---- Inbound mail, handled directly: what the pipeline prepares before its transaction ----------
+// Imports for the helpers below live here so this section could be appended without touching the
+// top of the file (ES module imports are hoisted wherever they are written).
+import type { Config } from "../../src/config/config.js";
+import { Refusal } from "../../src/errors/refusal.js";
+import { classifyMessage } from "../../src/inbound/classify.js";
+import type { InboundContext, PreparedInbound } from "../../src/inbound/inbound.js";
+import { parseMessage } from "../../src/inbound/parse.js";
+import { trim } from "../../src/inbound/trim/trim.js";
+
+
+/** A small RFC 5322 message. Header values are written as given (so they may be folded or odd). */
+export interface MimeInput {
+  readonly from: string;
+  readonly to: string | readonly string[];
+  readonly cc?: string | readonly string[];
+  readonly subject?: string;
+  /** Null: the message has no Message-ID header. */
+  readonly messageId?: string | null;
+  readonly inReplyTo?: string;
+  readonly references?: string;
+  readonly body?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly attachments?: readonly { readonly filename: string; readonly contentType: string; readonly content: Buffer }[];
+}
+
+let mimeCounter = 0;
+
+export function buildMime(input: MimeInput): Buffer {
+  const list = (value: string | readonly string[]) => (typeof value === "string" ? value : value.join(", "));
+  const head = [
+    `From: ${input.from}`,
+    `To: ${list(input.to)}`,
+    ...(input.cc ? [`Cc: ${list(input.cc)}`] : []),
+    `Subject: ${input.subject ?? "Hello"}`,
+    "Date: Wed, 15 Jan 2025 09:30:00 +0000",
+    ...(input.messageId === null ? [] : [`Message-ID: ${input.messageId ?? `<test-${++mimeCounter}-${Date.now()}@elsewhere.test>`}`]),
+    ...(input.inReplyTo ? [`In-Reply-To: ${input.inReplyTo}`] : []),
+    ...(input.references ? [`References: ${input.references}`] : []),
+    ...Object.entries(input.headers ?? {}).map(([name, value]) => `${name}: ${value}`),
+    "MIME-Version: 1.0",
+  ];
+  const body = input.body ?? "Hello.";
+  if (!input.attachments?.length) {
+    return Buffer.from([...head, "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "", body, ""].join("\r\n"), "utf8");
+  }
+  const boundary = "=_postern_test_boundary";
+  const parts = [
+    `--${boundary}`,
+    "Content-Type: text/plain; charset=utf-8",
+    "Content-Transfer-Encoding: 8bit",
+    "",
+    body,
+    ...input.attachments.flatMap((a) => [
+      `--${boundary}`,
+      `Content-Type: ${a.contentType}; name="${a.filename}"`,
+      `Content-Disposition: attachment; filename="${a.filename}"`,
+      "Content-Transfer-Encoding: base64",
+      "",
+      ...(a.content.toString("base64").match(/.{1,76}/g) ?? [""]),
+    ]),
+    `--${boundary}--`,
+    "",
+  ];
+  return Buffer.from([...head, `Content-Type: multipart/mixed; boundary="${boundary}"`, "", ...parts].join("\r\n"), "utf8");
+}
+
+/**
+ * Parse → classify → trim, as InboundPipeline.process does before its transaction. The envelope
+ * sender defaults to the From address; pass "" for a null return path (bounces).
+ */
+export async function prepareInbound(
+  config: Config,
+  raw: Buffer | string,
+  rcptTo: string | readonly string[],
+  envelopeFrom?: string,
+): Promise<PreparedInbound> {
+  const message = await parseMessage(typeof raw === "string" ? Buffer.from(raw, "utf8") : raw);
+  const mailFrom = envelopeFrom ?? message.from.address;
+  const classification = classifyMessage(config, message, mailFrom);
+  return {
+    envelopeFrom: mailFrom,
+    rcptTo: typeof rcptTo === "string" ? [rcptTo] : [...rcptTo],
+    message,
+    classification,
+    trimmed: classification.kind === "human" ? trim(message.text) : "",
+  };
+}
+
+/**
+ * Runs one handler on a prepared message in one transaction, after logging the message in the mail
+ * log (deliveries and posts point at it). A refusal rolls the whole transaction back and rejects.
+ */
+export function runInbound<T>(t: TestStore, inbound: PreparedInbound, handler: (ctx: InboundContext) => Promise<T>, now = T0): Promise<T> {
+  return t.write(async (ctx) => {
+    const { message } = inbound;
+    const inboundId = await insertMailLogEntry(ctx.tx, {
+      receivedAt: ctx.now,
+      sessionId: null,
+      remoteAddress: null,
+      mailFrom: inbound.envelopeFrom,
+      rcptTo: [...inbound.rcptTo],
+      fromAddress: message.from.address,
+      messageId: message.messageId ?? null,
+      subject: message.subject,
+      outcome: "accepted",
+      reason: "processing",
+      smtpCode: 250,
+      size: 0,
+      raw: null,
+    });
+    if (inboundId === undefined) throw new Error("mail log entry not inserted");
+    return handler({ ...ctx, inbound, inboundId });
+  }, now);
+}
+
+/** The Refusal a promise rejects with; fails when it resolves or rejects with anything else. */
+export async function refusalOf(promise: Promise<unknown>): Promise<Refusal> {
+  let outcome: unknown;
+  try {
+    outcome = await promise;
+  } catch (error) {
+    if (error instanceof Refusal) return error;
+    throw error;
+  }
+  throw new Error(`expected a Refusal, got ${JSON.stringify(outcome)}`);
+}
+
+/** An active member with a username, so USERNAME@DOMAIN is their alias. */
+export function seedMember(t: TestStore, email: string, username: string, name: string | null = null, role: Role = "member"): Promise<User> {
+  return t.write((ctx) => addUser(ctx, { email, username, role, ...(name ? { name } : {}) }), T0);
+}
+
+/** Every delivery in the outbox, oldest first. */
+export function allDeliveries(t: TestStore): Promise<Delivery[]> {
+  return t.read(({ tx }) => tx.db.query.deliveries.findMany({ orderBy: (d, { asc }) => asc(d.id) }));
 }

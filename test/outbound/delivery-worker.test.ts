@@ -1,29 +1,28 @@
 import { Writable } from "node:stream";
-import { eq } from "drizzle-orm";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { deliveries } from "../../schema/schema.js";
 import { buildConfig, type Config } from "../../src/config/config.js";
+import { claimDue, queueDeliveries } from "../../src/domain/deliveries.repo.js";
 import { silentLogger } from "../../src/log.js";
 import { DeliveryWorker } from "../../src/outbound/delivery-worker.js";
 import { SmtpTransport, smtpPoolOptions } from "../../src/outbound/transports/smtp-transport.js";
 import type { Transport } from "../../src/outbound/transports/transport.js";
-import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
+import { createTestStore, type TestStore } from "../helpers/database.js";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.js";
 import {
-  addPost, addUser, DOMAIN, getDelivery, queueForwardDelivery, queuePostDelivery, seedDirectConversation, T0,
+  DOMAIN, getDelivery, seedDirectConversation, seedForwardDelivery, seedLeave, seedParticipant, seedPostCopy, seedUser, T0,
 } from "../helpers/seed.js";
 
 const MIN = 60_000;
 
-let database: TestDatabase;
+let t: TestStore;
 let sinks: SmtpSink[];
 let transports: Transport[];
 let workers: DeliveryWorker[];
 let clock: number;
 
 beforeEach(() => {
-  database = createTestDatabase();
+  t = createTestStore();
   sinks = [];
   transports = [];
   workers = [];
@@ -34,7 +33,7 @@ afterEach(async () => {
   for (const worker of workers) await worker.stop();
   for (const transport of transports) await transport.close();
   for (const sink of sinks) await sink.close();
-  database.dispose();
+  await t.dispose();
 });
 
 async function sink(port?: number): Promise<SmtpSink> {
@@ -54,7 +53,8 @@ function worker(config: Config, options: { logger?: ReturnType<typeof silentLogg
   const transport = new SmtpTransport(smtpPoolOptions(config));
   transports.push(transport);
   const created = new DeliveryWorker({
-    db: database.db,
+    // Its own connection, as in the app: the worker never shares the inbound one.
+    store: t.openAnother(),
     config,
     logger: options.logger ?? silentLogger(),
     transport,
@@ -80,7 +80,7 @@ function capturingLogger(): { logger: ReturnType<typeof silentLogger>; events: (
 describe("delivery worker over SMTP", () => {
   it("delivers a post to the relay with its envelope and headers, and records it sent", async () => {
     const relay = await sink();
-    const { delivery, post, bobParticipant } = seedDirectConversation(database.db);
+    const { delivery, post, bobParticipant } = await seedDirectConversation(t);
     const { logger, events } = capturingLogger();
     expect(await worker(relayConfig(relay.port), { logger }).pollOnce()).toBe(1);
 
@@ -101,7 +101,7 @@ describe("delivery worker over SMTP", () => {
     expect(mail.text).toContain("Shall we meet at noon?");
     expect(mail.html).toContain("<p>Shall we meet at noon?</p>");
 
-    expect(getDelivery(database.db, delivery.id)).toMatchObject({ status: "sent", attempts: 1, sentAt: T0, lastError: null, leaseOwner: null });
+    expect(await getDelivery(t, delivery.id)).toMatchObject({ status: "sent", attempts: 1, sentAt: T0, lastError: null, leaseOwner: null });
     const sent = events().find((e) => e.event === "delivery.sent");
     expect(sent).toMatchObject({
       deliveryId: delivery.id, postId: post.id, conversationId: delivery.conversationId, to: "bob@elsewhere.test",
@@ -111,14 +111,14 @@ describe("delivery worker over SMTP", () => {
 
   it("defers on 451 and delivers on a later poll", async () => {
     const relay = await sink();
-    const { delivery } = seedDirectConversation(database.db);
+    const { delivery } = await seedDirectConversation(t);
     const { logger, events } = capturingLogger();
     const w = worker(relayConfig(relay.port), { logger });
     relay.failNext(451);
 
     await w.pollOnce();
-    expect(getDelivery(database.db, delivery.id)).toMatchObject({ status: "queued", attempts: 1, nextAttemptAt: T0 + MIN });
-    expect(getDelivery(database.db, delivery.id).lastError).toMatch(/451/);
+    expect(await getDelivery(t, delivery.id)).toMatchObject({ status: "queued", attempts: 1, nextAttemptAt: T0 + MIN });
+    expect((await getDelivery(t, delivery.id)).lastError).toMatch(/451/);
     expect(events().find((e) => e.event === "delivery.deferred")).toMatchObject({ deliveryId: delivery.id, attempts: 1, rule: "smtp-4xx" });
 
     clock = T0 + MIN - 1;
@@ -127,21 +127,21 @@ describe("delivery worker over SMTP", () => {
     expect(await w.pollOnce()).toBe(1);
     await relay.waitFor(1);
     expect(relay.replies).toEqual([451, 250]);
-    expect(getDelivery(database.db, delivery.id)).toMatchObject({ status: "sent", attempts: 2, lastError: null });
+    expect(await getDelivery(t, delivery.id)).toMatchObject({ status: "sent", attempts: 2, lastError: null });
   });
 
   it("marks a 550 failed with the relay's answer, and never tries again", async () => {
     const relay = await sink();
-    const { delivery } = seedDirectConversation(database.db);
+    const { delivery } = await seedDirectConversation(t);
     const { logger, events } = capturingLogger();
     const w = worker(relayConfig(relay.port), { logger });
     relay.failNext(550);
 
     await w.pollOnce();
-    const row = getDelivery(database.db, delivery.id);
+    const row = await getDelivery(t, delivery.id);
     expect(row).toMatchObject({ status: "failed", attempts: 1 });
     expect(row.lastError).toMatch(/550 5\.0\.0 rejected by the test sink/);
-    expect(events().find((e) => e.event === "delivery.failed")).toMatchObject({ deliveryId: delivery.id, rule: "smtp-5xx" });
+    expect(events().find((e) => e.event === "delivery.failed")).toMatchObject({ deliveryId: delivery.id, rule: "smtp-5xx-other", category: "unknown" });
     clock = T0 + 10 * 24 * 60 * MIN;
     expect(await w.pollOnce()).toBe(0);
   });
@@ -151,11 +151,11 @@ describe("delivery worker over SMTP", () => {
     const port = gone.port;
     await gone.close();
     sinks = [];
-    const { delivery } = seedDirectConversation(database.db);
+    const { delivery } = await seedDirectConversation(t);
     const w = worker(relayConfig(port));
 
     await w.pollOnce();
-    const row = getDelivery(database.db, delivery.id);
+    const row = await getDelivery(t, delivery.id);
     expect(row).toMatchObject({ status: "queued", attempts: 1, nextAttemptAt: T0 + MIN });
     expect(row.lastError).toMatch(/ECONNREFUSED|ESOCKET|ECONNECTION/);
 
@@ -163,48 +163,77 @@ describe("delivery worker over SMTP", () => {
     clock = T0 + MIN;
     await w.pollOnce();
     await back.waitFor(1);
-    expect(getDelivery(database.db, delivery.id)).toMatchObject({ status: "sent", attempts: 2 });
+    expect(await getDelivery(t, delivery.id)).toMatchObject({ status: "sent", attempts: 2 });
   });
 
   it("gives up on temporary failures once give_up_after has passed", async () => {
     const relay = await sink();
-    const { delivery } = seedDirectConversation(database.db);
+    const { delivery } = await seedDirectConversation(t);
     const w = worker(relayConfig(relay.port, { give_up_after: "1h" }));
     relay.failAll(451);
     clock = T0 + 60 * MIN;
 
     await w.pollOnce();
-    const row = getDelivery(database.db, delivery.id);
+    const row = await getDelivery(t, delivery.id);
     expect(row.status).toBe("failed");
     expect(row.lastError).toMatch(/^gave up after 1 attempt over 1h; last error: .*451/);
   });
 
   it("sends a row left in `sending` by a killed worker once more, but not one whose lease still runs", async () => {
     const relay = await sink();
-    const { delivery: crashed, conversation, alice, bob } = seedDirectConversation(database.db);
-    const held = queuePostDelivery(database.db, addPost(database.db, { conversationId: conversation.id, authorId: alice.id, body: "second" }), bob);
+    // Both queued three minutes ago and claimed then by other workers.
+    const queuedAt = T0 - 3 * MIN;
+    const { delivery: crashed, conversation, alice, bob } = await seedDirectConversation(t, { now: queuedAt });
+    const { delivery: held } = await seedPostCopy(t, conversation, alice, bob, { body: "second", now: queuedAt });
+    const lease = (owner: string, expiresAt: number) =>
+      t.write(({ tx }) => claimDue(tx, { now: queuedAt, owner, leaseMs: expiresAt - queuedAt, limit: 1 }));
     // kill -9 mid-send: status and lease stay behind, no outcome recorded.
-    database.db.update(deliveries).set({ status: "sending", leaseOwner: "killed", leaseExpiresAt: T0 - 1 }).where(eq(deliveries.id, crashed.id)).run();
-    database.db.update(deliveries).set({ status: "sending", leaseOwner: "busy", leaseExpiresAt: T0 + 2 * MIN }).where(eq(deliveries.id, held.id)).run();
+    expect((await lease("killed", T0 - 1)).map((r) => r.id)).toEqual([crashed.id]);
+    expect((await lease("busy", T0 + 2 * MIN)).map((r) => r.id)).toEqual([held.id]);
 
     const w = worker(relayConfig(relay.port));
     expect(await w.pollOnce()).toBe(1);
     await relay.waitFor(1);
-    expect(getDelivery(database.db, crashed.id)).toMatchObject({ status: "sent", attempts: 1 });
-    expect(getDelivery(database.db, held.id)).toMatchObject({ status: "sending", leaseOwner: "busy" });
+    expect(await getDelivery(t, crashed.id)).toMatchObject({ status: "sent", attempts: 1 });
+    expect(await getDelivery(t, held.id)).toMatchObject({ status: "sending", leaseOwner: "busy" });
 
     expect(await w.pollOnce()).toBe(0);
     expect(relay.replies).toHaveLength(1);
   });
 
+  it("does not send a row twice when its lease ran out while it waited for a send slot", async () => {
+    const relay = await sink();
+    relay.delayReplies(300);
+    const { delivery: first, conversation, alice, bob } = await seedDirectConversation(t);
+    const { delivery: waiting } = await seedPostCopy(t, conversation, alice, bob, { body: "2" });
+    const w = worker(relayConfig(relay.port, { pool_size: 1, lease: "2m" }));
+    const poll = w.pollOnce();
+    await relay.waitFor(1);
+    // Both leases run out while the first send is still waiting for its 250: the next claim takes
+    // both rows back, but this worker already holds them and dispatches neither again.
+    clock = T0 + 3 * MIN;
+    expect(await w.pollOnce()).toBe(0);
+    // The claim did take the waiting row back (a fresh lease from T0 + 3 min), under the same owner.
+    expect(await getDelivery(t, waiting.id)).toMatchObject({ status: "sending", leaseOwner: w.owner, leaseExpiresAt: T0 + 5 * MIN, attempts: 0 });
+    await poll;
+    await relay.waitFor(2);
+    expect(relay.replies).toEqual([250, 250]);
+    expect(relay.messages.map((m) => m.envelope.mailFrom)).toEqual([
+      `bounce+${first.bounceToken}@${DOMAIN}`, `bounce+${waiting.bounceToken}@${DOMAIN}`,
+    ]);
+    expect(await getDelivery(t, first.id)).toMatchObject({ status: "sent", attempts: 1, leaseOwner: null });
+    expect(await getDelivery(t, waiting.id)).toMatchObject({ status: "sent", attempts: 1, leaseOwner: null });
+    expect(await w.pollOnce()).toBe(0);
+  });
+
   it("stop() resolves only after the in-flight send has finished and been recorded", async () => {
     const relay = await sink();
     relay.delayReplies(400);
-    const { delivery } = seedDirectConversation(database.db);
+    const { delivery } = await seedDirectConversation(t);
     const w = worker(relayConfig(relay.port));
     w.start();
     await relay.waitFor(1);
-    expect(getDelivery(database.db, delivery.id).status).toBe("sending");
+    expect((await getDelivery(t, delivery.id)).status).toBe("sending");
 
     let stopped = false;
     const stopping = w.stop().then(() => {
@@ -213,21 +242,21 @@ describe("delivery worker over SMTP", () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(stopped).toBe(false);
     await stopping;
-    expect(getDelivery(database.db, delivery.id)).toMatchObject({ status: "sent", attempts: 1 });
+    expect(await getDelivery(t, delivery.id)).toMatchObject({ status: "sent", attempts: 1 });
   });
 
   it("returns rows still waiting for a send slot to the queue when stopped", async () => {
     const relay = await sink();
     relay.delayReplies(300);
-    const { delivery, conversation, alice, bob } = seedDirectConversation(database.db);
-    const waiting = queuePostDelivery(database.db, addPost(database.db, { conversationId: conversation.id, authorId: alice.id, body: "2" }), bob);
+    const { delivery, conversation, alice, bob } = await seedDirectConversation(t);
+    const { delivery: waiting } = await seedPostCopy(t, conversation, alice, bob, { body: "2" });
     const w = worker(relayConfig(relay.port, { pool_size: 1 }));
     const poll = w.pollOnce();
     await relay.waitFor(1);
     await w.stop();
     await poll;
-    expect(getDelivery(database.db, delivery.id).status).toBe("sent");
-    expect(getDelivery(database.db, waiting.id)).toMatchObject({ status: "queued", attempts: 0, leaseOwner: null });
+    expect((await getDelivery(t, delivery.id)).status).toBe("sent");
+    expect(await getDelivery(t, waiting.id)).toMatchObject({ status: "queued", attempts: 0, leaseOwner: null });
   });
 
   it("wake() sends a freshly queued row without waiting for the poll interval", async () => {
@@ -235,50 +264,68 @@ describe("delivery worker over SMTP", () => {
     const w = worker(relayConfig(relay.port, { poll_interval: "1h" }));
     w.start();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const { delivery } = seedDirectConversation(database.db);
+    const { delivery } = await seedDirectConversation(t);
     w.wake();
     await relay.waitFor(1, 3000);
     await w.stop();
-    expect(getDelivery(database.db, delivery.id).status).toBe("sent");
+    expect((await getDelivery(t, delivery.id)).status).toBe("sent");
   });
 
   it("holds back copies over the daily limit without counting an attempt; system mail is exempt", async () => {
     const relay = await sink();
-    const { delivery: first, conversation, alice, bob } = seedDirectConversation(database.db);
-    const second = queuePostDelivery(database.db, addPost(database.db, { conversationId: conversation.id, authorId: alice.id, body: "2" }), bob);
-    const forward = queueForwardDelivery(database.db, bob, Buffer.from("Subject: hi\r\n\r\nhello\r\n"), "hi");
+    const { delivery: first, conversation, alice, bob } = await seedDirectConversation(t);
+    const { delivery: second } = await seedPostCopy(t, conversation, alice, bob, { body: "2" });
+    const forward = await seedForwardDelivery(t, bob, Buffer.from("Subject: hi\r\n\r\nhello\r\n"), "hi");
     const w = worker(relayConfig(relay.port, { max_per_user_per_day: 1 }));
 
     await w.pollOnce();
     await relay.waitFor(2);
-    expect(getDelivery(database.db, first.id).status).toBe("sent");
-    expect(getDelivery(database.db, forward.id).status).toBe("sent");
+    expect((await getDelivery(t, first.id)).status).toBe("sent");
+    expect((await getDelivery(t, forward.id)).status).toBe("sent");
     // Checked while the first copy was still in flight: nothing sent yet explains it, look again soon.
-    const held = getDelivery(database.db, second.id);
+    const held = await getDelivery(t, second.id);
     expect(held).toMatchObject({ status: "queued", attempts: 0, nextAttemptAt: T0 + MIN });
     expect(held.lastError).toMatch(/daily limit reached: 1 emails per person/);
 
     clock = T0 + MIN;
     expect(await w.pollOnce()).toBe(1);
-    expect(getDelivery(database.db, second.id)).toMatchObject({ status: "queued", attempts: 0, nextAttemptAt: T0 + 24 * 60 * MIN });
+    expect(await getDelivery(t, second.id)).toMatchObject({ status: "queued", attempts: 0, nextAttemptAt: T0 + 24 * 60 * MIN });
     expect(relay.replies).toHaveLength(2);
 
     clock = T0 + 24 * 60 * MIN;
     await w.pollOnce();
     await relay.waitFor(3);
-    expect(getDelivery(database.db, second.id)).toMatchObject({ status: "sent", attempts: 1 });
+    expect(await getDelivery(t, second.id)).toMatchObject({ status: "sent", attempts: 1 });
+  });
+
+  it("skips a copy to someone who left before it went out: no attempt, not a failure", async () => {
+    const relay = await sink();
+    const { conversation, alice } = await seedDirectConversation(t);
+    const leaver = await seedUser(t, "leaver@elsewhere.test");
+    await seedParticipant(t, conversation, leaver);
+    const { delivery } = await seedPostCopy(t, conversation, alice, leaver, { body: "after they left" });
+    await seedLeave(t, conversation, leaver);
+    const { logger, events } = capturingLogger();
+    const w = worker(relayConfig(relay.port), { logger });
+
+    // Bob's copies of both posts go out; the leaver's does not.
+    expect(await w.pollOnce()).toBe(3);
+    await relay.waitFor(2);
+    const row = await getDelivery(t, delivery.id);
+    expect(row).toMatchObject({ status: "skipped", attempts: 0, errorCategory: null, leaseOwner: null });
+    expect(row.lastError).toMatch(/left conversation/);
+    expect(events().find((e) => e.event === "delivery.skipped")).toMatchObject({ level: 30, deliveryId: delivery.id, to: "leaver@elsewhere.test" });
+    expect(events().find((e) => e.event === "delivery.failed")).toBeUndefined();
+    expect(relay.messages.map((m) => m.envelope.rcptTo)).toEqual([["bob@elsewhere.test"], ["bob@elsewhere.test"]]);
   });
 
   it("fails a row whose post is gone, saying why", async () => {
     const relay = await sink();
-    const bob = addUser(database.db, "bob@elsewhere.test");
-    const orphan = database.db
-      .insert(deliveries)
-      .values({ kind: "post", postId: null, recipientId: bob.id, toAddress: bob.email, bounceToken: "a".repeat(32), nextAttemptAt: T0, createdAt: T0 })
-      .returning()
-      .get();
+    const bob = await seedUser(t, "bob@elsewhere.test");
+    const [orphan] = await t.write(({ tx }) => queueDeliveries(tx, [{ kind: "post", postId: null, recipientId: bob.id, toAddress: bob.email }], T0), T0);
+    if (!orphan) throw new Error("orphan delivery not queued");
     await worker(relayConfig(relay.port)).pollOnce();
-    expect(getDelivery(database.db, orphan.id)).toMatchObject({ status: "failed", attempts: 1, lastError: "cannot render: post (none) no longer exists" });
+    expect(await getDelivery(t, orphan.id)).toMatchObject({ status: "failed", attempts: 1, lastError: "cannot render: post (none) no longer exists" });
     expect(relay.replies).toEqual([]);
   });
 });

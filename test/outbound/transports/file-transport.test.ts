@@ -8,23 +8,23 @@ import { DeliveryWorker } from "../../../src/outbound/delivery-worker.js";
 import { createTransport } from "../../../src/outbound/transports/create-transport.js";
 import { FileTransport } from "../../../src/outbound/transports/file-transport.js";
 import { SmtpTransport } from "../../../src/outbound/transports/smtp-transport.js";
-import { createTestDatabase, type TestDatabase } from "../../helpers/database.js";
+import { createTestStore, type TestStore } from "../../helpers/database.js";
 import { DOMAIN, getDelivery, seedDirectConversation, T0 } from "../../helpers/seed.js";
 
-let database: TestDatabase;
+let t: TestStore;
 beforeEach(() => {
-  database = createTestDatabase();
+  t = createTestStore();
 });
-afterEach(() => database.dispose());
+afterEach(() => t.dispose());
 
 describe("file transport", () => {
   it("writes each delivery as a parseable .eml named by time and delivery, creating the folder", async () => {
-    const dir = join(database.dir, "outbox", "nested");
+    const dir = join(t.dir, "outbox", "nested");
     const config = buildConfig({ gateway: { domain: DOMAIN }, outbound: { transport: "file", dir } });
     const transport = createTransport(config);
     expect(transport).toBeInstanceOf(FileTransport);
-    const { delivery, post } = seedDirectConversation(database.db, { subject: "週末の予定" });
-    const worker = new DeliveryWorker({ db: database.db, config, logger: silentLogger(), transport, now: () => T0 });
+    const { delivery, post } = await seedDirectConversation(t, { subject: "週末の予定" });
+    const worker = new DeliveryWorker({ store: t.openAnother(), config, logger: silentLogger(), transport, now: () => T0 });
 
     await worker.pollOnce();
     await transport.close();
@@ -37,11 +37,11 @@ describe("file transport", () => {
     expect(mail.subject).toBe("週末の予定");
     expect(mail.messageId).toBe(post.messageId);
     expect(mail.to && !Array.isArray(mail.to) && mail.to.value[0]?.address).toBe("bob@elsewhere.test");
-    expect(getDelivery(database.db, delivery.id)).toMatchObject({ status: "sent", attempts: 1 });
+    expect(await getDelivery(t, delivery.id)).toMatchObject({ status: "sent", attempts: 1 });
   });
 
   it("names the file with the injected clock and a random suffix when there is no delivery id", async () => {
-    const dir = join(database.dir, "plain");
+    const dir = join(t.dir, "plain");
     const transport = new FileTransport(dir, () => T0);
     const { response } = await transport.send({ envelope: { from: "a@b", to: ["c@d"] }, raw: Buffer.from("Subject: x\r\n\r\nx\r\n") });
     const [file] = readdirSync(dir);
@@ -50,7 +50,7 @@ describe("file transport", () => {
   });
 
   it("reports a folder it cannot write to as a send error", async () => {
-    const blocker = join(database.dir, "not-a-folder");
+    const blocker = join(t.dir, "not-a-folder");
     writeFileSync(blocker, "");
     await expect(
       new FileTransport(join(blocker, "outbox")).send({ envelope: { from: "a@b", to: ["c@d"] }, raw: Buffer.from("x") }),

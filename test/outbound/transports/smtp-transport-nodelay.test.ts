@@ -2,7 +2,7 @@ import net from "node:net";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { buildConfig } from "../../../src/config/config.js";
-import { classifySendError } from "../../../src/outbound/send-error.js";
+import { classifySendError } from "../../../src/domain/delivery-errors.js";
 import { SmtpTransport, smtpPoolOptions } from "../../../src/outbound/transports/smtp-transport.js";
 
 /**
