@@ -19,7 +19,7 @@ import { startGateway } from "../src/app.js";
 import { buildConfig } from "../src/config/config.js";
 import { addGroup, addGroupMember } from "../src/domain/groups.service.js";
 import { addUser } from "../src/domain/users.service.js";
-import { openStore } from "../src/db/database.js";
+import { openSqliteStore } from "../src/db/database.js";
 import { silentLogger } from "../src/log.js";
 import type { Transport } from "../src/outbound/transports/transport.js";
 
@@ -86,7 +86,7 @@ async function postern(synchronous: "FULL" | "NORMAL"): Promise<{ rate: number; 
     database: { path: join(dir, "postern.db"), synchronous },
     outbound: { poll_interval: "50ms", batch_size: 200, pool_size: 20 },
   }, "bench");
-  const seed = openStore({ path: config.database.path, migrations: "migrate" });
+  const seed = openSqliteStore({ path: config.database.path, migrations: "migrate" });
   await seed.transaction(async (tx) => {
     const ctx = { tx, config, now: Date.now() };
     for (const email of ["agent1@team.test", "agent2@team.test"]) await addUser(ctx, { email, role: "staff" });

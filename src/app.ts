@@ -26,14 +26,14 @@ export interface GatewayOptions {
 
 /**
  * The composition root: config → database (migrated under its lock) → pipeline → SMTP listener,
- * and the delivery worker on a connection of its own.
+ * and the delivery worker.
  */
 export async function startGateway(config: Config, options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
-  const open = (migrations: "migrate" | "require-current") =>
-    openStore({ path: config.database.path, synchronous: config.database.synchronous, busyTimeoutMs: config.database.busy_timeout, migrations });
-  const store = open("migrate");
-  const workerStore = open("require-current");
+  const store = await openStore(config.database, "migrate");
+  // SQLite: the worker gets its own connection, so sends never wait behind the inbound batch.
+  // PostgreSQL: the pool already gives every transaction a connection of its own.
+  const workerStore = config.database.engine === "sqlite" ? await openStore(config.database, "require-current") : store;
   const transport = options.transport ?? createTransport(config);
   const worker = new DeliveryWorker({ store: workerStore, config, logger, transport, ...(options.now ? { now: options.now } : {}) });
   const pipeline = new InboundPipeline({

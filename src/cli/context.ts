@@ -21,12 +21,7 @@ export interface CliContext {
  */
 export async function withContext<T>(options: GlobalOptions, work: (cli: CliContext) => T | Promise<T>): Promise<T> {
   const config = loadConfig(options.config);
-  const store = openStore({
-    path: config.database.path,
-    synchronous: config.database.synchronous,
-    busyTimeoutMs: config.database.busy_timeout,
-    migrations: "require-current",
-  });
+  const store = await openStore(config.database, "require-current");
   try {
     return await work({
       config,

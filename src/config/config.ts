@@ -41,7 +41,7 @@ export function buildConfig(input: unknown, source = "built-in defaults"): Confi
  */
 export function loadConfig(explicitPath?: string, env: NodeJS.ProcessEnv = process.env): Config {
   const path = explicitPath ?? env.POSTERN_CONFIG ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
-  if (path === undefined) return buildConfig({});
+  if (path === undefined) return buildConfig(withEnvironment({}, env));
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -54,7 +54,27 @@ export function loadConfig(explicitPath?: string, env: NodeJS.ProcessEnv = proce
   } catch (error) {
     throw new ConfigError(`${path}: not valid TOML: ${(error as Error).message.split("\n")[0]}`);
   }
-  return buildConfig(parsed, path);
+  return buildConfig(withEnvironment(parsed, env), path);
+}
+
+/** POSTERN_DATABASE_URL keeps the database password out of the file; it wins over `[database] url`. */
+function withEnvironment(parsed: unknown, env: NodeJS.ProcessEnv): unknown {
+  const url = env.POSTERN_DATABASE_URL;
+  if (!url || typeof parsed !== "object" || parsed === null) return parsed;
+  const record = parsed as Record<string, unknown>;
+  const database = typeof record.database === "object" && record.database !== null ? record.database : {};
+  return { ...record, database: { ...database, url } };
+}
+
+/** A database URL safe to print: the password replaced. */
+export function maskedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "****";
+    return parsed.toString();
+  } catch {
+    return "(unreadable URL)";
+  }
 }
 
 function describeIssue(issue: ZodIssue): string {

@@ -82,12 +82,26 @@ const smtp = z
 
 const database = z
   .object({
+    /** sqlite: one file, the embedded default. postgres: several gateway nodes on one database. */
+    engine: z.enum(["sqlite", "postgres"]).default("sqlite"),
     path: z.string().min(1).default("data/postern.db"),
     /** FULL survives power loss after 250; NORMAL survives process crashes only. */
     synchronous: z.enum(["FULL", "NORMAL"]).default("FULL"),
     busy_timeout: duration.default("5s"),
+    /** postgres://USER:PASSWORD@HOST:PORT/DB; POSTERN_DATABASE_URL overrides it, so secrets stay out of the file. */
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL such as postgres://postern@127.0.0.1:5432/postern")
+      .optional(),
+    /** Connections each gateway process keeps to PostgreSQL. */
+    pool_size: z.number().int().positive().default(10),
   })
   .strict()
+  .superRefine((value, ctx) => {
+    if (value.engine === "postgres" && !value.url) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["url"], message: 'engine "postgres" needs a url (or POSTERN_DATABASE_URL)' });
+    }
+  })
   .default({});
 
 const outbound = z

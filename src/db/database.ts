@@ -7,6 +7,10 @@ import { Refusal } from "../errors/refusal.js";
 import { applyMigrations, assertMigrated } from "./migrations.js";
 import { SqliteStore, WriteLock } from "./sqlite-store.js";
 import type { Store } from "./store.js";
+import { maskedUrl, type Config } from "../config/config.js";
+import { PgStore } from "./pg-store.js";
+import { applyPgMigrations, assertPgMigrated } from "./pg-migrations.js";
+import pg from "pg";
 
 export interface OpenOptions {
   readonly path: string;
@@ -20,8 +24,43 @@ export interface OpenOptions {
   readonly migrations: "migrate" | "require-current";
 }
 
+/**
+ * The database the configuration names, migrated (`serve`, `db migrate`) or checked to be up to
+ * date (every other command).
+ */
+export async function openStore(database: Config["database"], migrations: OpenOptions["migrations"]): Promise<Store> {
+  if (database.engine === "sqlite") {
+    return openSqliteStore({ path: database.path, synchronous: database.synchronous, busyTimeoutMs: database.busy_timeout, migrations });
+  }
+  const url = database.url;
+  if (!url) throw new Refusal("invalid_input", 'engine "postgres" needs [database] url or POSTERN_DATABASE_URL.');
+  const pool = new pg.Pool({ connectionString: url, max: database.pool_size });
+  // A connection dropped while idle (the server restarted) must not end the process.
+  pool.on("error", () => undefined);
+  try {
+    if (migrations === "migrate") await applyPgMigrations(pool);
+    else await assertPgMigrated(pool, maskedUrl(url));
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return new PgStore(pool);
+}
+
+/** `postern db migrate`, on either engine: applies pending migrations under a lock. */
+export async function migrate(database: Config["database"]): Promise<{ ran: number; total: number; where: string }> {
+  if (database.engine === "sqlite") return { ...migrateDatabase({ path: database.path, busyTimeoutMs: database.busy_timeout }), where: database.path };
+  if (!database.url) throw new Refusal("invalid_input", 'engine "postgres" needs [database] url or POSTERN_DATABASE_URL.');
+  const pool = new pg.Pool({ connectionString: database.url, max: 1 });
+  try {
+    return { ...(await applyPgMigrations(pool)), where: maskedUrl(database.url) };
+  } finally {
+    await pool.end();
+  }
+}
+
 /** The one place SQLite is opened: WAL, foreign keys, durable commits, migrations. */
-export function openStore(options: OpenOptions): Store {
+export function openSqliteStore(options: OpenOptions): Store {
   const path = options.path;
   if (path !== ":memory:") {
     if (options.migrations === "require-current" && !existsSync(resolve(path))) {
@@ -47,7 +86,7 @@ export function openStore(options: OpenOptions): Store {
     sqlite.close();
     throw error;
   }
-  return new SqliteStore(sqlite, drizzle(sqlite, { schema }), { busyTimeoutMs: options.busyTimeoutMs ?? 5000, writeLock: writeLockFor(path) });
+  return new SqliteStore(sqlite, drizzle(sqlite, { schema }), schema, { busyTimeoutMs: options.busyTimeoutMs ?? 5000, writeLock: writeLockFor(path) });
 }
 
 const writeLocks = new Map<string, WriteLock>();

@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import type { Db, PreparedQuery, Store, Tx } from "./store.js";
+import type { Db, Preparable, Query, Store, Tables, Tx } from "./store.js";
 
 interface Job {
   readonly work: (tx: Tx) => Promise<unknown>;
@@ -49,11 +49,12 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * loop, and with it the very transaction that holds the lock.
  */
 export class SqliteStore implements Store {
+  readonly dialect = "sqlite" as const;
   private readonly pending: Job[] = [];
   private flushScheduled = false;
   /** The tail of the chain of work on this connection: one batch or read at a time. */
   private turn: Promise<void> = Promise.resolve();
-  private readonly prepared = new Map<(db: Db) => PreparedQuery, PreparedQuery>();
+  private readonly prepared = new Map<Query, ReturnType<Preparable["prepare"]>>();
   private savepoints = 0;
   private closed = false;
   private readonly tx: Tx;
@@ -61,21 +62,27 @@ export class SqliteStore implements Store {
   constructor(
     private readonly sqlite: Database.Database,
     private readonly db: Db,
+    private readonly tables: Tables,
     private readonly options: SqliteStoreOptions,
   ) {
-    const query = <Q extends PreparedQuery>(build: (db: Db) => Q): Q => {
-      let statement = this.prepared.get(build);
-      if (!statement) {
-        statement = build(this.db);
-        this.prepared.set(build, statement);
+    const statement = (query: Query) => {
+      let prepared = this.prepared.get(query);
+      if (!prepared) {
+        const build = typeof query === "function" ? query : query.sqlite;
+        prepared = build(this.db, this.tables).prepare();
+        this.prepared.set(query, prepared);
       }
-      return statement as Q;
+      return prepared;
     };
+    // better-sqlite3 answers synchronously; the promises keep one interface with PostgreSQL.
     this.tx = {
       db,
-      one: (build, values) => query(build).get(values) as never,
-      all: (build, values) => query(build).all(values) as never,
-      run: (build, values) => (query(build).run(values) as Database.RunResult).changes,
+      t: tables,
+      dialect: "sqlite",
+      one: async (query, values) => statement(query).get(values) as never,
+      all: async (query, values) => statement(query).all(values) as never,
+      run: async (query, values) => (statement(query).run(values) as Database.RunResult).changes,
+      rows: async (build) => build(this.db, this.tables),
       savepoint: (work) => this.savepoint(work),
     };
   }

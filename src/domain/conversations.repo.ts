@@ -1,6 +1,5 @@
-import { and, asc, eq, sql } from "drizzle-orm";
-import { setParam, type Db, type Tx } from "../db/store.js";
-import { conversations, participants, users } from "../../schema/schema.js";
+import { and, asc, eq, lt, sql } from "drizzle-orm";
+import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { Conversation, Participant, User } from "./records.js";
 
 export type NewConversation = Omit<Conversation, "id" | "assigneeId"> & { readonly assigneeId?: number | null };
@@ -13,10 +12,10 @@ export interface ParticipantWithUser {
 
 const p = sql.placeholder;
 
-const byId = (db: Db) => db.select().from(conversations).where(eq(conversations.id, p("id"))).prepare();
-const insertOne = (db: Db) =>
+const byId = (db: Db, t: Tables) => db.select().from(t.conversations).where(eq(t.conversations.id, p("id")));
+const insertOne = (db: Db, t: Tables) =>
   db
-    .insert(conversations)
+    .insert(t.conversations)
     .values({
       subject: p("subject"),
       kind: p("kind"),
@@ -28,28 +27,27 @@ const insertOne = (db: Db) =>
       createdAt: p("createdAt"),
       updatedAt: p("updatedAt"),
     })
-    .returning()
-    .prepare();
-const touch = (db: Db) => db.update(conversations).set({ updatedAt: setParam("now") }).where(eq(conversations.id, p("id"))).prepare();
-const participantOf = (db: Db) =>
+    .returning();
+const touch = (db: Db, t: Tables) => db.update(t.conversations).set({ updatedAt: setParam("now") }).where(eq(t.conversations.id, p("id")));
+const assign = (db: Db, t: Tables) =>
+  db.update(t.conversations).set({ assigneeId: setParam("assigneeId"), updatedAt: setParam("now") }).where(eq(t.conversations.id, p("id")));
+const participantOf = (db: Db, t: Tables) =>
   db
     .select()
-    .from(participants)
-    .where(and(eq(participants.conversationId, p("conversationId")), eq(participants.userId, p("userId"))))
-    .prepare();
-const byReplyToken = (db: Db) => db.select().from(participants).where(eq(participants.replyToken, p("token"))).prepare();
-const byLeaveToken = (db: Db) => db.select().from(participants).where(eq(participants.leaveToken, p("token"))).prepare();
-const withUsers = (db: Db) =>
+    .from(t.participants)
+    .where(and(eq(t.participants.conversationId, p("conversationId")), eq(t.participants.userId, p("userId"))));
+const byReplyToken = (db: Db, t: Tables) => db.select().from(t.participants).where(eq(t.participants.replyToken, p("token")));
+const byLeaveToken = (db: Db, t: Tables) => db.select().from(t.participants).where(eq(t.participants.leaveToken, p("token")));
+const withUsers = (db: Db, t: Tables) =>
   db
-    .select({ participant: participants, user: users })
-    .from(participants)
-    .innerJoin(users, eq(users.id, participants.userId))
-    .where(eq(participants.conversationId, p("conversationId")))
-    .orderBy(asc(participants.id))
-    .prepare();
-const insertParticipantQuery = (db: Db) =>
+    .select({ participant: t.participants, user: t.users })
+    .from(t.participants)
+    .innerJoin(t.users, eq(t.users.id, t.participants.userId))
+    .where(eq(t.participants.conversationId, p("conversationId")))
+    .orderBy(asc(t.participants.id));
+const insertParticipantQuery = (db: Db, t: Tables) =>
   db
-    .insert(participants)
+    .insert(t.participants)
     .values({
       conversationId: p("conversationId"),
       userId: p("userId"),
@@ -62,11 +60,12 @@ const insertParticipantQuery = (db: Db) =>
       joinedAt: p("joinedAt"),
       leftAt: p("leftAt"),
     })
-    .returning()
-    .prepare();
-const rejoin = (db: Db) =>
+    // Two messages adding the same person at once (two nodes, or one batch): one participant.
+    .onConflictDoNothing({ target: [t.participants.conversationId, t.participants.userId] })
+    .returning();
+const rejoin = (db: Db, t: Tables) =>
   db
-    .update(participants)
+    .update(t.participants)
     .set({
       role: setParam("role"),
       state: setParam("state"),
@@ -77,26 +76,23 @@ const rejoin = (db: Db) =>
       joinedAt: setParam("joinedAt"),
       leftAt: setParam("leftAt"),
     })
-    .where(eq(participants.id, p("id")))
-    .returning()
-    .prepare();
-const depart = (db: Db) =>
+    .where(eq(t.participants.id, p("id")))
+    .returning();
+const depart = (db: Db, t: Tables) =>
   db
-    .update(participants)
+    .update(t.participants)
     .set({ state: setParam("state"), leftAt: setParam("leftAt") })
-    .where(eq(participants.id, p("id")))
-    .returning()
-    .prepare();
+    .where(eq(t.participants.id, p("id")))
+    .returning();
 // Only ever forward: a copy sent late must not make newer posts unread again.
-const markRead = (db: Db) =>
+const markRead = (db: Db, t: Tables) =>
   db
-    .update(participants)
-    .set({ lastReadPostId: sql`max(${participants.lastReadPostId}, ${setParam("postId")})` })
-    .where(eq(participants.id, p("id")))
-    .prepare();
+    .update(t.participants)
+    .set({ lastReadPostId: setParam("postId") })
+    .where(and(eq(t.participants.id, p("id")), lt(t.participants.lastReadPostId, p("postId"))));
 
 export async function insertConversation(tx: Tx, values: NewConversation): Promise<Conversation> {
-  const row = tx.one(insertOne, { assigneeId: null, ...values });
+  const row = await tx.one(insertOne, { assigneeId: null, ...values });
   if (!row) throw new Error("conversation was not inserted");
   return row;
 }
@@ -106,11 +102,11 @@ export async function findConversation(tx: Tx, id: number): Promise<Conversation
 }
 
 export async function touchConversation(tx: Tx, id: number, now: number): Promise<void> {
-  tx.run(touch, { id, now });
+  await tx.run(touch, { id, now });
 }
 
 export async function setAssignee(tx: Tx, id: number, assigneeId: number, now: number): Promise<void> {
-  await tx.db.update(conversations).set({ assigneeId, updatedAt: now }).where(eq(conversations.id, id));
+  await tx.run(assign, { id, assigneeId, now });
 }
 
 export interface ConversationSummary {
@@ -122,29 +118,33 @@ export interface ConversationSummary {
 /** Conversations with counts of active participants and sent posts, optionally one user's. */
 export async function listConversationSummaries(tx: Tx, userId?: number): Promise<ConversationSummary[]> {
   // Correlated subqueries: drizzle renders a bare column name here, so qualify it by hand.
-  const participantCount = sql<number>`(SELECT count(*) FROM participants p WHERE p.conversation_id = "conversations"."id" AND p.state IN ('active', 'invited'))`;
-  const postCount = sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent')`;
-  const base = tx.db.select({ conversation: conversations, participants: participantCount, posts: postCount }).from(conversations);
-  const filtered =
-    userId === undefined ? base : base.where(sql`${conversations.id} IN (SELECT conversation_id FROM participants WHERE user_id = ${userId})`);
-  return filtered.orderBy(asc(conversations.id));
+  // count(*) is a bigint on PostgreSQL, which its driver hands over as a string.
+  const participantCount = sql<number>`(SELECT count(*) FROM participants p WHERE p.conversation_id = "conversations"."id" AND p.state IN ('active', 'invited'))`.mapWith(Number);
+  const postCount = sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent')`.mapWith(Number);
+  return tx.rows((db, t) => {
+    const base = db.select({ conversation: t.conversations, participants: participantCount, posts: postCount }).from(t.conversations);
+    const filtered =
+      userId === undefined ? base : base.where(sql`${t.conversations.id} IN (SELECT conversation_id FROM participants WHERE user_id = ${userId})`);
+    return filtered.orderBy(asc(t.conversations.id));
+  });
 }
 
+/** Inserts a participant, or answers the one another transaction added first. */
 export async function insertParticipant(tx: Tx, values: NewParticipant): Promise<Participant> {
-  const row = tx.one(insertParticipantQuery, values);
-  if (!row) throw new Error("participant was not inserted");
+  const row = (await tx.one(insertParticipantQuery, values)) ?? (await findParticipant(tx, values.conversationId, values.userId));
+  if (!row) throw new Error("participant was neither inserted nor found");
   return row;
 }
 
 /** Brings back a participant who left or was removed, with fresh tokens. */
 export async function rejoinParticipant(tx: Tx, id: number, fields: ParticipantFields): Promise<Participant> {
-  const row = tx.one(rejoin, { id, ...fields });
+  const row = await tx.one(rejoin, { id, ...fields });
   if (!row) throw new Error(`participant ${id} vanished during update`);
   return row;
 }
 
 export async function departParticipant(tx: Tx, id: number, state: "left" | "removed", now: number): Promise<Participant> {
-  const row = tx.one(depart, { id, state, leftAt: now });
+  const row = await tx.one(depart, { id, state, leftAt: now });
   if (!row) throw new Error(`participant ${id} vanished during update`);
   return row;
 }
@@ -162,7 +162,7 @@ export async function participantsWithUsers(tx: Tx, conversationId: number): Pro
 }
 
 export async function markPostRead(tx: Tx, participantIds: readonly number[], postId: number): Promise<void> {
-  for (const id of participantIds) tx.run(markRead, { id, postId });
+  for (const id of participantIds) await tx.run(markRead, { id, postId });
 }
 
 /** Active participants' users, for `gateway.disclose_participants`. */

@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, gt, inArray, lt, lte, min, or, sql } from "drizzle-orm";
-import { setParam, type Db, type Tx } from "../db/store.js";
-import { deliveries } from "../../schema/schema.js";
+import { claimDueDeliveries } from "../db/claim.js";
+import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { Delivery, DeliveryKind, DeliveryStatus } from "./records.js";
 import { newToken } from "./tokens.js";
 
@@ -25,9 +25,9 @@ export interface DeliveryToQueue {
 
 const p = sql.placeholder;
 
-const insertOne = (db: Db) =>
+const insertOne = (db: Db, t: Tables) =>
   db
-    .insert(deliveries)
+    .insert(t.deliveries)
     .values({
       kind: p("kind"),
       postId: p("postId"),
@@ -40,89 +40,78 @@ const insertOne = (db: Db) =>
       nextAttemptAt: p("now"),
       createdAt: p("now"),
     })
-    .returning()
-    .prepare();
-const byBounceToken = (db: Db) => db.select().from(deliveries).where(eq(deliveries.bounceToken, p("token"))).prepare();
-const byId = (db: Db) => db.select().from(deliveries).where(eq(deliveries.id, p("id"))).prepare();
-// The due index (status, next_attempt_at) finds queued rows whose time has come and rows stuck in
-// `sending` whose lease ran out (their worker died mid-send, so they go out at most once more).
-const claim = (db: Db) =>
-  db
-    .update(deliveries)
-    .set({ status: "sending", leaseOwner: setParam("owner"), leaseExpiresAt: setParam("leaseExpiresAt") })
-    .where(
-      inArray(
-        deliveries.id,
-        db
-          .select({ id: deliveries.id })
-          .from(deliveries)
-          .where(
-            or(
-              and(eq(deliveries.status, "queued"), lte(deliveries.nextAttemptAt, p("now"))),
-              and(eq(deliveries.status, "sending"), lt(deliveries.leaseExpiresAt, p("now"))),
-            ),
-          )
-          .orderBy(asc(deliveries.nextAttemptAt), asc(deliveries.id))
-          .limit(p("limit")),
-      ),
-    )
-    .returning()
-    .prepare();
-
-const leased = and(eq(deliveries.id, p("id")), eq(deliveries.status, "sending"), eq(deliveries.leaseOwner, p("owner")));
+    .returning();
+const byBounceToken = (db: Db, t: Tables) => db.select().from(t.deliveries).where(eq(t.deliveries.bounceToken, p("token")));
+const byId = (db: Db, t: Tables) => db.select().from(t.deliveries).where(eq(t.deliveries.id, p("id")));
+const leased = (t: Tables) => and(eq(t.deliveries.id, p("id")), eq(t.deliveries.status, "sending"), eq(t.deliveries.leaseOwner, p("owner")));
 const releaseLease = { leaseOwner: null, leaseExpiresAt: null } as const;
 
-const renew = (db: Db) => db.update(deliveries).set({ leaseExpiresAt: setParam("leaseExpiresAt") }).where(leased).prepare();
-const sent = (db: Db) =>
+const renew = (db: Db, t: Tables) => db.update(t.deliveries).set({ leaseExpiresAt: setParam("leaseExpiresAt") }).where(leased(t));
+const sent = (db: Db, t: Tables) =>
   db
-    .update(deliveries)
-    .set({ status: "sent", sentAt: setParam("now"), attempts: sql`${deliveries.attempts} + 1`, lastError: null, errorCategory: null, ...releaseLease })
-    .where(leased)
-    .prepare();
-const deferred = (db: Db) =>
+    .update(t.deliveries)
+    .set({ status: "sent", sentAt: setParam("now"), attempts: sql`${t.deliveries.attempts} + 1`, lastError: null, errorCategory: null, ...releaseLease })
+    .where(leased(t));
+const deferred = (db: Db, t: Tables) =>
   db
-    .update(deliveries)
+    .update(t.deliveries)
     .set({
       status: "queued",
       nextAttemptAt: setParam("nextAttemptAt"),
-      attempts: sql`${deliveries.attempts} + 1`,
+      attempts: sql`${t.deliveries.attempts} + 1`,
       lastError: setParam("error"),
       errorCategory: setParam("category"),
       ...releaseLease,
     })
-    .where(leased)
-    .prepare();
-const failed = (db: Db) =>
+    .where(leased(t));
+const failed = (db: Db, t: Tables) =>
   db
-    .update(deliveries)
-    .set({ status: "failed", attempts: sql`${deliveries.attempts} + 1`, lastError: setParam("error"), errorCategory: setParam("category"), ...releaseLease })
-    .where(leased)
-    .prepare();
-const skipped = (db: Db) =>
-  db.update(deliveries).set({ status: "skipped", lastError: setParam("reason"), errorCategory: null, ...releaseLease }).where(leased).prepare();
-const postponed = (db: Db) =>
+    .update(t.deliveries)
+    .set({ status: "failed", attempts: sql`${t.deliveries.attempts} + 1`, lastError: setParam("error"), errorCategory: setParam("category"), ...releaseLease })
+    .where(leased(t));
+const skipped = (db: Db, t: Tables) =>
+  db.update(t.deliveries).set({ status: "skipped", lastError: setParam("reason"), errorCategory: null, ...releaseLease }).where(leased(t));
+const postponed = (db: Db, t: Tables) =>
   db
-    .update(deliveries)
-    .set({ status: "queued", nextAttemptAt: setParam("nextAttemptAt"), lastError: sql`coalesce(${setParam("reason")}, ${deliveries.lastError})`, ...releaseLease })
-    .where(leased)
-    .prepare();
-const bounced = (db: Db) =>
+    .update(t.deliveries)
+    .set({ status: "queued", nextAttemptAt: setParam("nextAttemptAt"), lastError: sql`coalesce(${setParam("reason")}, ${t.deliveries.lastError})`, ...releaseLease })
+    .where(leased(t));
+const bounced = (db: Db, t: Tables) =>
   db
-    .update(deliveries)
+    .update(t.deliveries)
     .set({ status: "bounced", bouncedAt: setParam("now"), lastError: setParam("error"), errorCategory: setParam("category") })
-    .where(eq(deliveries.id, p("id")))
-    .prepare();
-const dailyUsage = (db: Db) =>
+    .where(eq(t.deliveries.id, p("id")));
+const retry = (db: Db, t: Tables) =>
   db
-    .select({ count: count(), oldest: min(deliveries.sentAt) })
-    .from(deliveries)
-    .where(and(eq(deliveries.recipientId, p("recipientId")), eq(deliveries.kind, "post"), gt(deliveries.sentAt, p("since"))))
-    .prepare();
+    .update(t.deliveries)
+    .set({ status: "queued", nextAttemptAt: setParam("now"), ...releaseLease })
+    .where(and(eq(t.deliveries.id, p("id")), inArray(t.deliveries.status, ["queued", "failed", "bounced", "skipped"])));
+// Copies to the same person being sent right now, by any worker on any node, and claimed before
+// this one: counting only earlier ones lets the first of several go out instead of all waiting.
+const inFlightBefore = (db: Db, t: Tables) =>
+  db
+    .select({ count: count() })
+    .from(t.deliveries)
+    .where(
+      and(
+        eq(t.deliveries.recipientId, p("recipientId")),
+        eq(t.deliveries.kind, "post"),
+        eq(t.deliveries.status, "sending"),
+        gt(t.deliveries.leaseExpiresAt, p("now")),
+        lt(t.deliveries.id, p("id")),
+      ),
+    );
+const dailyUsageQuery = (db: Db, t: Tables) =>
+  db
+    .select({ count: count(), oldest: min(t.deliveries.sentAt) })
+    .from(t.deliveries)
+    .where(and(eq(t.deliveries.recipientId, p("recipientId")), eq(t.deliveries.kind, "post"), gt(t.deliveries.sentAt, p("since"))));
 
 /** Queues deliveries, due now, each with its own VERP bounce token, in the caller's transaction. */
 export async function queueDeliveries(tx: Tx, rows: readonly DeliveryToQueue[], now: number): Promise<Delivery[]> {
-  return rows.map((row) => {
-    const inserted = tx.one(insertOne, {
+  const queued: Delivery[] = [];
+  for (const row of rows) {
+    const inserted = await tx.one(insertOne, {
       postId: null,
       inboundId: null,
       conversationId: null,
@@ -131,8 +120,9 @@ export async function queueDeliveries(tx: Tx, rows: readonly DeliveryToQueue[], 
       now,
     });
     if (!inserted) throw new Error(`delivery to ${row.toAddress} was not inserted`);
-    return inserted;
-  });
+    queued.push(inserted);
+  }
+  return queued;
 }
 
 export async function findDelivery(tx: Tx, id: number): Promise<Delivery | undefined> {
@@ -152,7 +142,7 @@ export interface ClaimOptions {
 
 /** Leases due rows, in the caller's write transaction. Nothing counts as an attempt until its outcome is known. */
 export async function claimDue(tx: Tx, options: ClaimOptions): Promise<Delivery[]> {
-  const rows = tx.all(claim, {
+  const rows = await tx.all(claimDueDeliveries, {
     now: options.now,
     owner: options.owner,
     leaseExpiresAt: options.now + options.leaseMs,
@@ -163,35 +153,35 @@ export async function claimDue(tx: Tx, options: ClaimOptions): Promise<Delivery[
 
 /** Pushes a lease forward when its send actually starts; false when the lease was lost. */
 export async function renewLease(tx: Tx, id: number, owner: string, leaseExpiresAt: number): Promise<boolean> {
-  return tx.run(renew, { id, owner, leaseExpiresAt }) === 1;
+  return (await tx.run(renew, { id, owner, leaseExpiresAt })) === 1;
 }
 
 export async function markSent(tx: Tx, id: number, owner: string, now: number): Promise<boolean> {
-  return tx.run(sent, { id, owner, now }) === 1;
+  return (await tx.run(sent, { id, owner, now })) === 1;
 }
 
 /** A temporary failure: back in the queue for a later attempt. */
 export async function markDeferred(tx: Tx, id: number, owner: string, nextAttemptAt: number, error: string, category: string | null): Promise<boolean> {
-  return tx.run(deferred, { id, owner, nextAttemptAt, error, category }) === 1;
+  return (await tx.run(deferred, { id, owner, nextAttemptAt, error, category })) === 1;
 }
 
 export async function markFailed(tx: Tx, id: number, owner: string, error: string, category: string | null): Promise<boolean> {
-  return tx.run(failed, { id, owner, error, category }) === 1;
+  return (await tx.run(failed, { id, owner, error, category })) === 1;
 }
 
 /** Not sent and never will be, for a reason that is nobody's error (the recipient left). */
 export async function markSkipped(tx: Tx, id: number, owner: string, reason: string): Promise<boolean> {
-  return tx.run(skipped, { id, owner, reason }) === 1;
+  return (await tx.run(skipped, { id, owner, reason })) === 1;
 }
 
 /** Back in the queue without an attempt having been made (daily limit, shutdown before sending). */
 export async function markPostponed(tx: Tx, id: number, owner: string, nextAttemptAt: number, reason: string | null): Promise<boolean> {
-  return tx.run(postponed, { id, owner, nextAttemptAt, reason }) === 1;
+  return (await tx.run(postponed, { id, owner, nextAttemptAt, reason })) === 1;
 }
 
 /** A bounce report arrived for this delivery; not lease-guarded, since it comes after the send. */
 export async function markBounced(tx: Tx, id: number, now: number, error: string, category: string | null): Promise<void> {
-  tx.run(bounced, { id, now, error, category });
+  await tx.run(bounced, { id, now, error, category });
 }
 
 /** The `postern queue list --json` shape (SPEC §7). */
@@ -207,12 +197,14 @@ export interface QueueEntry {
 
 /** Newest first. nextAttemptAt is only meaningful while a row can still be sent. */
 export async function listDeliveries(tx: Tx, options: { readonly limit: number; readonly status?: DeliveryStatus }): Promise<QueueEntry[]> {
-  const rows = await tx.db
-    .select()
-    .from(deliveries)
-    .where(options.status ? eq(deliveries.status, options.status) : undefined)
-    .orderBy(desc(deliveries.id))
-    .limit(options.limit);
+  const rows = await tx.rows((db, t) =>
+    db
+      .select()
+      .from(t.deliveries)
+      .where(options.status ? eq(t.deliveries.status, options.status) : undefined)
+      .orderBy(desc(t.deliveries.id))
+      .limit(options.limit),
+  );
   return rows.map((row) => ({
     id: row.id,
     to: row.toAddress,
@@ -229,21 +221,24 @@ export async function listDeliveries(tx: Tx, options: { readonly limit: number; 
  * there is no such row, or it was already sent or is being sent right now.
  */
 export async function retryDelivery(tx: Tx, id: number, now: number): Promise<boolean> {
-  const result = await tx.db
-    .update(deliveries)
-    .set({ status: "queued", nextAttemptAt: now, ...releaseLease })
-    .where(and(eq(deliveries.id, id), inArray(deliveries.status, ["queued", "failed", "bounced", "skipped"])));
-  return result.changes === 1;
+  return (await tx.run(retry, { id, now })) === 1;
 }
 
 export interface DailyUsage {
+  /** Post copies sent to this person in the last 24 h. */
   readonly count: number;
   /** When the oldest of those sends happened: one slot frees up 24 h after it. */
   readonly oldestSentAt: number | null;
+  /** Copies to them being sent right now, claimed before this delivery. */
+  readonly inFlight: number;
 }
 
-/** Post copies sent to this user in the 24 h before `now` (system mail does not count). */
-export async function sentInLastDay(tx: Tx, recipientId: number, now: number): Promise<DailyUsage> {
-  const row = tx.one(dailyUsage, { recipientId, since: now - DAY_MS });
-  return { count: row?.count ?? 0, oldestSentAt: row?.oldest ?? null };
+/**
+ * What the daily limit counts for one delivery (system mail does not count), in the database, so
+ * every worker on every node sees the same figure.
+ */
+export async function dailyUsage(tx: Tx, delivery: Pick<Delivery, "id" | "recipientId">, now: number): Promise<DailyUsage> {
+  const sentRow = await tx.one(dailyUsageQuery, { recipientId: delivery.recipientId, since: now - DAY_MS });
+  const flying = await tx.one(inFlightBefore, { recipientId: delivery.recipientId, now, id: delivery.id });
+  return { count: sentRow?.count ?? 0, oldestSentAt: sentRow?.oldest ?? null, inFlight: flying?.count ?? 0 };
 }

@@ -1,30 +1,34 @@
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
-import type { Db, Tx } from "../db/store.js";
-import { groupMembers, groups, users } from "../../schema/schema.js";
+import type { Db, Tables, Tx } from "../db/store.js";
 import type { Group, User } from "./records.js";
 
 const p = sql.placeholder;
 
-const byInbox = (db: Db) => db.select().from(groups).where(eq(groups.inboxAddress, p("address"))).prepare();
-const byId = (db: Db) => db.select().from(groups).where(eq(groups.id, p("id"))).prepare();
-const members = (db: Db) =>
+const byName = (db: Db, t: Tables) => db.select().from(t.groups).where(eq(t.groups.name, p("name")));
+const byInbox = (db: Db, t: Tables) => db.select().from(t.groups).where(eq(t.groups.inboxAddress, p("address")));
+const byId = (db: Db, t: Tables) => db.select().from(t.groups).where(eq(t.groups.id, p("id")));
+const all = (db: Db, t: Tables) => db.select().from(t.groups).orderBy(asc(t.groups.id));
+const insert = (db: Db, t: Tables) =>
+  db.insert(t.groups).values({ name: p("name"), inboxAddress: p("inboxAddress"), createdAt: p("createdAt") }).returning();
+const members = (db: Db, t: Tables) =>
   db
-    .select({ user: users })
-    .from(groupMembers)
-    .innerJoin(users, eq(users.id, groupMembers.userId))
-    .where(eq(groupMembers.groupId, p("groupId")))
-    .orderBy(asc(users.id))
-    .prepare();
-const membership = (db: Db) =>
+    .select({ user: t.users })
+    .from(t.groupMembers)
+    .innerJoin(t.users, eq(t.users.id, t.groupMembers.userId))
+    .where(eq(t.groupMembers.groupId, p("groupId")))
+    .orderBy(asc(t.users.id));
+const membership = (db: Db, t: Tables) =>
   db
-    .select({ userId: groupMembers.userId })
-    .from(groupMembers)
-    .where(and(eq(groupMembers.groupId, p("groupId")), eq(groupMembers.userId, p("userId"))))
-    .prepare();
+    .select({ userId: t.groupMembers.userId })
+    .from(t.groupMembers)
+    .where(and(eq(t.groupMembers.groupId, p("groupId")), eq(t.groupMembers.userId, p("userId"))));
+const join = (db: Db, t: Tables) =>
+  db.insert(t.groupMembers).values({ groupId: p("groupId"), userId: p("userId"), createdAt: p("createdAt") }).onConflictDoNothing();
+const leave = (db: Db, t: Tables) =>
+  db.delete(t.groupMembers).where(and(eq(t.groupMembers.groupId, p("groupId")), eq(t.groupMembers.userId, p("userId"))));
 
 export async function findGroupByName(tx: Tx, name: string): Promise<Group | undefined> {
-  const [group] = await tx.db.select().from(groups).where(eq(groups.name, name));
-  return group;
+  return tx.one(byName, { name });
 }
 
 export async function findGroupById(tx: Tx, id: number): Promise<Group | undefined> {
@@ -38,33 +42,32 @@ export async function findGroupByInbox(tx: Tx, address: string): Promise<Group |
 /** A group whose inbox has this local part in any of the gateway's domains. */
 export async function findGroupByLocalPart(tx: Tx, domains: readonly string[], local: string): Promise<Group | undefined> {
   const addresses = domains.map((domain) => `${local}@${domain}`);
-  const [group] = await tx.db.select().from(groups).where(inArray(groups.inboxAddress, addresses)).limit(1);
+  const [group] = await tx.rows((db, t) => db.select().from(t.groups).where(inArray(t.groups.inboxAddress, addresses)).limit(1));
   return group;
 }
 
 export async function insertGroup(tx: Tx, values: { name: string; inboxAddress: string; createdAt: number }): Promise<Group> {
-  const [group] = await tx.db.insert(groups).values(values).returning();
+  const group = await tx.one(insert, values);
   if (!group) throw new Error(`group ${values.name} was not inserted`);
   return group;
 }
 
 export async function listGroups(tx: Tx): Promise<Group[]> {
-  return tx.db.select().from(groups).orderBy(asc(groups.id));
+  return tx.all(all);
 }
 
 export async function groupMemberUsers(tx: Tx, groupId: number): Promise<User[]> {
-  return tx.all(members, { groupId }).map((row) => row.user);
+  return (await tx.all(members, { groupId })).map((row) => row.user);
 }
 
 export async function isGroupMember(tx: Tx, groupId: number, userId: number): Promise<boolean> {
-  return !!tx.one(membership, { groupId, userId });
+  return !!(await tx.one(membership, { groupId, userId }));
 }
 
 export async function insertGroupMember(tx: Tx, groupId: number, userId: number, now: number): Promise<void> {
-  await tx.db.insert(groupMembers).values({ groupId, userId, createdAt: now }).onConflictDoNothing();
+  await tx.run(join, { groupId, userId, createdAt: now });
 }
 
 export async function deleteGroupMember(tx: Tx, groupId: number, userId: number): Promise<boolean> {
-  const result = await tx.db.delete(groupMembers).where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, userId)));
-  return result.changes > 0;
+  return (await tx.run(leave, { groupId, userId })) > 0;
 }

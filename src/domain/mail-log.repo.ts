@@ -1,6 +1,5 @@
 import { desc, eq, getTableColumns, inArray, sql } from "drizzle-orm";
-import { setParam, type Db, type Tx } from "../db/store.js";
-import { inboundMessages } from "../../schema/schema.js";
+import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { MailLogEntry, MailLogOutcome } from "./records.js";
 
 export type NewMailLogEntry = Omit<MailLogEntry, "id" | "conversationId" | "postId" | "dedupeKey" | "raw"> & {
@@ -22,9 +21,9 @@ export interface MailLogOutcomePatch {
 
 const p = sql.placeholder;
 
-const insert = (db: Db) =>
+const insert = (db: Db, t: Tables) =>
   db
-    .insert(inboundMessages)
+    .insert(t.inboundMessages)
     .values({
       receivedAt: p("receivedAt"),
       sessionId: p("sessionId"),
@@ -44,12 +43,11 @@ const insert = (db: Db) =>
       raw: p("raw"),
     })
     // The first arrival of a message holds its key; a repeat inserts nothing and learns so here.
-    .onConflictDoNothing({ target: inboundMessages.dedupeKey })
-    .returning({ id: inboundMessages.id })
-    .prepare();
-const settle = (db: Db) =>
+    .onConflictDoNothing({ target: t.inboundMessages.dedupeKey })
+    .returning({ id: t.inboundMessages.id });
+const settle = (db: Db, t: Tables) =>
   db
-    .update(inboundMessages)
+    .update(t.inboundMessages)
     .set({
       outcome: setParam("outcome"),
       reason: setParam("reason"),
@@ -58,16 +56,18 @@ const settle = (db: Db) =>
       postId: setParam("postId"),
       dedupeKey: setParam("dedupeKey"),
     })
-    .where(eq(inboundMessages.id, p("id")))
-    .prepare();
-const byDedupeKey = (db: Db) => {
-  const { raw: _raw, ...columns } = getTableColumns(inboundMessages);
-  return db.select(columns).from(inboundMessages).where(eq(inboundMessages.dedupeKey, p("key"))).prepare();
-};
+    .where(eq(t.inboundMessages.id, p("id")));
+/** Every column but the raw bytes, which only a forward to the admins needs. */
+function withoutRaw(t: Tables) {
+  const { raw: _raw, ...columns } = getTableColumns(t.inboundMessages);
+  return columns;
+}
+const byDedupeKey = (db: Db, t: Tables) => db.select(withoutRaw(t)).from(t.inboundMessages).where(eq(t.inboundMessages.dedupeKey, p("key")));
+const byId = (db: Db, t: Tables) => db.select().from(t.inboundMessages).where(eq(t.inboundMessages.id, p("id")));
 
 /** Adds a mail-log entry; undefined when its dedupe key is already taken by an earlier arrival. */
 export async function insertMailLogEntry(tx: Tx, values: NewMailLogEntry): Promise<number | undefined> {
-  const row = tx.one(insert, { dedupeKey: null, conversationId: null, postId: null, ...values, rcptTo: [...values.rcptTo] });
+  const row = await tx.one(insert, { dedupeKey: null, conversationId: null, postId: null, ...values, rcptTo: [...values.rcptTo] });
   return row?.id;
 }
 
@@ -77,18 +77,18 @@ export async function findMailLogEntryByDedupeKey(tx: Tx, key: string): Promise<
 }
 
 export async function settleMailLogEntry(tx: Tx, id: number, patch: MailLogOutcomePatch): Promise<void> {
-  tx.run(settle, { id, ...patch });
+  await tx.run(settle, { id, ...patch });
 }
 
 export async function findMailLogEntry(tx: Tx, id: number): Promise<MailLogEntry | undefined> {
-  const [row] = await tx.db.select().from(inboundMessages).where(eq(inboundMessages.id, id));
-  return row;
+  return tx.one(byId, { id });
 }
 
 /** The mail log, newest first, without the raw bytes. */
 export async function listMailLog(tx: Tx, options: { outcomes?: MailLogOutcome[]; limit?: number } = {}): Promise<Omit<MailLogEntry, "raw">[]> {
-  const { raw: _raw, ...columns } = getTableColumns(inboundMessages);
-  const query = tx.db.select(columns).from(inboundMessages);
-  const filtered = options.outcomes ? query.where(inArray(inboundMessages.outcome, options.outcomes)) : query;
-  return filtered.orderBy(desc(inboundMessages.id)).limit(options.limit ?? 100);
+  return tx.rows((db, t) => {
+    const query = db.select(withoutRaw(t)).from(t.inboundMessages);
+    const filtered = options.outcomes ? query.where(inArray(t.inboundMessages.outcome, options.outcomes)) : query;
+    return filtered.orderBy(desc(t.inboundMessages.id)).limit(options.limit ?? 100);
+  });
 }

@@ -1,6 +1,5 @@
 import { and, asc, desc, eq, lt, sql } from "drizzle-orm";
-import { setParam, type Db, type Tx } from "../db/store.js";
-import { attachments, posts } from "../../schema/schema.js";
+import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { Attachment, Post } from "./records.js";
 
 export type NewPost = Omit<Post, "id" | "state" | "sentAt">;
@@ -15,9 +14,9 @@ export interface PostLink {
 
 const p = sql.placeholder;
 
-const insertOne = (db: Db) =>
+const insertOne = (db: Db, t: Tables) =>
   db
-    .insert(posts)
+    .insert(t.posts)
     .values({
       conversationId: p("conversationId"),
       authorId: p("authorId"),
@@ -31,29 +30,28 @@ const insertOne = (db: Db) =>
       inboundId: p("inboundId"),
       createdAt: p("createdAt"),
     })
-    .returning()
-    .prepare();
-const publish = (db: Db) =>
+    .returning();
+const publish = (db: Db, t: Tables) =>
   db
-    .update(posts)
+    .update(t.posts)
     .set({ state: "sent", sentAt: setParam("sentAt") })
-    .where(and(eq(posts.id, p("id")), eq(posts.state, "draft")))
-    .returning()
-    .prepare();
-const byId = (db: Db) => db.select().from(posts).where(eq(posts.id, p("id"))).prepare();
-const byMessageId = (db: Db) => db.select().from(posts).where(eq(posts.messageId, p("messageId"))).prepare();
-const bySourceMessageId = (db: Db) => db.select().from(posts).where(eq(posts.sourceMessageId, p("messageId"))).prepare();
-const lastSent = (db: Db) =>
+    .where(and(eq(t.posts.id, p("id")), eq(t.posts.state, "draft")))
+    .returning();
+const byId = (db: Db, t: Tables) => db.select().from(t.posts).where(eq(t.posts.id, p("id")));
+const byMessageId = (db: Db, t: Tables) => db.select().from(t.posts).where(eq(t.posts.messageId, p("messageId")));
+const bySourceMessageId = (db: Db, t: Tables) => db.select().from(t.posts).where(eq(t.posts.sourceMessageId, p("messageId")));
+const ofConversation = (db: Db, t: Tables) =>
+  db.select().from(t.posts).where(eq(t.posts.conversationId, p("conversationId"))).orderBy(asc(t.posts.id));
+const lastSent = (db: Db, t: Tables) =>
   db
     .select()
-    .from(posts)
-    .where(and(eq(posts.conversationId, p("conversationId")), eq(posts.state, "sent")))
-    .orderBy(desc(posts.id))
-    .limit(1)
-    .prepare();
-const insertAttachment = (db: Db) =>
+    .from(t.posts)
+    .where(and(eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent")))
+    .orderBy(desc(t.posts.id))
+    .limit(1);
+const insertAttachment = (db: Db, t: Tables) =>
   db
-    .insert(attachments)
+    .insert(t.attachments)
     .values({
       postId: p("postId"),
       filename: p("filename"),
@@ -62,19 +60,17 @@ const insertAttachment = (db: Db) =>
       inline: p("inline"),
       size: p("size"),
       content: p("content"),
-    })
-    .prepare();
-const attachmentsOf = (db: Db) => db.select().from(attachments).where(eq(attachments.postId, p("postId"))).orderBy(asc(attachments.id)).prepare();
-const earlierLinks = (db: Db) =>
+    });
+const attachmentsOf = (db: Db, t: Tables) => db.select().from(t.attachments).where(eq(t.attachments.postId, p("postId"))).orderBy(asc(t.attachments.id));
+const earlierLinks = (db: Db, t: Tables) =>
   db
-    .select({ id: posts.id, parentId: posts.parentId, messageId: posts.messageId })
-    .from(posts)
-    .where(and(eq(posts.conversationId, p("conversationId")), eq(posts.state, "sent"), lt(posts.id, p("beforeId"))))
-    .orderBy(asc(posts.id))
-    .prepare();
+    .select({ id: t.posts.id, parentId: t.posts.parentId, messageId: t.posts.messageId })
+    .from(t.posts)
+    .where(and(eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent"), lt(t.posts.id, p("beforeId"))))
+    .orderBy(asc(t.posts.id));
 
 export async function insertPost(tx: Tx, values: NewPost): Promise<Post> {
-  const row = tx.one(insertOne, values);
+  const row = await tx.one(insertOne, values);
   if (!row) throw new Error("post was not inserted");
   return row;
 }
@@ -90,8 +86,8 @@ export async function findPost(tx: Tx, id: number): Promise<Post | undefined> {
 
 /** Posts whose own or source Message-ID is this one: the thread-matching lookup. */
 export async function findPostsByMessageId(tx: Tx, messageId: string): Promise<Post[]> {
-  const own = tx.all(byMessageId, { messageId });
-  const received = tx.all(bySourceMessageId, { messageId });
+  const own = await tx.all(byMessageId, { messageId });
+  const received = await tx.all(bySourceMessageId, { messageId });
   return [...own, ...received];
 }
 
@@ -100,11 +96,11 @@ export async function lastSentPost(tx: Tx, conversationId: number): Promise<Post
 }
 
 export async function listPosts(tx: Tx, conversationId: number): Promise<Post[]> {
-  return tx.db.select().from(posts).where(eq(posts.conversationId, conversationId)).orderBy(asc(posts.id));
+  return tx.all(ofConversation, { conversationId });
 }
 
 export async function insertAttachments(tx: Tx, rows: readonly NewAttachment[]): Promise<void> {
-  for (const row of rows) tx.run(insertAttachment, { ...row });
+  for (const row of rows) await tx.run(insertAttachment, { ...row });
 }
 
 export async function attachmentsOfPost(tx: Tx, postId: number): Promise<Attachment[]> {

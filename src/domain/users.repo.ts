@@ -1,6 +1,5 @@
-import { and, asc, eq, sql } from "drizzle-orm";
-import { setParam, type Db, type Tx } from "../db/store.js";
-import { participants, users } from "../../schema/schema.js";
+import { and, asc, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { DeliveryPreference, Role, User, UserStatus } from "./records.js";
 
 export interface NewUser {
@@ -18,12 +17,12 @@ export type UserPatch = Partial<Pick<User, "name" | "username" | "status" | "rol
 
 const p = sql.placeholder;
 
-const byEmail = (db: Db) => db.select().from(users).where(eq(users.email, p("email"))).prepare();
-const byId = (db: Db) => db.select().from(users).where(eq(users.id, p("id"))).prepare();
-const byUsername = (db: Db) => db.select().from(users).where(eq(users.username, p("username"))).prepare();
-const insert = (db: Db) =>
+const byEmail = (db: Db, t: Tables) => db.select().from(t.users).where(eq(t.users.email, p("email")));
+const byId = (db: Db, t: Tables) => db.select().from(t.users).where(eq(t.users.id, p("id")));
+const byUsername = (db: Db, t: Tables) => db.select().from(t.users).where(eq(t.users.username, p("username")));
+const insert = (db: Db, t: Tables) =>
   db
-    .insert(users)
+    .insert(t.users)
     .values({
       email: p("email"),
       name: p("name"),
@@ -35,17 +34,24 @@ const insert = (db: Db) =>
       createdAt: p("createdAt"),
     })
     // Two messages from the same stranger in one batch, or a race with the CLI: one user, never an error.
-    .onConflictDoNothing({ target: users.email })
-    .returning()
-    .prepare();
-const activeAdmins = (db: Db) => db.select().from(users).where(and(eq(users.role, "admin"), eq(users.status, "active"))).orderBy(asc(users.id)).prepare();
-const setName = (db: Db) => db.update(users).set({ name: setParam("name") }).where(eq(users.id, p("id"))).prepare();
-const touch = (db: Db) =>
+    .onConflictDoNothing({ target: t.users.email })
+    .returning();
+const activeAdmins = (db: Db, t: Tables) => db.select().from(t.users).where(and(eq(t.users.role, "admin"), eq(t.users.status, "active"))).orderBy(asc(t.users.id));
+const allUsers = (db: Db, t: Tables) => db.select().from(t.users).orderBy(asc(t.users.id));
+const stagedUsers = (db: Db, t: Tables) => db.select().from(t.users).where(eq(t.users.status, "staged")).orderBy(asc(t.users.id));
+const conversationsOf = (db: Db, t: Tables) =>
   db
-    .update(users)
-    .set({ lastActiveAt: sql`max(coalesce(${users.lastActiveAt}, 0), ${setParam("now")})` })
-    .where(eq(users.id, p("id")))
-    .prepare();
+    .select({ id: t.participants.conversationId })
+    .from(t.participants)
+    .where(eq(t.participants.userId, p("userId")))
+    .orderBy(asc(t.participants.conversationId));
+const setName = (db: Db, t: Tables) => db.update(t.users).set({ name: setParam("name") }).where(eq(t.users.id, p("id")));
+const touch = (db: Db, t: Tables) =>
+  db
+    .update(t.users)
+    .set({ lastActiveAt: setParam("now") })
+    // Only ever forward: activity recorded late must not move it back.
+    .where(and(eq(t.users.id, p("id")), or(isNull(t.users.lastActiveAt), lt(t.users.lastActiveAt, p("now")))));
 
 export async function findUserByEmail(tx: Tx, email: string): Promise<User | undefined> {
   return tx.one(byEmail, { email });
@@ -61,7 +67,7 @@ export async function findUserByUsername(tx: Tx, username: string): Promise<User
 
 /** Inserts a user, or answers the one that already has this address. */
 export async function insertUser(tx: Tx, values: NewUser): Promise<User> {
-  const row = tx.one(insert, {
+  const row = await tx.one(insert, {
     username: null,
     invitedById: null,
     lastActiveAt: null,
@@ -74,27 +80,21 @@ export async function insertUser(tx: Tx, values: NewUser): Promise<User> {
 }
 
 export async function setUserName(tx: Tx, id: number, name: string): Promise<void> {
-  tx.run(setName, { id, name });
+  await tx.run(setName, { id, name });
 }
 
 export async function updateUser(tx: Tx, id: number, patch: UserPatch): Promise<User> {
-  const [updated] = await tx.db.update(users).set(patch).where(eq(users.id, id)).returning();
+  const [updated] = await tx.rows((db, t) => db.update(t.users).set(patch).where(eq(t.users.id, id)).returning());
   if (!updated) throw new Error(`user ${id} vanished during update`);
   return updated;
 }
 
 export async function listUsers(tx: Tx, options: { stagedOnly?: boolean } = {}): Promise<User[]> {
-  const query = tx.db.select().from(users);
-  return (options.stagedOnly ? query.where(eq(users.status, "staged")) : query).orderBy(asc(users.id));
+  return tx.all(options.stagedOnly ? stagedUsers : allUsers);
 }
 
 export async function conversationIdsOfUser(tx: Tx, userId: number): Promise<number[]> {
-  const rows = await tx.db
-    .select({ id: participants.conversationId })
-    .from(participants)
-    .where(eq(participants.userId, userId))
-    .orderBy(asc(participants.conversationId));
-  return rows.map((row) => row.id);
+  return (await tx.all(conversationsOf, { userId })).map((row) => row.id);
 }
 
 export async function listActiveAdmins(tx: Tx): Promise<User[]> {
@@ -102,7 +102,7 @@ export async function listActiveAdmins(tx: Tx): Promise<User[]> {
 }
 
 export async function touchUserActivity(tx: Tx, id: number, now: number): Promise<void> {
-  tx.run(touch, { id, now });
+  await tx.run(touch, { id, now });
 }
 
 export type { DeliveryPreference, Role };

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Config } from "../config/config.js";
 import type { Store } from "../db/store.js";
-import { claimDue, renewLease, sentInLastDay } from "../domain/deliveries.repo.js";
+import { claimDue, dailyUsage, renewLease } from "../domain/deliveries.repo.js";
 import { deliveryIds, recordDeliveryOutcome, type DeliveryOutcome } from "../domain/deliveries.service.js";
 import type { Delivery } from "../domain/records.js";
 import type { Logger } from "../log.js";
@@ -42,8 +42,6 @@ export class DeliveryWorker {
   /** Rows this worker holds a lease on, waiting for a send slot or being sent. */
   private readonly claimed = new Set<number>();
   private readonly tasks = new Set<Promise<void>>();
-  /** Post copies per recipient between the daily-limit check and markSent. */
-  private readonly inFlightByRecipient = new Map<number, number>();
   private running = false;
   private stopping = false;
   private timer: NodeJS.Timeout | undefined;
@@ -156,38 +154,33 @@ export class DeliveryWorker {
       await this.record(row, postponed);
       return;
     }
-    const releaseSlot = this.holdDailySlot(row);
-    try {
-      const leaseExpiresAt = this.now() + this.config.outbound.lease;
-      if (!(await this.store.transaction((tx) => renewLease(tx, row.id, this.owner, leaseExpiresAt)))) {
-        this.log.warn({ event: "delivery.lease_lost", ...deliveryIds(row) }, "lease lost before sending; another worker has this delivery");
-        return;
-      }
-      let rendered: RenderedDelivery;
-      try {
-        rendered = await compose(await this.store.read((tx) => draftDelivery(tx, this.config, row)));
-      } catch (error) {
-        const reason = `cannot render: ${(error as Error).message ?? String(error)}`;
-        if (error instanceof RenderError && error.outcome === "skipped") await this.record(row, { kind: "skipped", reason: error.message });
-        else if (error instanceof RenderError) await this.record(row, { kind: "failed", error: reason, rule: "render", category: "unknown" });
-        else await this.record(row, this.retryLater(row, undefined, reason, "render", "unknown"));
-        return;
-      }
-      let outcome: DeliveryOutcome;
-      try {
-        const result = await this.transport.send({ envelope: rendered.envelope, raw: rendered.raw, deliveryId: row.id });
-        outcome = { kind: "sent", messageId: rendered.messageId, response: result.response };
-      } catch (error) {
-        const verdict = classifySendError(error);
-        outcome =
-          verdict.kind === "permanent"
-            ? { kind: "failed", error: verdict.message, rule: verdict.rule, category: verdict.category, messageId: rendered.messageId }
-            : this.retryLater(row, rendered.messageId, verdict.message, verdict.rule, verdict.category);
-      }
-      await this.record(row, outcome);
-    } finally {
-      releaseSlot();
+    const leaseExpiresAt = this.now() + this.config.outbound.lease;
+    if (!(await this.store.transaction((tx) => renewLease(tx, row.id, this.owner, leaseExpiresAt)))) {
+      this.log.warn({ event: "delivery.lease_lost", ...deliveryIds(row) }, "lease lost before sending; another worker has this delivery");
+      return;
     }
+    let rendered: RenderedDelivery;
+    try {
+      rendered = await compose(await this.store.read((tx) => draftDelivery(tx, this.config, row)));
+    } catch (error) {
+      const reason = `cannot render: ${(error as Error).message ?? String(error)}`;
+      if (error instanceof RenderError && error.outcome === "skipped") await this.record(row, { kind: "skipped", reason: error.message });
+      else if (error instanceof RenderError) await this.record(row, { kind: "failed", error: reason, rule: "render", category: "unknown" });
+      else await this.record(row, this.retryLater(row, undefined, reason, "render", "unknown"));
+      return;
+    }
+    let outcome: DeliveryOutcome;
+    try {
+      const result = await this.transport.send({ envelope: rendered.envelope, raw: rendered.raw, deliveryId: row.id });
+      outcome = { kind: "sent", messageId: rendered.messageId, response: result.response };
+    } catch (error) {
+      const verdict = classifySendError(error);
+      outcome =
+        verdict.kind === "permanent"
+          ? { kind: "failed", error: verdict.message, rule: verdict.rule, category: verdict.category, messageId: rendered.messageId }
+          : this.retryLater(row, rendered.messageId, verdict.message, verdict.rule, verdict.category);
+    }
+    await this.record(row, outcome);
   }
 
   private record(row: Delivery, outcome: DeliveryOutcome): Promise<boolean> {
@@ -213,26 +206,14 @@ export class DeliveryWorker {
   private async dailyLimit(row: Delivery, now: number): Promise<DeliveryOutcome | undefined> {
     const max = this.config.outbound.max_per_user_per_day;
     if (row.kind !== "post" || max <= 0) return undefined;
-    const usage = await this.store.read((tx) => sentInLastDay(tx, row.recipientId, now));
+    const usage = await this.store.read((tx) => dailyUsage(tx, row, now));
     const decision = checkDailyLimit({
       max,
       sent: usage.count,
       oldestSentAt: usage.oldestSentAt,
-      inFlight: this.inFlightByRecipient.get(row.recipientId) ?? 0,
+      inFlight: usage.inFlight,
       now,
     });
     return decision.action === "send" ? undefined : { kind: "postponed", at: decision.until, reason: decision.reason, rule: "daily-limit" };
-  }
-
-  /** Counts a post copy as in flight from the limit check until its outcome is recorded. */
-  private holdDailySlot(row: Delivery): () => void {
-    if (row.kind !== "post") return () => {};
-    const counts = this.inFlightByRecipient;
-    counts.set(row.recipientId, (counts.get(row.recipientId) ?? 0) + 1);
-    return () => {
-      const left = (counts.get(row.recipientId) ?? 1) - 1;
-      if (left > 0) counts.set(row.recipientId, left);
-      else counts.delete(row.recipientId);
-    };
   }
 }

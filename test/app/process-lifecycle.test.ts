@@ -6,7 +6,7 @@ import { join } from "node:path";
 import nodemailer from "nodemailer";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildConfig } from "../../src/config/config.js";
-import { openStore } from "../../src/db/database.js";
+import { openSqliteStore } from "../../src/db/database.js";
 import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { addUser } from "../../src/domain/users.service.js";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.js";
@@ -66,7 +66,7 @@ describe("the gateway as a process: crashes, restarts, shutdown, broken clients"
     writeFileSync(configPath, toml);
     const config = buildConfig({ gateway: { domain: "example.test" } });
     // Seeded before any gateway runs, so this connection creates and migrates the database.
-    const store = openStore({ path: join(dir, "postern.db"), migrations: "migrate" });
+    const store = openSqliteStore({ path: join(dir, "postern.db"), migrations: "migrate" });
     try {
       await store.transaction(async (tx) => {
         const ctx = { tx, config, now: Date.now() };

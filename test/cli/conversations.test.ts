@@ -44,7 +44,7 @@ let cli: CliSandbox;
 let direct: number;
 
 beforeAll(async () => {
-  cli = createCliSandbox();
+  cli = await createCliSandbox();
   await cli.ok(["users", "add", "staff@example.test", "--role", "staff", "--name", "Sam Staff"]);
   await cli.ok(["users", "add", "member@example.test", "--name", "Mia Member"]);
   await cli.ok(["users", "add", "other@example.test"]);

@@ -30,7 +30,7 @@ async function claimOne(ctx: DomainContext, id: number): Promise<Delivery> {
 }
 
 beforeAll(async () => {
-  cli = createCliSandbox();
+  cli = await createCliSandbox();
   await cli.ok(["users", "add", "staff@example.test", "--role", "staff"]);
 }, TIMEOUT);
 afterAll(() => cli?.dispose());

@@ -25,8 +25,8 @@ interface GroupRow {
 }
 
 let cli: CliSandbox;
-beforeAll(() => {
-  cli = createCliSandbox();
+beforeAll(async () => {
+  cli = await createCliSandbox();
 });
 afterAll(() => cli.dispose());
 

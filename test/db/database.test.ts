@@ -3,7 +3,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { migrateDatabase, openStore } from "../../src/db/database.js";
+import { migrateDatabase, openSqliteStore } from "../../src/db/database.js";
 import { MIGRATIONS_FOLDER, applyMigrations, migrationStatus } from "../../src/db/migrations.js";
 import type { Store } from "../../src/db/store.js";
 import { Refusal } from "../../src/errors/refusal.js";
@@ -23,8 +23,8 @@ function raw(path: string): Database.Database {
 }
 
 /** Opens a store that the test's cleanup closes. */
-function open(options: Parameters<typeof openStore>[0]): Store {
-  const store = openStore(options);
+function open(options: Parameters<typeof openSqliteStore>[0]): Store {
+  const store = openSqliteStore(options);
   stores.push(store);
   return store;
 }
@@ -63,8 +63,8 @@ async function sqliteError(work: Promise<unknown>): Promise<string> {
 
 const pragma = (store: Store, name: string) => store.read(async (tx) => tx.db.get<Record<string, unknown>>(sql.raw(`PRAGMA ${name}`)));
 
-beforeEach(() => {
-  t = createTestStore();
+beforeEach(async () => {
+  t = await createTestStore();
 });
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((store) => store.close()));
@@ -93,7 +93,7 @@ describe("openStore", () => {
 
   it("refuses a missing database with require-current, creating neither the file nor its folder", () => {
     const path = join(t.dir, "nested", "missing.db");
-    const refusal = refusalOf(() => openStore({ path, migrations: "require-current" }));
+    const refusal = refusalOf(() => openSqliteStore({ path, migrations: "require-current" }));
     expect(refusal.reason).toBe("not_found");
     expect(refusal.sentence).toBe(`There is no database at ${path}: run "postern db migrate" or start "postern serve", which creates it.`);
     expect(existsSync(join(t.dir, "nested"))).toBe(false);
@@ -102,7 +102,7 @@ describe("openStore", () => {
   it("refuses a database with a pending migration with require-current, and changes nothing", () => {
     const forgotten = raw(t.path);
     forgotten.prepare("DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations)").run();
-    const refusal = refusalOf(() => openStore({ path: t.path, migrations: "require-current" }));
+    const refusal = refusalOf(() => openSqliteStore({ path: t.path, migrations: "require-current" }));
     expect(refusal.reason).toBe("database_out_of_date");
     expect(refusal.sentence).toBe(
       `The database at ${t.path} is not up to date (${TOTAL - 1} of ${TOTAL} migrations applied): run "postern db migrate" or start "postern serve", which migrates it.`,
@@ -113,7 +113,7 @@ describe("openStore", () => {
   it("brings an older database up to date with migrate, as serve does", async () => {
     const path = join(t.dir, "older.db");
     previousReleaseDatabase(path);
-    expect(refusalOf(() => openStore({ path, migrations: "require-current" })).reason).toBe("database_out_of_date");
+    expect(refusalOf(() => openSqliteStore({ path, migrations: "require-current" })).reason).toBe("database_out_of_date");
     const store = open({ path, migrations: "migrate" });
     expect(await store.read(async (tx) => tx.db.all(sql`SELECT id FROM users`))).toEqual([]);
     expect(migrationStatus(raw(path))).toEqual({ applied: TOTAL, total: TOTAL, pending: 0 });

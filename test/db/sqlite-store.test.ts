@@ -4,19 +4,19 @@ import { drizzle } from "drizzle-orm/better-sqlite3";
 import { integer, sqliteTable } from "drizzle-orm/sqlite-core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import * as schema from "../../schema/schema.js";
-import { openStore } from "../../src/db/database.js";
+import { openSqliteStore } from "../../src/db/database.js";
 import { SqliteStore, WriteLock } from "../../src/db/sqlite-store.js";
 import type { Db, Store, Tx } from "../../src/db/store.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 
 /** A table of its own, so these tests say nothing about Postern's schema. */
 const items = sqliteTable("items", { value: integer("value").notNull().unique() });
-const insertItem = (db: Db) => db.insert(items).values({ value: sql.placeholder("value") }).prepare();
-const allItems = (db: Db) => db.select({ value: items.value }).from(items).orderBy(asc(items.value)).prepare();
-const deleteItems = (db: Db) => db.delete(items).prepare();
+const insertItem = (db: Db) => db.insert(items).values({ value: sql.placeholder("value") });
+const allItems = (db: Db) => db.select({ value: items.value }).from(items).orderBy(asc(items.value));
+const deleteItems = (db: Db) => db.delete(items);
 
 const insert = (tx: Tx, value: number) => tx.run(insertItem, { value });
-const values = (tx: Tx) => tx.all(allItems).map((row) => row.value);
+const values = async (tx: Tx) => (await tx.all(allItems)).map((row) => row.value);
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -56,13 +56,13 @@ function storeWith(options: { busyTimeoutMs: number; maxBatch: number }): Sqlite
   const sqlite = raw();
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("foreign_keys = ON");
-  const store = new SqliteStore(sqlite, drizzle(sqlite, { schema }), { ...options, writeLock: new WriteLock() });
+  const store = new SqliteStore(sqlite, drizzle(sqlite, { schema }), schema, { ...options, writeLock: new WriteLock() });
   stores.push(store);
   return store;
 }
 
 beforeEach(async () => {
-  t = createTestStore();
+  t = await createTestStore();
   await t.store.transaction(async (tx) => {
     tx.db.run(sql`CREATE TABLE items (value INTEGER NOT NULL UNIQUE)`);
   });
@@ -87,13 +87,13 @@ describe("SqliteStore: group commit with a savepoint per transaction", () => {
         return value;
       });
     const results = await Promise.all([
-      track(t.store.transaction(async (tx) => (insert(tx, 1), committed()))),
+      track(t.store.transaction(async (tx) => (await insert(tx, 1), committed()))),
       // The first job's row is visible here: the same transaction, not yet committed.
-      track(t.store.transaction(async (tx) => (insert(tx, 2), values(tx)))),
+      track(t.store.transaction(async (tx) => (await insert(tx, 2), await values(tx)))),
       track(
         t.store.transaction(async (tx) => {
           await sleep(5);
-          insert(tx, 3);
+          await insert(tx, 3);
           // Two jobs have finished, yet nothing is committed: they wait for the one COMMIT.
           return committed();
         }),
@@ -110,17 +110,17 @@ describe("SqliteStore: group commit with a savepoint per transaction", () => {
 
   it("rolls back only the transaction that throws; the others commit", async () => {
     const settled = await Promise.allSettled([
-      t.store.transaction(async (tx) => insert(tx, 1)),
+      t.store.transaction(async (tx) => await insert(tx, 1)),
       t.store.transaction(async (tx) => {
-        insert(tx, 3);
+        await insert(tx, 3);
         await nextTurn();
-        insert(tx, 1); // UNIQUE violation: this job's row 3 must go too
+        await insert(tx, 1); // UNIQUE violation: this job's row 3 must go too
       }),
       t.store.transaction(async (tx) => {
-        insert(tx, 4);
+        await insert(tx, 4);
         throw new Error("refused");
       }),
-      t.store.transaction(async (tx) => insert(tx, 2)),
+      t.store.transaction(async (tx) => await insert(tx, 2)),
     ]);
     expect(settled.map((s) => s.status)).toEqual(["fulfilled", "rejected", "rejected", "fulfilled"]);
     expect(settled[0]).toEqual({ status: "fulfilled", value: 1 });
@@ -131,25 +131,25 @@ describe("SqliteStore: group commit with a savepoint per transaction", () => {
 
   it("lets part of a transaction roll back in a nested savepoint while the rest commits", async () => {
     const result = await t.store.transaction(async (tx) => {
-      insert(tx, 1);
+      await insert(tx, 1);
       await expect(
         tx.savepoint(async () => {
-          insert(tx, 2);
+          await insert(tx, 2);
           await sleep(1);
           throw new Error("refused");
         }),
       ).rejects.toThrow("refused");
-      expect(values(tx)).toEqual([1]);
+      expect(await values(tx)).toEqual([1]);
       const kept = await tx.savepoint(async () => {
-        insert(tx, 3);
+        await insert(tx, 3);
         // Nested again: the inner failure undoes 5 only.
         await tx
           .savepoint(async () => {
-            insert(tx, 5);
+            await insert(tx, 5);
             throw new Error("inner");
           })
           .catch(() => undefined);
-        insert(tx, 4);
+        await insert(tx, 4);
         return "kept";
       });
       return kept;
@@ -165,7 +165,7 @@ describe("SqliteStore: group commit with a savepoint per transaction", () => {
     const seen = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
         store.transaction(async (tx) => {
-          insert(tx, i);
+          await insert(tx, i);
           return committed();
         }),
       ),
@@ -181,16 +181,16 @@ describe("SqliteStore: group commit with a savepoint per transaction", () => {
     let builds = 0;
     const countItems = (db: Db) => {
       builds += 1;
-      return db.select({ n: sql<number>`count(*)` }).from(items).prepare();
+      return db.select({ n: sql<number>`count(*)` }).from(items);
     };
     await t.store.transaction(async (tx) => {
-      insert(tx, 1);
-      insert(tx, 2);
-      expect(tx.one(countItems)).toEqual({ n: 2 });
+      await insert(tx, 1);
+      await insert(tx, 2);
+      expect(await tx.one(countItems)).toEqual({ n: 2 });
     });
     expect(await t.store.read(async (tx) => tx.one(countItems))).toEqual({ n: 2 });
     expect(builds).toBe(1);
-    expect(await t.openAnother().read(async (tx) => tx.one(countItems))).toEqual({ n: 2 });
+    expect(await (await t.openAnother()).read(async (tx) => tx.one(countItems))).toEqual({ n: 2 });
     expect(builds).toBe(2);
     expect(await t.store.transaction(async (tx) => tx.run(deleteItems))).toBe(2);
   });
@@ -203,23 +203,23 @@ describe("SqliteStore: one piece of work at a time on a connection", () => {
     let nextTransaction: Promise<number[]> | undefined;
     const first = t.store.transaction(async (tx) => {
       events.push("first begins");
-      insert(tx, 1);
+      await insert(tx, 1);
       readMeanwhile = t.store.read(async (r) => {
         events.push("read");
-        return { seen: values(r), committed: committed() };
+        return { seen: await values(r), committed: committed() };
       });
       nextTransaction = t.store.transaction(async (tx2) => {
         events.push("second");
-        insert(tx2, 4);
-        return values(tx2);
+        await insert(tx2, 4);
+        return await values(tx2);
       });
       await sleep(10);
-      insert(tx, 2);
+      await insert(tx, 2);
       await nextTurn();
-      insert(tx, 3);
+      await insert(tx, 3);
       await Promise.resolve();
       events.push("first ends");
-      return values(tx);
+      return await values(tx);
     });
     expect(await first).toEqual([1, 2, 3]);
     // The read neither ran inside the open transaction nor saw its uncommitted rows.
@@ -230,7 +230,7 @@ describe("SqliteStore: one piece of work at a time on a connection", () => {
 
   it("close lets every transaction already submitted finish, then refuses new work", async () => {
     const store = storeWith({ busyTimeoutMs: 1000, maxBatch: 2 });
-    const submitted = Array.from({ length: 5 }, (_, i) => store.transaction(async (tx) => insert(tx, i)));
+    const submitted = Array.from({ length: 5 }, (_, i) => store.transaction(async (tx) => await insert(tx, i)));
     await store.close();
     await expect(Promise.all(submitted)).resolves.toEqual([1, 1, 1, 1, 1]);
     expect(committed()).toEqual([0, 1, 2, 3, 4]);
@@ -249,7 +249,7 @@ describe("SqliteStore: another connection's write lock", () => {
     let settled = false;
     const written = t.store
       .transaction(async (tx) => {
-        insert(tx, 1);
+        await insert(tx, 1);
         return "written";
       })
       .finally(() => (settled = true));
@@ -267,23 +267,23 @@ describe("SqliteStore: another connection's write lock", () => {
   });
 
   it("two Stores in one process: the second waits while the first's transaction awaits, then both commit", async () => {
-    const other = t.openAnother();
+    const other = (await t.openAnother());
     const events: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const first = t.store.transaction(async (tx) => {
-      insert(tx, 1);
+      await insert(tx, 1);
       events.push("first holds the lock");
       // Only the event loop can open the gate: a synchronous busy wait in the other Store would
       // block it, and the first transaction with it, until that wait gave up.
       await gate;
-      insert(tx, 2);
+      await insert(tx, 2);
       events.push("first done");
     });
     await until(() => events.length > 0);
     const second = other.transaction(async (tx) => {
       events.push("second begins");
-      return values(tx);
+      return await values(tx);
     });
     await sleep(50);
     expect(events).toEqual(["first holds the lock"]);
@@ -294,7 +294,7 @@ describe("SqliteStore: another connection's write lock", () => {
   });
 
   it("gives up with SQLITE_BUSY when the lock is held past busyTimeoutMs, and works again once it is free", async () => {
-    const impatient = openStore({ path: t.path, synchronous: "NORMAL", busyTimeoutMs: 100, migrations: "require-current" });
+    const impatient = openSqliteStore({ path: t.path, synchronous: "NORMAL", busyTimeoutMs: 100, migrations: "require-current" });
     stores.push(impatient);
     const blocker = raw();
     blocker.exec("BEGIN IMMEDIATE");
@@ -302,8 +302,8 @@ describe("SqliteStore: another connection's write lock", () => {
     let ticks = 0;
     const ticker = setInterval(() => (ticks += 1), 10);
     const settled = await Promise.allSettled([
-      impatient.transaction(async (tx) => insert(tx, 1)),
-      impatient.transaction(async (tx) => insert(tx, 2)),
+      impatient.transaction(async (tx) => await insert(tx, 1)),
+      impatient.transaction(async (tx) => await insert(tx, 2)),
     ]);
     clearInterval(ticker);
     const elapsed = Date.now() - started;
@@ -317,7 +317,7 @@ describe("SqliteStore: another connection's write lock", () => {
     expect(ticks).toBeGreaterThan(2);
 
     blocker.exec("ROLLBACK");
-    await expect(impatient.transaction(async (tx) => insert(tx, 3))).resolves.toBe(1);
+    await expect(impatient.transaction(async (tx) => await insert(tx, 3))).resolves.toBe(1);
     expect(committed()).toEqual([3]);
   });
 });

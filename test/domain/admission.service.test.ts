@@ -36,7 +36,7 @@ afterEach(async () => {
 });
 
 async function world(config: Config = configWith()): Promise<World> {
-  const t = createTestStore(config);
+  const t = await createTestStore(config);
   stores.push(t);
   const alice = await seedUser(t, "alice@elsewhere.test", "Alice Example");
   const bob = await seedUser(t, "bob@elsewhere.test", "Bob Builder");

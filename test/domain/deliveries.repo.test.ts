@@ -7,8 +7,8 @@ import { getDelivery, seedDirectConversation, seedPostCopy, T0 } from "../helper
 const MIN = 60_000;
 
 let t: TestStore;
-beforeEach(() => {
-  t = createTestStore();
+beforeEach(async () => {
+  t = await createTestStore();
 });
 afterEach(() => t.dispose());
 
@@ -111,9 +111,21 @@ describe("outbox repository", () => {
     await claim("w");
     await run((tx) => outbox.markSent(tx, delivery.id, "w", T0));
     await run((tx) => outbox.markSent(tx, second.id, "w", T0 + 3_600_000));
-    const usage = (userId: number, now: number) => t.read(({ tx }) => outbox.sentInLastDay(tx, userId, now));
+    const usage = (recipientId: number, now: number) => t.read(({ tx }) => outbox.dailyUsage(tx, { id: 0, recipientId }, now));
     expect((await usage(bob.id, T0 + 3_600_000)).count).toBe(2);
-    expect(await usage(bob.id, T0 + 86_400_000)).toEqual({ count: 1, oldestSentAt: T0 + 3_600_000 });
+    expect(await usage(bob.id, T0 + 86_400_000)).toEqual({ count: 1, oldestSentAt: T0 + 3_600_000, inFlight: 0 });
     expect((await usage(alice.id, T0)).count).toBe(0);
+  });
+
+  it("counts copies to the same person in flight on any worker, only those claimed before this one", async () => {
+    const { delivery, conversation, alice, bob } = await seedDirectConversation(t);
+    const { delivery: second } = await seedPostCopy(t, conversation, alice, bob, { body: "2" });
+    const { delivery: third } = await seedPostCopy(t, conversation, alice, bob, { body: "3" });
+    await claim("node-a");
+    const inFlight = async (id: number) => (await t.read(({ tx }) => outbox.dailyUsage(tx, { id, recipientId: bob.id }, T0))).inFlight;
+    // The first claimed goes ahead; the later ones see the earlier ones in flight, so no two wait on each other.
+    expect([await inFlight(delivery.id), await inFlight(second.id), await inFlight(third.id)]).toEqual([0, 1, 2]);
+    await run((tx) => outbox.markSent(tx, delivery.id, "node-a", T0));
+    expect(await inFlight(third.id)).toBe(1);
   });
 });

@@ -17,7 +17,7 @@ let lines: Record<string, unknown>[];
 let log: Logger;
 
 beforeEach(async () => {
-  t = createTestStore();
+  t = await createTestStore();
   seeded = await seedDirectConversation(t);
   lines = [];
   const stream = new Writable({

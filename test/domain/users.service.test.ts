@@ -50,7 +50,7 @@ describe("users in the store", () => {
   let t: TestStore;
   let alice: User;
   beforeEach(async () => {
-    t = createTestStore();
+    t = await createTestStore();
     alice = await seedUser(t, "alice@elsewhere.test", "Alice Example");
   });
   afterEach(() => t.dispose());
@@ -105,7 +105,7 @@ describe("users in the store", () => {
     });
 
     it("refuses with staged_users_disabled when staged users are off, and still finds known users", async () => {
-      const closed = createTestStore(buildConfig({ gateway: { domain: "example.test" }, staged_users: { enabled: false } }, "test"));
+      const closed = await createTestStore(buildConfig({ gateway: { domain: "example.test" }, staged_users: { enabled: false } }, "test"));
       try {
         const known = await seedUser(closed, "known@elsewhere.test");
         expect(await closed.write((ctx) => findOrStageUser(ctx, { email: known.email }))).toEqual(known);

@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import { loadConfig } from "../../src/config/config.js";
-import { migrateDatabase, openStore } from "../../src/db/database.js";
+import { migrate, openStore } from "../../src/db/database.js";
 import type { DomainContext } from "../../src/domain/context.js";
+import { createPostgresDatabase, ENGINE } from "./postgres.js";
 
 /** The checkout: the CLI runs from here, as `node bin/postern.js` would for an admin. */
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -34,7 +35,7 @@ export interface SandboxOptions {
   /**
    * `migrated` (the default): the database exists and is up to date, as `postern db migrate`
    * leaves it, since every command but `serve`, `config check` and `db migrate` refuses a missing
-   * one. `missing`: no database file at all.
+   * one. `missing`: no database file at all (SQLite), or an empty database (PostgreSQL).
    */
   readonly database?: "migrated" | "missing";
 }
@@ -60,7 +61,7 @@ export interface CliSandbox {
    * gateway would do between two commands. `now` defaults to the wall clock.
    */
   write<T>(work: (ctx: DomainContext) => Promise<T>, now?: number): Promise<T>;
-  dispose(): void;
+  dispose(): Promise<void>;
 }
 
 /** Runs `node bin/postern.js ...args` with the repository as working directory. */
@@ -87,12 +88,13 @@ export function runPostern(args: readonly string[], env: Record<string, string> 
  * A temporary folder with a TOML configuration for example.test, a database and an outbox inside
  * it, so every test file administers its own gateway.
  */
-export function createCliSandbox(options: SandboxOptions = {}): CliSandbox {
+export async function createCliSandbox(options: SandboxOptions = {}): Promise<CliSandbox> {
   const { extraToml = "", database = "migrated" } = options;
   const dir = mkdtempSync(join(tmpdir(), "postern-cli-"));
   const configPath = join(dir, "postern.toml");
   const dbPath = join(dir, "postern.db");
   const outboxDir = join(dir, "outbox");
+  const postgres = ENGINE === "postgres" ? await createPostgresDatabase() : undefined;
   writeFileSync(
     configPath,
     [
@@ -100,6 +102,7 @@ export function createCliSandbox(options: SandboxOptions = {}): CliSandbox {
       'domain = "example.test"',
       "",
       "[database]",
+      ...(postgres ? ['engine = "postgres"', `url = ${JSON.stringify(postgres.url)}`, "pool_size = 2"] : []),
       `path = ${JSON.stringify(dbPath)}`,
       'synchronous = "NORMAL"',
       "",
@@ -110,7 +113,7 @@ export function createCliSandbox(options: SandboxOptions = {}): CliSandbox {
     ].join("\n"),
   );
   // What `postern db migrate` does, in-process: one Node start less per test file.
-  if (database === "migrated") migrateDatabase({ path: dbPath });
+  if (database === "migrated") await migrate(loadConfig(configPath).database);
 
   const run = (args: readonly string[], options: RunOptions = {}) =>
     runPostern(options.noConfig ? args : ["--config", configPath, ...args], options.env);
@@ -144,14 +147,17 @@ export function createCliSandbox(options: SandboxOptions = {}): CliSandbox {
     json: async <T>(args: readonly string[]) => JSON.parse(await ok(args)) as T,
     async write(work, now) {
       const config = loadConfig(configPath);
-      const store = openStore({ path: dbPath, synchronous: "NORMAL", migrations: "require-current" });
+      const store = await openStore(config.database, "require-current");
       try {
         return await store.transaction((tx) => work({ tx, config, now: now ?? Date.now() }));
       } finally {
         await store.close();
       }
     },
-    dispose: () => rmSync(dir, { recursive: true, force: true }),
+    async dispose() {
+      await postgres?.drop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

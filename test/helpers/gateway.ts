@@ -1,12 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import nodemailer from "nodemailer";
 import type Mail from "nodemailer/lib/mailer/index.js";
 import { startGateway, type Gateway } from "../../src/app.js";
 import { buildConfig, type Config } from "../../src/config/config.js";
 import type { DomainContext } from "../../src/domain/context.js";
 import { silentLogger } from "../../src/log.js";
+import { testDatabase } from "./database.js";
 import { startSmtpSink, type SmtpSink } from "./smtp-sink.js";
 
 export interface TestGateway {
@@ -25,14 +24,17 @@ export interface TestGateway {
 
 type Overrides = { [section: string]: Record<string, unknown> };
 
-/** A gateway on port 0 with a real SQLite file, relaying through a real SMTP sink. */
+/**
+ * A gateway on port 0 with a fresh database of the engine under test (a real SQLite file, or a
+ * database of its own on the throwaway PostgreSQL cluster), relaying through a real SMTP sink.
+ */
 export async function startTestGateway(overrides: Overrides = {}): Promise<TestGateway> {
-  const dir = mkdtempSync(join(tmpdir(), "postern-gw-"));
+  const { database, dir, drop } = await testDatabase();
   const sink = await startSmtpSink();
   const base: Overrides = {
     gateway: { domain: "example.test", name: "Acme" },
     smtp: { host: "127.0.0.1", port: 0 },
-    database: { path: join(dir, "postern.db"), synchronous: "NORMAL" },
+    database,
     outbound: { transport: "smtp", host: "127.0.0.1", port: sink.port, poll_interval: "200ms", retry_schedule: ["1s"] },
   };
   const merged: Overrides = { ...base };
@@ -52,6 +54,7 @@ export async function startTestGateway(overrides: Overrides = {}): Promise<TestG
       client.close();
       await gateway.stop();
       await sink.close();
+      await drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -37,7 +37,7 @@ let bobReply: string;
 let aliceReply: string;
 
 beforeEach(async () => {
-  t = createTestStore();
+  t = await createTestStore();
   clock = T0 + 60_000;
   pipeline = new InboundPipeline({ store: t.store, config: t.config, logger: silentLogger(), now: () => clock });
   w = await seedDirectConversation(t);

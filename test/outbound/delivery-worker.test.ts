@@ -3,6 +3,7 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildConfig, type Config } from "../../src/config/config.js";
 import { claimDue, queueDeliveries } from "../../src/domain/deliveries.repo.js";
+import type { Store } from "../../src/db/store.js";
 import { silentLogger } from "../../src/log.js";
 import { DeliveryWorker } from "../../src/outbound/delivery-worker.js";
 import { SmtpTransport, smtpPoolOptions } from "../../src/outbound/transports/smtp-transport.js";
@@ -16,13 +17,15 @@ import {
 const MIN = 60_000;
 
 let t: TestStore;
+let workerStore: Store;
 let sinks: SmtpSink[];
 let transports: Transport[];
 let workers: DeliveryWorker[];
 let clock: number;
 
-beforeEach(() => {
-  t = createTestStore();
+beforeEach(async () => {
+  t = await createTestStore();
+  workerStore = await t.openAnother();
   sinks = [];
   transports = [];
   workers = [];
@@ -54,7 +57,7 @@ function worker(config: Config, options: { logger?: ReturnType<typeof silentLogg
   transports.push(transport);
   const created = new DeliveryWorker({
     // Its own connection, as in the app: the worker never shares the inbound one.
-    store: t.openAnother(),
+    store: workerStore,
     config,
     logger: options.logger ?? silentLogger(),
     transport,

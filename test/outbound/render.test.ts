@@ -13,8 +13,8 @@ import {
 let t: TestStore;
 let config: Config;
 
-beforeEach(() => {
-  t = createTestStore();
+beforeEach(async () => {
+  t = await createTestStore();
   config = buildConfig({ gateway: { domain: DOMAIN, name: "Postern" } });
 });
 afterEach(() => t.dispose());

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadConfig } from "../../config/config.js";
+import { loadConfig, maskedUrl } from "../../config/config.js";
 import { printJson } from "../output.js";
 
 export function registerConfigCommands(program: Command): void {
@@ -10,6 +10,7 @@ export function registerConfigCommands(program: Command): void {
     .action((_options, command: Command) => {
       const effective = loadConfig(command.optsWithGlobals().config);
       const { password: _password, ...outbound } = effective.outbound;
-      printJson({ ...effective, outbound: { ...outbound, ...(effective.outbound.password ? { password: "(set)" } : {}) } });
+      const database = { ...effective.database, ...(effective.database.url ? { url: maskedUrl(effective.database.url) } : {}) };
+      printJson({ ...effective, database, outbound: { ...outbound, ...(effective.outbound.password ? { password: "(set)" } : {}) } });
     });
 }

@@ -22,7 +22,7 @@ let t: TestStore;
 let mira: User;
 
 beforeEach(async () => {
-  t = createTestStore();
+  t = await createTestStore();
   mira = await seedMember(t, PRIVATE, "mira", "Mira Member");
 });
 
@@ -84,7 +84,7 @@ describe("handleAlias", () => {
   });
 
   it("refuses an author whose role may not start direct conversations (not_allowed), naming the alias", async () => {
-    const strict = createTestStore(buildConfig({ gateway: { domain: DOMAIN, name: "Acme" }, abilities: { start_direct: ["staff", "admin"] } }, "test"));
+    const strict = await createTestStore(buildConfig({ gateway: { domain: DOMAIN, name: "Acme" }, abilities: { start_direct: ["staff", "admin"] } }, "test"));
     try {
       const member = await seedMember(strict, PRIVATE, "mira", "Mira Member");
       await seedUser(strict, "bob@elsewhere.test", "Bob Builder");

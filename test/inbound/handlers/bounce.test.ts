@@ -126,8 +126,8 @@ describe("handleBounce", () => {
   const BOUNCED_AT = T0 + 120_000;
   let t: TestStore;
 
-  beforeEach(() => {
-    t = createTestStore();
+  beforeEach(async () => {
+    t = await createTestStore();
   });
 
   afterEach(async () => {

@@ -16,7 +16,7 @@ let w: DirectConversation;
 let FROM_ADDRESS: string;
 
 beforeEach(async () => {
-  t = createTestStore();
+  t = await createTestStore();
   FROM_ADDRESS = t.config.fromAddress;
   w = await seedDirectConversation(t);
 });

@@ -26,7 +26,7 @@ let tia: User;
 let support: Group;
 
 beforeEach(async () => {
-  t = createTestStore();
+  t = await createTestStore();
   sam = await seedUser(t, "sam@team.test", "Sam Staff", "staff");
   tia = await seedUser(t, "tia@team.test", "Tia Team");
   support = await seedGroup(t, "support", SUPPORT, [sam, tia]);
@@ -99,7 +99,7 @@ describe("handleInbox: a new message", () => {
   });
 
   it("refuses a stranger when staged users are disabled (staged_users_disabled)", async () => {
-    const closed = createTestStore(buildConfig({ gateway: { domain: DOMAIN, name: "Acme" }, staged_users: { enabled: false } }, "test"));
+    const closed = await createTestStore(buildConfig({ gateway: { domain: DOMAIN, name: "Acme" }, staged_users: { enabled: false } }, "test"));
     try {
       const group = await seedGroup(closed, "support", SUPPORT, [await seedUser(closed, "sam@team.test", "Sam Staff", "staff")]);
       const refusal = await refusalOf(send(group, fromDana(), T1, closed));

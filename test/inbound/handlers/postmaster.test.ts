@@ -13,8 +13,8 @@ const T1 = T0 + 60_000;
 
 let t: TestStore;
 
-beforeEach(() => {
-  t = createTestStore();
+beforeEach(async () => {
+  t = await createTestStore();
 });
 
 afterEach(async () => {

@@ -64,8 +64,8 @@ function deliveriesOfPost(postId: number, store = t) {
   return store.read(({ tx }) => tx.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.postId, postId) }));
 }
 
-beforeEach(() => {
-  t = createTestStore();
+beforeEach(async () => {
+  t = await createTestStore();
 });
 
 afterEach(async () => {
@@ -221,7 +221,7 @@ describe("handleReply", () => {
   });
 
   it("does not add CC'd addresses when the author's role may not invite by CC, and says so", async () => {
-    const strict = createTestStore(buildConfig({ gateway: { domain: DOMAIN, name: "Acme" }, abilities: { invite_by_cc: ["staff", "admin"] } }, "test"));
+    const strict = await createTestStore(buildConfig({ gateway: { domain: DOMAIN, name: "Acme" }, abilities: { invite_by_cc: ["staff", "admin"] } }, "test"));
     try {
       const w = await world(strict);
       const raw = buildMime({ from: "bob@customer.test", to: w.bobReply, cc: "carol@lawfirm.test", subject: "Re: Contract renewal", body: "Adding our lawyer." });
@@ -240,7 +240,7 @@ describe("handleReply", () => {
     const pdf = (n: number, size = 10) => ({ filename: `part-${n}.pdf`, contentType: "application/pdf", content: Buffer.alloc(size, 65 + n) });
 
     async function withLimits(attachments: { max_count?: number; max_total_size?: number }) {
-      const limited = createTestStore(buildConfig({ gateway: { domain: DOMAIN, name: "Acme" }, attachments }, "test"));
+      const limited = await createTestStore(buildConfig({ gateway: { domain: DOMAIN, name: "Acme" }, attachments }, "test"));
       return { limited, w: await world(limited) };
     }
 

@@ -12,8 +12,8 @@ import { createTestStore, type TestStore } from "../../helpers/database.js";
 import { DOMAIN, getDelivery, seedDirectConversation, T0 } from "../../helpers/seed.js";
 
 let t: TestStore;
-beforeEach(() => {
-  t = createTestStore();
+beforeEach(async () => {
+  t = await createTestStore();
 });
 afterEach(() => t.dispose());
 
@@ -24,7 +24,7 @@ describe("file transport", () => {
     const transport = createTransport(config);
     expect(transport).toBeInstanceOf(FileTransport);
     const { delivery, post } = await seedDirectConversation(t, { subject: "週末の予定" });
-    const worker = new DeliveryWorker({ store: t.openAnother(), config, logger: silentLogger(), transport, now: () => T0 });
+    const worker = new DeliveryWorker({ store: await t.openAnother(), config, logger: silentLogger(), transport, now: () => T0 });
 
     await worker.pollOnce();
     await transport.close();

@@ -1,0 +1,216 @@
+import { sql } from "drizzle-orm";
+import {
+  type AnyPgColumn,
+  bigint, boolean, customType, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex,
+} from "drizzle-orm/pg-core";
+
+/**
+ * The PostgreSQL twin of `schema.ts`: the same tables, columns, property names, defaults, keys and
+ * indexes, so both engines return the same rows (`$inferSelect` is identical, see
+ * test/db/records-match-schema.ts) and test/db/schema-parity.test.ts fails when the two drift.
+ * A change to one is a change to both: `npm run db:generate` and `npm run db:generate:pg`.
+ *
+ * Types:
+ * - ids are `integer ... GENERATED ALWAYS AS IDENTITY`: the standard form of SQLite's
+ *   AUTOINCREMENT, the sequence owned by the column, and an explicit id refused (it would
+ *   leave the sequence behind the rows); a copy from SQLite must say OVERRIDING SYSTEM VALUE
+ *   and then setval the sequence.
+ * - timestamps are milliseconds since the epoch in `bigint` (read as a JS number, exact to 2^53).
+ * - booleans are `boolean`; `real` is `double precision` (SQLite's REAL is an 8-byte float).
+ * - blobs are `bytea`, read and written as Buffer; `rcpt_to` is `jsonb` holding a string[].
+ * - enums are `text` checked by the application, as on SQLite (no CHECK, no PG enum type).
+ */
+
+/** Milliseconds since the epoch; every timestamp column uses this. */
+const millis = (name: string) => bigint(name, { mode: "number" });
+
+/** Binary content as a Buffer, like SQLite's `blob({ mode: "buffer" })`. */
+const bytea = customType<{ data: Buffer; driverData: Uint8Array | string }>({
+  dataType: () => "bytea",
+  toDriver: (value) => value,
+  fromDriver: (value) => {
+    if (Buffer.isBuffer(value)) return value;
+    if (typeof value === "string") {
+      // A driver that hands bytea back as text uses the hex output format: \x0a1b...
+      return value.startsWith("\\x") ? Buffer.from(value.slice(2), "hex") : Buffer.from(value, "binary");
+    }
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  },
+});
+
+export const users = pgTable("users", {
+  id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+  email: text("email").notNull().unique(),
+  name: text("name"),
+  username: text("username").unique(),
+  status: text("status", { enum: ["staged", "active", "suspended"] }).notNull().default("staged"),
+  role: text("role", { enum: ["member", "staff", "admin"] }).notNull().default("member"),
+  invitedById: integer("invited_by_id").references((): AnyPgColumn => users.id),
+  delivery: text("delivery", { enum: ["every", "digest", "none"] }).notNull().default("every"),
+  messagesEnabled: boolean("messages_enabled").notNull().default(true),
+  lastActiveAt: millis("last_active_at"),
+  bounceScore: doublePrecision("bounce_score").notNull().default(0),
+  createdAt: millis("created_at").notNull(),
+});
+
+export const groups = pgTable("groups", {
+  id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+  name: text("name").notNull().unique(),
+  inboxAddress: text("inbox_address").notNull().unique(),
+  /** When a conversation is assigned, whether only the assignee keeps receiving copies. */
+  assigneeOnly: boolean("assignee_only").notNull().default(false),
+  createdAt: millis("created_at").notNull(),
+});
+
+export const groupMembers = pgTable(
+  "group_members",
+  {
+    groupId: integer("group_id").notNull().references(() => groups.id, { onDelete: "cascade" }),
+    userId: integer("user_id").notNull().references(() => users.id),
+    createdAt: millis("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.userId] })],
+);
+
+export const conversations = pgTable(
+  "conversations",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    subject: text("subject").notNull(),
+    kind: text("kind", { enum: ["direct", "group", "inbox"] }).notNull(),
+    state: text("state", { enum: ["draft", "pending", "open", "declined", "closed"] }).notNull(),
+    replies: text("replies", { enum: ["all", "owners"] }).notNull().default("all"),
+    groupId: integer("group_id").references(() => groups.id),
+    createdById: integer("created_by_id").notNull().references(() => users.id),
+    assigneeId: integer("assignee_id").references(() => users.id),
+    createdAt: millis("created_at").notNull(),
+    updatedAt: millis("updated_at").notNull(),
+  },
+  (t) => [index("conversations_group_idx").on(t.groupId)],
+);
+
+export const participants = pgTable(
+  "participants",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    conversationId: integer("conversation_id").notNull().references(() => conversations.id),
+    userId: integer("user_id").notNull().references(() => users.id),
+    role: text("role", { enum: ["owner", "member"] }).notNull().default("member"),
+    state: text("state", { enum: ["invited", "active", "left", "removed"] }).notNull().default("active"),
+    /** reply+TOKEN@: 128+ random bits in a lowercase alphabet, since MTAs may lowercase local parts. */
+    replyToken: text("reply_token").notNull().unique(),
+    leaveToken: text("leave_token").notNull().unique(),
+    addedById: integer("added_by_id").references(() => users.id),
+    /** Highest post id this participant has seen (emailed, posted after, or marked read). */
+    lastReadPostId: integer("last_read_post_id").notNull().default(0),
+    joinedAt: millis("joined_at").notNull(),
+    leftAt: millis("left_at"),
+  },
+  (t) => [
+    uniqueIndex("participants_conversation_user_idx").on(t.conversationId, t.userId),
+    index("participants_user_idx").on(t.userId),
+  ],
+);
+
+export const inboundMessages = pgTable(
+  "inbound_messages",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    receivedAt: millis("received_at").notNull(),
+    sessionId: text("session_id"),
+    remoteAddress: text("remote_address"),
+    mailFrom: text("mail_from"),
+    rcptTo: jsonb("rcpt_to").$type<string[]>().notNull(),
+    fromAddress: text("from_address"),
+    messageId: text("message_id"),
+    /**
+     * The sender and Message-ID (or a digest of the bytes): one message arriving again, or at
+     * several gateway addresses, finds its first arrival here and has its outcome only once.
+     * Cleared on refusal, so a message refused once is judged afresh when it is sent again.
+     */
+    dedupeKey: text("dedupe_key"),
+    subject: text("subject"),
+    outcome: text("outcome", { enum: ["accepted", "rejected", "ignored", "bounce", "duplicate"] }).notNull(),
+    reason: text("reason").notNull(),
+    smtpCode: integer("smtp_code").notNull(),
+    conversationId: integer("conversation_id").references(() => conversations.id),
+    postId: integer("post_id"),
+    size: integer("size").notNull(),
+    raw: bytea("raw"),
+  },
+  (t) => [
+    index("inbound_messages_message_id_idx").on(t.messageId),
+    uniqueIndex("inbound_messages_dedupe_key_idx").on(t.dedupeKey),
+    index("inbound_messages_outcome_idx").on(t.outcome),
+  ],
+);
+
+export const posts = pgTable(
+  "posts",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    conversationId: integer("conversation_id").notNull().references(() => conversations.id),
+    authorId: integer("author_id").notNull().references(() => users.id),
+    parentId: integer("parent_id"),
+    state: text("state", { enum: ["draft", "sent"] }).notNull().default("sent"),
+    /** The reply as re-sent: quotes and signature trimmed. */
+    body: text("body").notNull(),
+    /** The text as the author wrote it, before trimming. */
+    rawBody: text("raw_body").notNull(),
+    /** Message-ID Postern gives this post's copies, the same for every recipient. */
+    messageId: text("message_id").notNull().unique(),
+    /** Message-ID of the inbound email that made this post: replies quoting it find the conversation. */
+    sourceMessageId: text("source_message_id"),
+    inboundId: integer("inbound_id").references(() => inboundMessages.id),
+    createdAt: millis("created_at").notNull(),
+    sentAt: millis("sent_at"),
+  },
+  (t) => [index("posts_conversation_idx").on(t.conversationId), index("posts_source_message_id_idx").on(t.sourceMessageId)],
+);
+
+export const attachments = pgTable(
+  "attachments",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    postId: integer("post_id").notNull().references(() => posts.id),
+    filename: text("filename"),
+    contentType: text("content_type").notNull(),
+    contentId: text("content_id"),
+    inline: boolean("inline").notNull().default(false),
+    size: integer("size").notNull(),
+    content: bytea("content").notNull(),
+  },
+  (t) => [index("attachments_post_idx").on(t.postId)],
+);
+
+/** The durable outbox: one row per (post, recipient), or one per system email. */
+export const deliveries = pgTable(
+  "deliveries",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    kind: text("kind", { enum: ["post", "forward"] }).notNull(),
+    postId: integer("post_id").references(() => posts.id),
+    inboundId: integer("inbound_id").references(() => inboundMessages.id),
+    conversationId: integer("conversation_id").references(() => conversations.id),
+    recipientId: integer("recipient_id").notNull().references(() => users.id),
+    toAddress: text("to_address").notNull(),
+    /** bounce+TOKEN@: the VERP envelope sender of this one delivery. */
+    bounceToken: text("bounce_token").notNull().unique(),
+    status: text("status", { enum: ["queued", "sending", "sent", "skipped", "failed", "bounced"] }).notNull().default("queued"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: millis("next_attempt_at").notNull(),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: millis("lease_expires_at"),
+    lastError: text("last_error"),
+    /** What kind of problem the last error was (recipient, mailbox_full, policy, network, configuration). */
+    errorCategory: text("error_category"),
+    createdAt: millis("created_at").notNull(),
+    sentAt: millis("sent_at"),
+    bouncedAt: millis("bounced_at"),
+  },
+  (t) => [
+    uniqueIndex("deliveries_post_recipient_idx").on(t.postId, t.recipientId).where(sql`${t.postId} IS NOT NULL`),
+    index("deliveries_due_idx").on(t.status, t.nextAttemptAt),
+    index("deliveries_recipient_sent_idx").on(t.recipientId, t.sentAt),
+  ],
+);

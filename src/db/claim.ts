@@ -1,0 +1,60 @@
+import { and, asc, eq, inArray, lt, lte, or, sql } from "drizzle-orm";
+import type { NodePgDatabase } from "drizzle-orm/node-postgres";
+import type * as pgSchema from "../../schema/pg-schema.js";
+import { setParam, type Db, type DialectQuery, type Tables } from "./store.js";
+
+const p = sql.placeholder;
+
+/**
+ * Leasing due deliveries: queued ones whose time has come, and rows stuck in `sending` whose lease
+ * ran out (their worker died mid-send, so they go out at most once more). The due index
+ * (status, next_attempt_at) finds them. The one query whose SQL differs by engine: SQLite has a
+ * single writer, so the subquery's rows cannot be taken by anyone else before the UPDATE; on
+ * PostgreSQL several nodes claim at once, and `FOR UPDATE SKIP LOCKED` gives each node rows no
+ * other node is claiming, without waiting for them.
+ */
+export const claimDueDeliveries = {
+  sqlite: (db: Db, t: Tables) =>
+    db
+      .update(t.deliveries)
+      .set({ status: "sending", leaseOwner: setParam("owner"), leaseExpiresAt: setParam("leaseExpiresAt") })
+      .where(
+        inArray(
+          t.deliveries.id,
+          db
+            .select({ id: t.deliveries.id })
+            .from(t.deliveries)
+            .where(
+              or(
+                and(eq(t.deliveries.status, "queued"), lte(t.deliveries.nextAttemptAt, p("now"))),
+                and(eq(t.deliveries.status, "sending"), lt(t.deliveries.leaseExpiresAt, p("now"))),
+              ),
+            )
+            .orderBy(asc(t.deliveries.nextAttemptAt), asc(t.deliveries.id))
+            .limit(p("limit")),
+        ),
+      )
+      .returning(),
+  postgres: (db: NodePgDatabase<typeof pgSchema>, t: typeof pgSchema) =>
+    db
+      .update(t.deliveries)
+      .set({ status: "sending", leaseOwner: setParam("owner"), leaseExpiresAt: setParam("leaseExpiresAt") })
+      .where(
+        inArray(
+          t.deliveries.id,
+          db
+            .select({ id: t.deliveries.id })
+            .from(t.deliveries)
+            .where(
+              or(
+                and(eq(t.deliveries.status, "queued"), lte(t.deliveries.nextAttemptAt, p("now"))),
+                and(eq(t.deliveries.status, "sending"), lt(t.deliveries.leaseExpiresAt, p("now"))),
+              ),
+            )
+            .orderBy(asc(t.deliveries.nextAttemptAt), asc(t.deliveries.id))
+            .limit(p("limit"))
+            .for("update", { skipLocked: true }),
+        ),
+      )
+      .returning(),
+} satisfies DialectQuery;
