@@ -1,9 +1,17 @@
-import { and, asc, eq, inArray, lt, lte, or, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, lt, lte, or, sql, type Column } from "drizzle-orm";
 import type { NodePgDatabase } from "drizzle-orm/node-postgres";
 import type * as pgSchema from "../../schema/pg-schema.js";
 import { setParam, type Db, type DialectQuery, type Tables } from "./store.js";
 
 const p = sql.placeholder;
+
+/** Queued and due, or leased by a worker whose lease has run out. */
+function due(deliveries: { status: Column; nextAttemptAt: Column; leaseExpiresAt: Column }) {
+  return or(
+    and(eq(deliveries.status, "queued"), lte(deliveries.nextAttemptAt, p("now"))),
+    and(eq(deliveries.status, "sending"), lt(deliveries.leaseExpiresAt, p("now"))),
+  );
+}
 
 /**
  * Leasing due deliveries: queued ones whose time has come, and rows stuck in `sending` whose lease
@@ -24,12 +32,7 @@ export const claimDueDeliveries = {
           db
             .select({ id: t.deliveries.id })
             .from(t.deliveries)
-            .where(
-              or(
-                and(eq(t.deliveries.status, "queued"), lte(t.deliveries.nextAttemptAt, p("now"))),
-                and(eq(t.deliveries.status, "sending"), lt(t.deliveries.leaseExpiresAt, p("now"))),
-              ),
-            )
+            .where(due(t.deliveries))
             .orderBy(asc(t.deliveries.nextAttemptAt), asc(t.deliveries.id))
             .limit(p("limit")),
         ),
@@ -45,12 +48,7 @@ export const claimDueDeliveries = {
           db
             .select({ id: t.deliveries.id })
             .from(t.deliveries)
-            .where(
-              or(
-                and(eq(t.deliveries.status, "queued"), lte(t.deliveries.nextAttemptAt, p("now"))),
-                and(eq(t.deliveries.status, "sending"), lt(t.deliveries.leaseExpiresAt, p("now"))),
-              ),
-            )
+            .where(due(t.deliveries))
             .orderBy(asc(t.deliveries.nextAttemptAt), asc(t.deliveries.id))
             .limit(p("limit"))
             .for("update", { skipLocked: true }),

@@ -26,7 +26,6 @@ const MAX_ATTEMPTS = 3;
  * a transaction that lost a deadlock is run again.
  */
 export class PgStore implements Store {
-  readonly dialect = "postgres" as const;
   private readonly connections = new WeakMap<pg.PoolClient, Connection>();
   /** Statement names are per connection; one name per query keeps them apart. */
   private readonly names = new Map<Query, string>();
@@ -93,7 +92,6 @@ export class PgStore implements Store {
     return {
       db,
       t,
-      dialect: "postgres",
       one: async (query, values) => ((await statement(query).execute(values)) as unknown[])[0] as never,
       all: async (query, values) => (await statement(query).execute(values)) as never,
       run: async (query, values) => changes(await statement(query).execute(values)),

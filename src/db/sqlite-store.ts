@@ -49,7 +49,6 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * loop, and with it the very transaction that holds the lock.
  */
 export class SqliteStore implements Store {
-  readonly dialect = "sqlite" as const;
   private readonly pending: Job[] = [];
   private flushScheduled = false;
   /** The tail of the chain of work on this connection: one batch or read at a time. */
@@ -78,7 +77,6 @@ export class SqliteStore implements Store {
     this.tx = {
       db,
       t: tables,
-      dialect: "sqlite",
       one: async (query, values) => statement(query).get(values) as never,
       all: async (query, values) => statement(query).all(values) as never,
       run: async (query, values) => (statement(query).run(values) as Database.RunResult).changes,

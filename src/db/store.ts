@@ -10,7 +10,6 @@ import type * as schema from "../../schema/schema.js";
  */
 export type Db = BetterSQLite3Database<typeof schema>;
 export type Tables = typeof schema;
-export type Dialect = "sqlite" | "postgres";
 
 /** An unprepared drizzle query: the Store prepares it once per connection. */
 export interface Preparable {
@@ -36,7 +35,6 @@ export type Query<Q extends Preparable = Preparable> = QueryBuilder<Q> | Dialect
 export interface Tx {
   readonly db: Db;
   readonly t: Tables;
-  readonly dialect: Dialect;
   /** The first row of a query, prepared on first use and kept for this connection. */
   one<Q extends Preparable>(query: Query<Q>, values?: Params): Promise<ReturnType<Prepared<Q>["get"]>>;
   /** Every row of a prepared query. */
@@ -58,7 +56,6 @@ export interface Tx {
  * only once its COMMIT has returned.
  */
 export interface Store {
-  readonly dialect: Dialect;
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
   /** Reads outside any write transaction, never interleaved with one on the same connection. */
   read<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
