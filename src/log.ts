@@ -7,7 +7,8 @@ export type { Logger };
  * (a stable name such as `smtp.rcpt` or `delivery.sent`) and the ids needed to follow one message.
  */
 export function createLogger(level: string): Logger {
-  return pino({ level, base: { app: "postern" } }, destination(2));
+  // Synchronous: a process killed with SIGKILL must not lose the lines it wrote just before.
+  return pino({ level, base: { app: "postern" } }, destination({ dest: 2, sync: true }));
 }
 
 export function silentLogger(): Logger {

@@ -37,9 +37,11 @@ export class PgStore implements Store {
     for (let attempt = 1; ; attempt++) {
       const client = await this.connect();
       try {
+        const effects: (() => void)[] = [];
         await client.query("BEGIN");
-        const value = await work(this.tx(client));
+        const value = await work(this.tx(client, effects));
         await client.query("COMMIT");
+        for (const effect of effects) effect();
         return value;
       } catch (error) {
         await client.query("ROLLBACK").catch(() => undefined);
@@ -70,7 +72,8 @@ export class PgStore implements Store {
     return this.pool.connect();
   }
 
-  private tx(client: pg.PoolClient): Tx {
+  /** `effects` collects what runs after COMMIT; without it (a read) effects run at once. */
+  private tx(client: pg.PoolClient, effects?: (() => void)[]): Tx {
     let connection = this.connections.get(client);
     if (!connection) {
       connection = { db: drizzle(client, { schema: pgSchema }), prepared: new Map(), savepoints: 0 };
@@ -96,6 +99,10 @@ export class PgStore implements Store {
       all: async (query, values) => (await statement(query).execute(values)) as never,
       run: async (query, values) => changes(await statement(query).execute(values)),
       rows: async (build) => build(db, t),
+      afterCommit: (effect) => {
+        if (effects) effects.push(effect);
+        else effect();
+      },
       savepoint: async (work) => {
         const name = `sp${++conn.savepoints}`;
         await client.query(`SAVEPOINT ${name}`);

@@ -55,6 +55,8 @@ export class SqliteStore implements Store {
   private turn: Promise<void> = Promise.resolve();
   private readonly prepared = new Map<Query, ReturnType<Preparable["prepare"]>>();
   private savepoints = 0;
+  /** Effects the running job asked for after COMMIT; undefined outside a transaction. */
+  private effects: (() => void)[] | undefined;
   private closed = false;
   private readonly tx: Tx;
 
@@ -82,6 +84,10 @@ export class SqliteStore implements Store {
       run: async (query, values) => (statement(query).run(values) as Database.RunResult).changes,
       rows: async (build) => build(this.db, this.tables),
       savepoint: (work) => this.savepoint(work),
+      afterCommit: (effect) => {
+        if (this.effects) this.effects.push(effect);
+        else effect();
+      },
     };
   }
 
@@ -151,12 +157,16 @@ export class SqliteStore implements Store {
       for (const job of batch) job.reject(error);
       return;
     }
-    const results: { ok: boolean; value: unknown }[] = [];
+    const results: { ok: boolean; value: unknown; effects: (() => void)[] }[] = [];
     for (const job of batch) {
+      const effects: (() => void)[] = [];
+      this.effects = effects;
       try {
-        results.push({ ok: true, value: await this.savepoint(() => job.work(this.tx)) });
+        results.push({ ok: true, value: await this.savepoint(() => job.work(this.tx)), effects });
       } catch (error) {
-        results.push({ ok: false, value: error });
+        results.push({ ok: false, value: error, effects: [] });
+      } finally {
+        this.effects = undefined;
       }
     }
     try {
@@ -169,8 +179,10 @@ export class SqliteStore implements Store {
     }
     batch.forEach((job, i) => {
       const result = results[i];
-      if (result?.ok) job.resolve(result.value);
-      else job.reject(result?.value);
+      if (result?.ok) {
+        for (const effect of result.effects) effect();
+        job.resolve(result.value);
+      } else job.reject(result?.value);
     });
   }
 

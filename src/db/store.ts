@@ -48,6 +48,11 @@ export interface Tx {
    * the error reaches the caller, while the rest of the transaction stays.
    */
   savepoint<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `effect` once the transaction has committed (at once in a read), never if it rolls back:
+   * for what must not claim more than the database holds, such as a log line saying a delivery was sent.
+   */
+  afterCommit(effect: () => void): void;
 }
 
 /**

@@ -19,33 +19,49 @@ export type DeliveryOutcome =
   | { readonly kind: "failed"; readonly error: string; readonly rule: string; readonly category: string; readonly messageId?: string };
 
 export async function recordDeliveryOutcome(tx: Tx, log: Logger, delivery: Delivery, owner: string, outcome: DeliveryOutcome, now: number): Promise<boolean> {
-  const ids = deliveryIds(delivery);
-  let recorded: boolean;
+  const recorded = await record(tx, delivery, owner, outcome, now);
+  // Logged once committed: a process killed before COMMIT must not report a send nobody recorded.
+  tx.afterCommit(() => logOutcome(log, delivery, outcome, recorded));
+  return recorded;
+}
+
+async function record(tx: Tx, delivery: Delivery, owner: string, outcome: DeliveryOutcome, now: number): Promise<boolean> {
   switch (outcome.kind) {
     case "sent":
-      recorded = await repo.markSent(tx, delivery.id, owner, now);
+      return repo.markSent(tx, delivery.id, owner, now);
+    case "deferred":
+      return repo.markDeferred(tx, delivery.id, owner, outcome.at, outcome.error, outcome.category);
+    case "postponed":
+      return repo.markPostponed(tx, delivery.id, owner, outcome.at, outcome.reason);
+    case "skipped":
+      return repo.markSkipped(tx, delivery.id, owner, outcome.reason);
+    case "failed":
+      return repo.markFailed(tx, delivery.id, owner, outcome.error, outcome.category);
+  }
+}
+
+function logOutcome(log: Logger, delivery: Delivery, outcome: DeliveryOutcome, recorded: boolean): void {
+  const ids = deliveryIds(delivery);
+  switch (outcome.kind) {
+    case "sent":
       log.info({ event: "delivery.sent", ...ids, messageId: outcome.messageId, attempts: delivery.attempts + 1, response: outcome.response, recorded }, "delivery sent");
       break;
     case "deferred":
-      recorded = await repo.markDeferred(tx, delivery.id, owner, outcome.at, outcome.error, outcome.category);
       log.warn(
         { event: "delivery.deferred", ...ids, messageId: outcome.messageId, attempts: delivery.attempts + 1, rule: outcome.rule, category: outcome.category, error: outcome.error, nextAttemptAt: new Date(outcome.at).toISOString(), recorded },
         "delivery deferred",
       );
       break;
     case "postponed":
-      recorded = await repo.markPostponed(tx, delivery.id, owner, outcome.at, outcome.reason);
       log.info(
         { event: "delivery.postponed", ...ids, attempts: delivery.attempts, rule: outcome.rule, reason: outcome.reason, nextAttemptAt: new Date(outcome.at).toISOString(), recorded },
         "delivery postponed",
       );
       break;
     case "skipped":
-      recorded = await repo.markSkipped(tx, delivery.id, owner, outcome.reason);
       log.info({ event: "delivery.skipped", ...ids, reason: outcome.reason, recorded }, "delivery skipped");
       break;
     case "failed":
-      recorded = await repo.markFailed(tx, delivery.id, owner, outcome.error, outcome.category);
       log.error(
         { event: "delivery.failed", ...ids, messageId: outcome.messageId, attempts: delivery.attempts + 1, rule: outcome.rule, category: outcome.category, error: outcome.error, recorded },
         "delivery failed",
@@ -53,7 +69,6 @@ export async function recordDeliveryOutcome(tx: Tx, log: Logger, delivery: Deliv
       break;
   }
   if (!recorded) log.warn({ event: "delivery.lease_lost", ...ids }, "outcome not recorded: the lease was taken over meanwhile");
-  return recorded;
 }
 
 /** A bounce report about a delivery already sent (VERP). Permanent ones mark it bounced. */

@@ -417,3 +417,90 @@ describe("loadConfig", () => {
     }
   });
 });
+
+// ---- [database] engine = "postgres": its url, POSTERN_DATABASE_URL, and never printing the password ----
+// Imports for this section live here, so it could be appended without touching the top of the file
+// (ES module imports are hoisted wherever they are written). None of it needs PostgreSQL.
+import { maskedUrl } from "../../src/config/config.js";
+import { CLI_TIMEOUT_MS, runPostern } from "../helpers/cli.js";
+
+describe("[database] engine = \"postgres\"", () => {
+  const URL_IN_FILE = "postgres://postern:file-pw-1@db.example.test:5432/postern";
+  const URL_IN_ENV = "postgres://node:env-pw-2@db2.example.test:6543/postern_prod";
+  let dir: string;
+  const file = (name: string, text: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "postern-config-pg-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is refused without a url, naming database.url", () => {
+    const error = configError(() => buildConfig({ database: { engine: "postgres" } }, "test"));
+    expect(error.message).toContain("database.url");
+    expect(error.message).toContain("POSTERN_DATABASE_URL");
+    const path = file("no-url.toml", '[database]\nengine = "postgres"\n');
+    const fromFile = configError(() => loadConfig(path, {}));
+    expect(fromFile.message).toContain(path);
+    expect(fromFile.message).toContain("database.url");
+  });
+
+  it("refuses a url that is not postgres://, naming database.url", () => {
+    for (const url of ["mysql://postern@db.example.test/postern", "db.example.test:5432", "/var/lib/postern/postern.db", ""]) {
+      const error = configError(() => buildConfig({ database: { engine: "postgres", url } }, "test"));
+      expect(error.message, url).toContain("database.url");
+    }
+    const path = file("bad-url.toml", '[database]\nengine = "postgres"\nurl = "http://db.example.test/postern"\n');
+    expect(configError(() => loadConfig(path, {})).message).toContain("database.url");
+  });
+
+  it("takes postgres:// and postgresql:// urls, with a pool_size of 10 unless set", () => {
+    const config = buildConfig({ database: { engine: "postgres", url: URL_IN_FILE } }, "test");
+    expect(config.database).toMatchObject({ engine: "postgres", url: URL_IN_FILE, pool_size: 10 });
+    expect(buildConfig({ database: { engine: "postgres", url: "postgresql://postern@localhost/postern", pool_size: 3 } }).database.pool_size).toBe(3);
+  });
+
+  it("POSTERN_DATABASE_URL overrides the file's url", () => {
+    const path = file("with-url.toml", `[database]\nengine = "postgres"\nurl = ${JSON.stringify(URL_IN_FILE)}\npool_size = 4\n`);
+    expect(loadConfig(path, {}).database.url).toBe(URL_IN_FILE);
+    const config = loadConfig(path, { POSTERN_DATABASE_URL: URL_IN_ENV });
+    expect(config.database).toMatchObject({ engine: "postgres", url: URL_IN_ENV, pool_size: 4 });
+  });
+
+  it("POSTERN_DATABASE_URL supplies the url when the file has none, or no [database] section at all", () => {
+    const noUrl = file("env-url.toml", '[database]\nengine = "postgres"\n');
+    expect(loadConfig(noUrl, { POSTERN_DATABASE_URL: URL_IN_ENV }).database).toMatchObject({ engine: "postgres", url: URL_IN_ENV });
+    const noSection = file("env-url-no-section.toml", '[gateway]\ndomain = "example.test"\n');
+    expect(loadConfig(noSection, { POSTERN_DATABASE_URL: URL_IN_ENV }).database.url).toBe(URL_IN_ENV);
+    // Still validated: an env url that is not postgres:// is refused like a file's.
+    expect(configError(() => loadConfig(noUrl, { POSTERN_DATABASE_URL: "mysql://x@y/z" })).message).toContain("database.url");
+  });
+
+  it("maskedUrl hides the password and keeps everything else", () => {
+    expect(maskedUrl(URL_IN_FILE)).toBe("postgres://postern:****@db.example.test:5432/postern");
+    expect(maskedUrl(URL_IN_ENV)).not.toContain("env-pw-2");
+    expect(maskedUrl("postgres://postern@127.0.0.1:5432/postern")).toBe("postgres://postern@127.0.0.1:5432/postern");
+    expect(maskedUrl("postgres://postern:p%40ss%3Aword@db.example.test/postern?sslmode=require")).toBe("postgres://postern:****@db.example.test/postern?sslmode=require");
+    expect(maskedUrl("not a url")).not.toContain("not a url");
+  });
+
+  it("postern config check prints the url with its password masked, from the file or from POSTERN_DATABASE_URL", { timeout: 2 * CLI_TIMEOUT_MS }, async () => {
+    const path = file("check.toml", `[gateway]\ndomain = "example.test"\n[database]\nengine = "postgres"\nurl = ${JSON.stringify(URL_IN_FILE)}\n`);
+    const [fromFile, fromEnv] = await Promise.all([
+      // An empty POSTERN_DATABASE_URL counts as unset, whatever the test's own environment holds.
+      runPostern(["--config", path, "config", "check"], { POSTERN_DATABASE_URL: "" }),
+      runPostern(["--config", path, "config", "check"], { POSTERN_DATABASE_URL: URL_IN_ENV }),
+    ]);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(fromFile.stdout).not.toContain("file-pw-1");
+    expect(JSON.parse(fromFile.stdout).database).toMatchObject({ engine: "postgres", url: "postgres://postern:****@db.example.test:5432/postern" });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(fromEnv.stdout).not.toContain("env-pw-2");
+    expect(fromEnv.stdout).not.toContain("file-pw-1");
+    expect(JSON.parse(fromEnv.stdout).database).toMatchObject({ engine: "postgres", url: "postgres://node:****@db2.example.test:6543/postern_prod" });
+  });
+});

@@ -321,3 +321,23 @@ describe("SqliteStore: another connection's write lock", () => {
     expect(committed()).toEqual([3]);
   });
 });
+
+describe("SqliteStore: effects after commit", () => {
+  it("runs a transaction's afterCommit effects once it committed, and never those of one that rolled back", async () => {
+    const ran: string[] = [];
+    const kept = t.store.transaction(async (tx) => {
+      tx.afterCommit(() => ran.push("kept"));
+      await insert(tx, 1);
+      expect(ran).toEqual([]);
+    });
+    const lost = t.store.transaction(async (tx) => {
+      tx.afterCommit(() => ran.push("lost"));
+      throw new Error("rolled back");
+    });
+    await kept;
+    await expect(lost).rejects.toThrow("rolled back");
+    expect(ran).toEqual(["kept"]);
+    await t.store.read(async (tx) => tx.afterCommit(() => ran.push("read")));
+    expect(ran).toEqual(["kept", "read"]);
+  });
+});
