@@ -58,7 +58,7 @@ export default defineConfig({
         test: {
           name: "sqlite",
           include: ["test/**/*.test.ts"],
-          exclude: [...configDefaults.exclude, "test/postgres/**"],
+          exclude: [...configDefaults.exclude, "test/postgres/**", "test/db/pg-*.test.ts"],
           env: { POSTERN_TEST_ENGINE: "sqlite" },
         },
       },

@@ -4,6 +4,7 @@ import type { Store } from "./db/store.js";
 import { InboundPipeline } from "./inbound/pipeline.js";
 import type { Logger } from "./log.js";
 import { DeliveryWorker } from "./outbound/delivery-worker.js";
+import { loadDkimKey } from "./outbound/dkim.js";
 import { createTransport } from "./outbound/transports/create-transport.js";
 import type { Transport } from "./outbound/transports/transport.js";
 import { createSmtpListener } from "./smtp/listener.js";
@@ -30,6 +31,8 @@ export interface GatewayOptions {
  */
 export async function startGateway(config: Config, options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
+  // A missing or unreadable DKIM key stops the start, naming the key, instead of deferring every copy.
+  loadDkimKey(config);
   const store = await openStore(config.database, "migrate");
   // SQLite: the worker gets its own connection, so sends never wait behind the inbound batch.
   // PostgreSQL: the pool already gives every transaction a connection of its own.

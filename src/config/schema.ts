@@ -54,6 +54,14 @@ const smtp = z
     banner: z.string().optional(),
     max_clients: z.number().int().positive().default(200),
     socket_timeout: duration.default("60s"),
+    /** Open connections one client address may hold at once; the next one gets 421 4.7.0. */
+    max_connections_per_ip: z.number().int().positive().default(20),
+    /** The whole session's deadline, however busy the client keeps it; then 421 4.4.2 and close. */
+    session_timeout: duration.default("10m"),
+    /** Slowest acceptable DATA transfer, bytes per second, averaged since DATA began. */
+    min_data_rate: size.default("1KB"),
+    /** How long DATA may run before min_data_rate is enforced. */
+    min_data_rate_grace: duration.default("10s"),
     /** How long one message may take to process after DATA before the client is told 451. */
     processing_timeout: duration.default("30s"),
     /** Both or neither: STARTTLS is offered only with a key and its certificate. */
@@ -128,11 +136,22 @@ const outbound = z
   .strict()
   .default({});
 
-const stagedUsers = z.object({ enabled: z.boolean().default(true) }).strict().default({});
+const stagedUsers = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Whether staged users (strangers) may bring the addresses they CC into a conversation; off so Postern relays to no third party. */
+    invite_by_cc: z.boolean().default(false),
+  })
+  .strict()
+  .default({});
 
 const conversations = z
   .object({
     max_cc_participants: z.number().int().nonnegative().default(10),
+    /** Participants a conversation may have (active or invited); admission refuses or skips beyond it. */
+    max_participants: z.number().int().positive().default(50),
+    /** People one user may bring in by CC in 24 hours, across all conversations. */
+    max_cc_invites_per_day: z.number().int().nonnegative().default(20),
     references_limit: z.number().int().min(2).default(20),
   })
   .strict()
@@ -159,9 +178,70 @@ const abilities = z
   .strict()
   .default({});
 
+/** Bounds on what hostile or broken inbound mail may cost: parsing, retries, storage, guessing. */
+const limits = z
+  .object({
+    /** MIME parts one message may have, counted on the raw bytes before parsing; more get 552 5.3.4. */
+    max_mime_parts: z.number().int().positive().default(500),
+    /** Header fields one message may have (all its header blocks), counted before parsing; more get 552 5.3.4. */
+    max_headers: z.number().int().positive().default(1000),
+    /** 4xx answers to one message (same sender and Message-ID) before it is refused for good with 554 5.3.0. */
+    max_temporary_failures: z.number().int().positive().default(5),
+    /** How far back those 4xx answers count. */
+    temporary_failure_window: duration.default("5d"),
+    /** Body bytes kept with a refused message in the mail log, after its header block; 0 keeps no raw bytes at all. */
+    refused_excerpt: z
+      .union([z.number().int().nonnegative(), z.string()])
+      .transform((value, ctx) => {
+        const bytes = parseSize(value);
+        if (bytes === undefined) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${value}" is not a size such as 16KB or 0` });
+          return z.NEVER;
+        }
+        return bytes;
+      })
+      .default("16KB"),
+    /** Refused RCPTs one client address may have in a sliding minute; then every RCPT gets 450 4.7.1. 0: no limit. */
+    unknown_recipients_per_minute: z.number().int().nonnegative().default(30),
+  })
+  .strict()
+  .default({});
+
 const log = z
   .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
   .strict()
+  .default({});
+
+/** DKIM signing (SPEC §4): on when both selector and private_key are set. */
+const dkim = z
+  .object({
+    /** The d= domain; default the gateway's primary domain. */
+    domain: domainName.optional(),
+    selector: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, "must be a DNS label such as postern2025")
+      .optional(),
+    /** Path to the RSA private key, PEM; read once at startup. */
+    private_key: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((dkim, ctx) => {
+    // Signing needs both; one alone would silently send unsigned mail.
+    if (dkim.selector !== undefined && dkim.private_key === undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["private_key"],
+        message: "dkim.selector is set but dkim.private_key is not; set both or neither",
+      });
+    }
+    if (dkim.private_key !== undefined && dkim.selector === undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["selector"],
+        message: "dkim.private_key is set but dkim.selector is not; set both or neither",
+      });
+    }
+  })
   .default({});
 
 export const configSchema = z
@@ -175,6 +255,8 @@ export const configSchema = z
     attachments,
     abilities,
     log,
+    limits,
+    dkim,
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -2,7 +2,7 @@ import { Refusal, type RefusalReason } from "../errors/refusal.js";
 import { can } from "./abilities.js";
 import type { DomainContext } from "./context.js";
 import { addParticipant } from "./participants.service.js";
-import { findParticipant } from "./conversations.repo.js";
+import { countParticipantsAddedBySince, findParticipant, participantsWithUsers } from "./conversations.repo.js";
 import type { Conversation, Participant, ParticipantRole, User } from "./records.js";
 import { findUserByEmail } from "./users.repo.js";
 import { findOrStageUser } from "./users.service.js";
@@ -50,6 +50,11 @@ export async function admit(ctx: DomainContext, request: AdmissionRequest): Prom
     if (way === "add") return { kind: "refused", address, refusal: new Refusal("already_exists", `${shownAs} already takes part in conversation ${conversation.id}.`) };
     return { kind: "skipped", address, reason: "already takes part", user: known };
   }
+  // A stranger (or anyone staged) never brings outside addresses in by CC unless configured:
+  // otherwise mail to an inbox would make Postern relay the stranger's message to third parties.
+  if (way === "cc" && by.status === "staged" && !config.staged_users.invite_by_cc) {
+    return { kind: "skipped", address, reason: STAGED_MAY_NOT_CC };
+  }
   if (way === "cc" && !can(config, by, "invite_by_cc")) {
     return { kind: "skipped", address, reason: "the author may not invite by CC" };
   }
@@ -76,10 +81,46 @@ export async function admit(ctx: DomainContext, request: AdmissionRequest): Prom
     const unreachable = unreachableBecause(known, shownAs);
     if (unreachable) return deny("user_unreachable", unreachable, "does not accept messages");
   }
+  const capped = await beyondCaps(ctx, request, shownAs);
+  if (capped) return deny("not_allowed", capped.sentence, capped.skipReason);
   const user =
     known ?? (await findOrStageUser(ctx, { email: address, name: "name" in request.candidate ? request.candidate.name ?? null : null, invitedBy: by }));
   const participant = await addParticipant(ctx, conversation, user, { role: request.role ?? "member", addedBy: by });
   return { kind: "admitted", user, participant };
+}
+
+export const STAGED_MAY_NOT_CC = "the author is not a member, and staged users may not invite by CC (staged_users.invite_by_cc)";
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The caps on how far one conversation, and one inviter, may grow: `conversations.max_participants`
+ * for every way in, and `conversations.max_cc_invites_per_day` (0: no limit) for CC. Each names its key.
+ */
+async function beyondCaps(
+  ctx: DomainContext,
+  request: AdmissionRequest,
+  shownAs: string,
+): Promise<{ readonly sentence: string; readonly skipReason: string } | undefined> {
+  const { tx, config, now } = ctx;
+  const { conversation, by, way } = request;
+  const max = config.conversations.max_participants;
+  const taking = (await participantsWithUsers(tx, conversation.id)).filter((row) => row.participant.state === "active" || row.participant.state === "invited");
+  if (taking.length >= max) {
+    return {
+      sentence: `Conversation ${conversation.id} already has ${taking.length} participants, the most allowed (conversations.max_participants = ${max}), so ${shownAs} was not added.`,
+      skipReason: `the conversation already has ${taking.length} participants (conversations.max_participants = ${max})`,
+    };
+  }
+  const perDay = config.conversations.max_cc_invites_per_day;
+  if (way === "cc" && perDay > 0) {
+    const invited = await countParticipantsAddedBySince(tx, by.id, now - DAY_MS);
+    if (invited >= perDay) {
+      const skipReason = `the author already brought ${invited} people in within 24 hours (conversations.max_cc_invites_per_day = ${perDay})`;
+      return { sentence: `${by.email}: ${skipReason}.`, skipReason };
+    }
+  }
+  return undefined;
 }
 
 /** Admits or throws the refusal: for the ways in (start, add) where a refusal stops the whole operation. */

@@ -169,3 +169,21 @@ export async function markPostRead(tx: Tx, participantIds: readonly number[], po
 export async function activeParticipantUsers(tx: Tx, conversationId: number): Promise<User[]> {
   return (await participantsWithUsers(tx, conversationId)).filter((row) => row.participant.state === "active").map((row) => row.user);
 }
+
+// ---- Invitations per inviter: appended (imports are hoisted wherever they are written) ----------
+import { count as countRows, gt as greaterThan } from "drizzle-orm";
+
+const addedBySince = (db: Db, t: Tables) =>
+  db
+    .select({ count: countRows() })
+    .from(t.participants)
+    .where(and(eq(t.participants.addedById, p("addedById")), greaterThan(t.participants.joinedAt, p("since"))));
+
+/**
+ * How many participants, in any conversation, `addedById` brought in who joined after `since`
+ * (for `conversations.max_cc_invites_per_day`). Someone who left and was brought back counts again.
+ */
+export async function countParticipantsAddedBySince(tx: Tx, addedById: number, since: number): Promise<number> {
+  const row = await tx.one(addedBySince, { addedById, since });
+  return Number(row?.count ?? 0);
+}

@@ -1,4 +1,4 @@
-import { desc, eq, getTableColumns, inArray, sql } from "drizzle-orm";
+import { and, count, desc, eq, getTableColumns, gte, inArray, sql } from "drizzle-orm";
 import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { MailLogEntry, MailLogOutcome } from "./records.js";
 
@@ -91,4 +91,44 @@ export async function listMailLog(tx: Tx, options: { outcomes?: MailLogOutcome[]
     const filtered = options.outcomes ? query.where(inArray(t.inboundMessages.outcome, options.outcomes)) : query;
     return filtered.orderBy(desc(t.inboundMessages.id)).limit(options.limit ?? 100);
   });
+}
+
+const temporaryFailures = (db: Db, t: Tables) =>
+  db
+    .select({ n: count() })
+    .from(t.inboundMessages)
+    .where(
+      and(
+        eq(t.inboundMessages.messageId, p("messageId")),
+        eq(t.inboundMessages.fromAddress, p("fromAddress")),
+        eq(t.inboundMessages.outcome, "rejected"),
+        eq(t.inboundMessages.smtpCode, 451),
+        gte(t.inboundMessages.receivedAt, p("since")),
+      ),
+    );
+
+/**
+ * How often one message was answered 451 since `since`. The key is the sender and the Message-ID
+ * (or the digest standing in for one) the 451 entries record in from_address and message_id: they
+ * hold no dedupe_key, whose unique index belongs to accepted arrivals.
+ */
+export async function countTemporaryFailures(
+  tx: Tx,
+  dedupeKey: { readonly fromAddress: string; readonly messageId: string },
+  since: number,
+): Promise<number> {
+  const row = await tx.one(temporaryFailures, { ...dedupeKey, since });
+  return Number(row?.n ?? 0);
+}
+
+/** Replaces an entry's raw bytes: a message refused inside the transaction keeps only an excerpt. */
+export async function replaceMailLogRaw(tx: Tx, id: number, raw: Buffer | null): Promise<void> {
+  await tx.rows((db, t) => db.update(t.inboundMessages).set({ raw }).where(eq(t.inboundMessages.id, id)));
+}
+
+/** Rewrites the one entry a session's refused RCPTs share: the addresses so far and a reason with their count. */
+export async function updateRefusedRecipients(tx: Tx, id: number, patch: { readonly rcptTo: readonly string[]; readonly reason: string }): Promise<void> {
+  await tx.rows((db, t) =>
+    db.update(t.inboundMessages).set({ rcptTo: [...patch.rcptTo], reason: patch.reason }).where(eq(t.inboundMessages.id, id)),
+  );
 }

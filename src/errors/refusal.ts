@@ -23,6 +23,11 @@ export type RefusalReason =
   | "already_exists"
   | "invalid_input"
   | "database_out_of_date"
+  | "too_many_mime_parts"
+  | "too_many_headers"
+  | "multiple_authors"
+  | "repeated_failure"
+  | "too_many_unknown_recipients"
   | "temporary_failure";
 
 export class Refusal extends Error {

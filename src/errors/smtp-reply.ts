@@ -44,6 +44,15 @@ const REPLY_CODES: Record<RefusalReason, readonly [code: number, enhancedStatus:
   invalid_input: [550, "5.6.0"],
   // Only the CLI meets it (the gateway migrates its database when it starts); it stays until an admin acts.
   database_out_of_date: [554, "5.3.5"],
+  // Checked on the raw bytes before mailparser sees them: a part or header bomb ties a parser up.
+  too_many_mime_parts: [552, "5.3.4"],
+  too_many_headers: [552, "5.3.4"],
+  // RFC 5322 §3.6: one From field; several authors leave no one to post as.
+  multiple_authors: [550, "5.7.1"],
+  // The same message answered 4xx limits.max_temporary_failures times: it will fail again, so stop the retries.
+  repeated_failure: [554, "5.3.0"],
+  // Deliberately temporary: a client guessing tokens is slowed down for a minute, not bounced.
+  too_many_unknown_recipients: [450, "4.7.1"],
   temporary_failure: [451, "4.3.0"],
 };
 

@@ -28,14 +28,36 @@ export interface ParsedMessage {
   readonly deliveryStatus: string | undefined;
 }
 
-export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
+/** Bounds checked on the raw bytes before mailparser reads them (config [limits]). */
+export interface ParseLimits {
+  readonly maxMimeParts: number;
+  readonly maxHeaders: number;
+}
+
+export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxMimeParts: 500, maxHeaders: 1000 };
+
+export function parseLimitsOf(config: { readonly limits: { readonly max_mime_parts: number; readonly max_headers: number } }): ParseLimits {
+  return { maxMimeParts: config.limits.max_mime_parts, maxHeaders: config.limits.max_headers };
+}
+
+export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedMessage> {
+  // Before mailparser: a message of thousands of parts or headers ties it up until the SMTP timeout,
+  // and a 451 then would have the sender retry the same bomb for days.
+  const structure = checkStructure(raw, limits);
+  if (structure.fromFields > 1) {
+    refuse("multiple_authors", `RFC 5322 allows one From field; this message has ${structure.fromFields}, so Postern cannot tell who wrote it.`);
+  }
   let parsed;
   try {
     parsed = await simpleParser(raw, { skipImageLinks: true, skipTextLinks: true });
   } catch (error) {
     refuse("malformed_message", `Postern could not read this message (${(error as Error).message}).`);
   }
-  const author = addressesOf(parsed.from)[0];
+  const authors = addressesOf(parsed.from);
+  if (authors.length > 1) {
+    refuse("multiple_authors", `RFC 5322 allows one From address per author; this message names ${authors.length}, so Postern cannot tell who wrote it.`);
+  }
+  const author = authors[0];
   if (!author) refuse("malformed_message", "The message has no From address, so Postern cannot tell who wrote it.");
   // The author becomes a user by this address, so it must be one mail can be sent back to.
   const fromCheck = checkAddress(author.address);
@@ -54,7 +76,8 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
     text: parsed.text ?? "",
     attachments: regular.map((a) => ({
       filename: a.filename ?? null,
-      contentType: a.contentType,
+      // An empty or broken Content-Type comes out as false: store the part as opaque bytes.
+      contentType: usableContentType(a.contentType),
       contentId: a.contentId ?? null,
       inline: a.contentDisposition === "inline" && !!a.contentId,
       content: a.content,
@@ -109,4 +132,83 @@ function deliveryStatusOf(contentType: string, attachments: { contentType: strin
 
 export function header(message: ParsedMessage, name: string): string | undefined {
   return headerText(message.headers.get(name.toLowerCase()));
+}
+
+const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i;
+
+function usableContentType(value: unknown): string {
+  const type = typeof value === "string" ? value.trim() : "";
+  return MEDIA_TYPE.test(type) ? type : "application/octet-stream";
+}
+
+export interface RawStructure {
+  /** Header fields in every header block (the message's, each part's, each attached message's). */
+  readonly headers: number;
+  /** MIME parts: the message itself, plus one per boundary delimiter, or the Content-Type fields if more. */
+  readonly parts: number;
+  /** From fields in the message's own header block. */
+  readonly fromFields: number;
+}
+
+/**
+ * One linear pass over the raw bytes, no MIME decoding: counts header fields and MIME parts and
+ * refuses past the limits, stopping at the first line over a limit.
+ */
+export function checkStructure(raw: Buffer, limits: ParseLimits): RawStructure {
+  const text = raw.toString("latin1");
+  const boundaries = new Set<string>();
+  let headers = 0;
+  let delimiters = 0;
+  let contentTypes = 0;
+  let fromFields = 0;
+  let top = true;
+  let inHeader = true;
+  // The Content-Type field of the header block being read, unfolded, and the type it named.
+  let field: string | undefined;
+  let blockType = "";
+  const endField = (): void => {
+    if (field === undefined) return;
+    blockType = (/^content-type\s*:\s*([^;\s]*)/i.exec(field)?.[1] ?? "").toLowerCase();
+    const match = /boundary\s*=\s*(?:"([^"]+)"|([^\s;]+))/i.exec(field);
+    const boundary = match?.[1] ?? match?.[2];
+    if (boundary) boundaries.add(boundary);
+    field = undefined;
+  };
+  const over = (parts: number): void => {
+    if (parts > limits.maxMimeParts) {
+      refuse("too_many_mime_parts", `The message has more than ${limits.maxMimeParts} MIME parts (limit limits.max_mime_parts).`);
+    }
+  };
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf("\n", start);
+    if (end === -1) end = text.length;
+    const line = text.charCodeAt(end - 1) === 13 && end > start ? text.slice(start, end - 1) : text.slice(start, end);
+    start = end + 1;
+    const isContentType = /^content-type\s*:/i.test(line);
+    if (isContentType) over(++contentTypes);
+    if (inHeader) {
+      if (line === "") {
+        endField();
+        top = false;
+        // An attached message's body starts with its own header block.
+        inHeader = blockType === "message/rfc822" || blockType === "message/global";
+        blockType = "";
+      } else if (line.startsWith(" ") || line.startsWith("\t")) {
+        if (field !== undefined) field += line;
+      } else {
+        endField();
+        if (++headers > limits.maxHeaders) {
+          refuse("too_many_headers", `The message has more than ${limits.maxHeaders} header fields (limit limits.max_headers).`);
+        }
+        if (top && /^from\s*:/i.test(line)) fromFields++;
+        if (isContentType) field = line;
+      }
+    } else if (boundaries.size > 0 && line.startsWith("--") && boundaries.has(line.slice(2).trimEnd())) {
+      over(1 + ++delimiters);
+      inHeader = true;
+      blockType = "";
+    }
+  }
+  return { headers, parts: Math.max(1 + delimiters, contentTypes), fromFields };
 }

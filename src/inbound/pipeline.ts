@@ -1,13 +1,21 @@
 import type { Config } from "../config/config.js";
 import type { Store, Tx } from "../db/store.js";
-import { Refusal } from "../errors/refusal.js";
+import { Refusal, refuse } from "../errors/refusal.js";
 import { toSmtpReply, type SmtpReply } from "../errors/smtp-reply.js";
-import { findMailLogEntryByDedupeKey, insertMailLogEntry, settleMailLogEntry, type NewMailLogEntry } from "../domain/mail-log.repo.js";
+import {
+  countTemporaryFailures,
+  findMailLogEntryByDedupeKey,
+  insertMailLogEntry,
+  replaceMailLogRaw,
+  settleMailLogEntry,
+  updateRefusedRecipients,
+  type NewMailLogEntry,
+} from "../domain/mail-log.repo.js";
 import type { Logger } from "../log.js";
 import { applyInbound } from "./apply.js";
 import { classifyMessage } from "./classify.js";
 import type { AppliedOutcome, PreparedInbound } from "./inbound.js";
-import { parseMessage, type ParsedMessage } from "./parse.js";
+import { parseLimitsOf, parseMessage, type ParsedMessage } from "./parse.js";
 import { resolveRoute } from "./route.js";
 import { trim } from "./trim/trim.js";
 
@@ -45,9 +53,13 @@ export interface PipelineDeps {
  */
 export class InboundPipeline {
   private readonly now: () => number;
+  private readonly throttle: RecipientThrottle;
+  /** Per SMTP session, the one mail-log entry its refused RCPTs share (bounded, oldest dropped first). */
+  private readonly refusedRecipients = new Map<string, RefusedRecipients>();
 
   constructor(private readonly deps: PipelineDeps) {
     this.now = deps.now ?? Date.now;
+    this.throttle = new RecipientThrottle(deps.config.limits.unknown_recipients_per_minute);
   }
 
   /**
@@ -55,13 +67,26 @@ export class InboundPipeline {
    * A refused recipient is logged in the mail log too, so an admin can see why mail bounced.
    */
   async checkRecipient(address: string, envelope: Omit<InboundEnvelope, "rcptTo">): Promise<void> {
+    const ip = envelope.remoteAddress;
+    if (ip !== undefined && this.throttle.throttled(ip, this.now())) {
+      // Every RCPT, not only unknown ones: a guessed token must not stand out by being accepted.
+      const reply = toSmtpReply(
+        new Refusal(
+          "too_many_unknown_recipients",
+          `Too many unknown recipients from your address; try again in a minute (limit limits.unknown_recipients_per_minute).`,
+        ),
+      );
+      this.deps.logger.info({ event: "smtp.rcpt_throttled", sessionId: envelope.sessionId, remoteAddress: ip, to: address }, reply.sentence);
+      throw reply;
+    }
     try {
       const route = await this.deps.store.read((tx) => resolveRoute(tx, this.deps.config, address));
       this.deps.logger.debug({ event: "smtp.rcpt", sessionId: envelope.sessionId, to: address, route: route.type }, "recipient accepted");
     } catch (error) {
       const reply = toSmtpReply(error);
       this.deps.logger.info({ event: "smtp.rcpt_refused", sessionId: envelope.sessionId, to: address, code: reply.code, reason: reply.reason }, reply.sentence);
-      await this.recordRejection(Buffer.alloc(0), { ...envelope, rcptTo: [address] }, undefined, reply, this.now(), false);
+      if (ip !== undefined && reply.permanent) this.throttle.record(ip, this.now());
+      await this.recordRefusedRecipient(address, envelope, reply);
       throw reply;
     }
   }
@@ -72,7 +97,8 @@ export class InboundPipeline {
     let message: ParsedMessage | undefined;
     let committed: Committed;
     try {
-      message = await parseMessage(raw);
+      message = await parseMessage(raw, parseLimitsOf(this.deps.config));
+      await this.refuseRepeatedFailure(message, receivedAt);
       const classification = classifyMessage(this.deps.config, message, envelope.mailFrom);
       const prepared: PreparedInbound = {
         envelopeFrom: envelope.mailFrom,
@@ -147,6 +173,7 @@ export class InboundPipeline {
         postId: null,
         dedupeKey: null,
       });
+      await replaceMailLogRaw(tx, inboundId, refusedExcerpt(raw, this.deps.config.limits.refused_excerpt));
       return { inboundId, refusal: error };
     }
   }
@@ -178,16 +205,73 @@ export class InboundPipeline {
     return { inboundId, outcome };
   }
 
-  /** Refusals before the transaction (malformed mail) and failures are logged too, best effort. */
-  private async recordRejection(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, reply: SmtpReply, receivedAt: number, keepRaw = true): Promise<void> {
+  /**
+   * A message answered 451 limits.max_temporary_failures times within limits.temporary_failure_window
+   * will most likely fail again: refuse it for good rather than have the sender retry for days.
+   */
+  private async refuseRepeatedFailure(message: ParsedMessage, receivedAt: number): Promise<void> {
+    const { max_temporary_failures: max, temporary_failure_window: window } = this.deps.config.limits;
+    const failures = await this.deps.store.read((tx) =>
+      countTemporaryFailures(tx, { fromAddress: message.from.address, messageId: message.dedupeKey }, receivedAt - window),
+    );
+    if (failures >= max) refuse("repeated_failure", `This message failed ${failures} times in a row; it will not be accepted.`);
+  }
+
+  /**
+   * One mail-log entry per SMTP session for its refused RCPTs: the first refusal inserts it, later
+   * ones rewrite its address list (at most MAX_LOGGED_RECIPIENTS) and the count in its reason.
+   */
+  private async recordRefusedRecipient(address: string, envelope: Omit<InboundEnvelope, "rcptTo">, reply: SmtpReply): Promise<void> {
+    const sessionId = envelope.sessionId;
+    const known = sessionId === undefined ? undefined : this.refusedRecipients.get(sessionId);
+    const reason = `${reply.reason}: ${reply.sentence}`;
     try {
+      if (known) {
+        known.count++;
+        if (known.rcptTo.length < MAX_LOGGED_RECIPIENTS) known.rcptTo.push(address);
+        const listed = known.count > known.rcptTo.length ? ` (first ${known.rcptTo.length} listed)` : "";
+        await this.deps.store.transaction((tx) =>
+          updateRefusedRecipients(tx, known.id, { rcptTo: known.rcptTo, reason: `${known.count} recipients refused in this session${listed}; last: ${reason}` }),
+        );
+        return;
+      }
+      const id = await this.deps.store.transaction((tx) =>
+        insertMailLogEntry(tx, {
+          ...logFields(Buffer.alloc(0), { ...envelope, rcptTo: [address] }, undefined, this.now()),
+          outcome: "rejected",
+          reason,
+          smtpCode: reply.code,
+          raw: null,
+        }),
+      );
+      if (sessionId === undefined || id === undefined) return;
+      this.refusedRecipients.set(sessionId, { id, rcptTo: [address], count: 1 });
+      while (this.refusedRecipients.size > MAX_TRACKED_SESSIONS) {
+        const oldest = this.refusedRecipients.keys().next().value;
+        if (oldest === undefined) break;
+        this.refusedRecipients.delete(oldest);
+      }
+    } catch (error) {
+      this.deps.logger.error({ event: "inbound.log_failed", err: error }, "could not record the refused recipient in the mail log");
+    }
+  }
+
+  /**
+   * Refusals before the transaction (malformed mail) and failures are logged too, best effort, with
+   * the header block and an excerpt of the body only (limits.refused_excerpt). A 451 entry records the
+   * message's dedupe Message-ID (a digest when it has none), which refuseRepeatedFailure counts.
+   */
+  private async recordRejection(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, reply: SmtpReply, receivedAt: number): Promise<void> {
+    try {
+      const fields = logFields(raw, envelope, message, receivedAt);
       await this.deps.store.transaction((tx) =>
         insertMailLogEntry(tx, {
-          ...logFields(raw, envelope, message, receivedAt),
+          ...fields,
+          ...(message && reply.code === 451 ? { messageId: message.dedupeKey } : {}),
           outcome: "rejected",
           reason: `${reply.reason}: ${reply.sentence}`,
           smtpCode: reply.code,
-          raw: keepRaw ? raw : null,
+          raw: refusedExcerpt(raw, this.deps.config.limits.refused_excerpt),
         }),
       );
     } catch (error) {
@@ -197,6 +281,73 @@ export class InboundPipeline {
 }
 
 type LogFields = Omit<NewMailLogEntry, "outcome" | "reason" | "smtpCode" | "raw">;
+
+const MAX_LOGGED_RECIPIENTS = 100;
+const MAX_TRACKED_SESSIONS = 1000;
+/** Header blocks longer than this are cut too: a refused message's stored bytes stay bounded. */
+const MAX_REFUSED_HEADER_BLOCK = 64 * 1024;
+
+interface RefusedRecipients {
+  readonly id: number;
+  readonly rcptTo: string[];
+  count: number;
+}
+
+/**
+ * What the mail log keeps of a refused message: its header block (at most 64 KiB) and the first
+ * `bodyBytes` of its body; nothing at all when `bodyBytes` is 0. Accepted mail keeps every byte.
+ */
+export function refusedExcerpt(raw: Buffer, bodyBytes: number): Buffer | null {
+  if (bodyBytes <= 0 || raw.length === 0) return null;
+  const crlf = raw.indexOf("\r\n\r\n");
+  const lf = raw.indexOf("\n\n");
+  const candidates = [crlf === -1 ? -1 : crlf + 4, lf === -1 ? -1 : lf + 2].filter((i) => i >= 0);
+  const bodyStart = candidates.length ? Math.min(...candidates) : raw.length;
+  if (bodyStart > MAX_REFUSED_HEADER_BLOCK) return Buffer.from(raw.subarray(0, MAX_REFUSED_HEADER_BLOCK));
+  return Buffer.from(raw.subarray(0, Math.min(raw.length, bodyStart + bodyBytes)));
+}
+
+/**
+ * Refused RCPTs per client address in a sliding minute, in memory: past the limit every RCPT from
+ * that address is answered 450 until the oldest refusal is a minute old. At most `maxAddresses`
+ * addresses are tracked; the least recently refused is dropped first. A limit of 0 turns it off.
+ */
+export class RecipientThrottle {
+  private readonly refusals = new Map<string, number[]>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs = 60_000,
+    private readonly maxAddresses = 10_000,
+  ) {}
+
+  throttled(address: string, now: number): boolean {
+    return this.limit > 0 && this.recent(address, now).length >= this.limit;
+  }
+
+  record(address: string, now: number): void {
+    if (this.limit <= 0) return;
+    const times = this.recent(address, now);
+    times.push(now);
+    if (times.length > this.limit) times.splice(0, times.length - this.limit);
+    this.refusals.delete(address);
+    this.refusals.set(address, times);
+    while (this.refusals.size > this.maxAddresses) {
+      const oldest = this.refusals.keys().next().value;
+      if (oldest === undefined) break;
+      this.refusals.delete(oldest);
+    }
+  }
+
+  private recent(address: string, now: number): number[] {
+    const times = this.refusals.get(address);
+    if (!times) return [];
+    const fresh = times.filter((t) => t > now - this.windowMs);
+    if (fresh.length === 0) this.refusals.delete(address);
+    else if (fresh.length !== times.length) this.refusals.set(address, fresh);
+    return fresh;
+  }
+}
 
 function logFields(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, receivedAt: number): LogFields {
   return {

@@ -1,5 +1,6 @@
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type Mail from "nodemailer/lib/mailer/index.js";
+import { dkimSign, type DkimKey } from "./dkim.js";
 
 /** SMTP envelope of one delivery: VERP sender, exactly one recipient. */
 export interface Envelope {
@@ -13,6 +14,8 @@ export interface MailDraft {
   /** With angle brackets, as stored on the post. */
   readonly messageId: string;
   readonly mail: Mail.Options;
+  /** Sign the composed bytes with this key (SPEC §4: DKIM, optional). */
+  readonly dkim?: DkimKey;
 }
 
 /** A delivery ready for a transport. */
@@ -23,6 +26,7 @@ export interface RenderedDelivery {
 }
 
 export async function compose(draft: MailDraft): Promise<RenderedDelivery> {
-  const raw = await new MailComposer({ ...draft.mail, messageId: draft.messageId }).compile().build();
+  const built = await new MailComposer({ ...draft.mail, messageId: draft.messageId }).compile().build();
+  const raw = draft.dkim ? await dkimSign(built, draft.dkim) : built;
   return { envelope: draft.envelope, raw, messageId: draft.messageId };
 }

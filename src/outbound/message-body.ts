@@ -1,3 +1,5 @@
+import { capText, displayNameText, flattenText, MAX_FOOTER_SUBJECT_LENGTH, MAX_VIA_LENGTH } from "./user-text.js";
+
 /**
  * The text of a post's copy: the post itself, then a short footer. SPEC §1: outbound mail must
  * not read like a bare notification from an unfamiliar system, so the footer says who wrote, that
@@ -24,8 +26,13 @@ export interface BodyParts {
 
 export function postBody(input: PostBodyInput): BodyParts {
   const body = input.body.trim();
+  // Names and subjects are user text: flattened to one line and capped, so none can start a
+  // line of its own and pass for one of the footer's lines below.
+  const author = displayNameText(input.authorName) || "Someone";
+  const subject = capText(flattenText(input.conversationSubject), MAX_FOOTER_SUBJECT_LENGTH);
+  const via = displayNameText(input.via, MAX_VIA_LENGTH);
   const footer = [
-    `${input.authorName} wrote this in the conversation "${input.conversationSubject}" (${input.via}).`,
+    `${author} wrote this in the conversation "${subject}" (${via}).`,
     "Reply to this email to answer in the conversation; your reply goes to its participants.",
     `To leave the conversation, send an email to ${input.leaveAddress}.`,
   ];

@@ -8,6 +8,7 @@ import type { Delivery, MailLogEntry } from "../domain/records.js";
 import type { MailDraft } from "./compose.js";
 import { forwardBody } from "./message-body.js";
 import { RenderError } from "./render-error.js";
+import { headerText } from "./user-text.js";
 
 /**
  * Mail to postmaster@ or abuse@ (RFC 5321 §4.5.1, RFC 2142), passed on to an admin with the
@@ -29,7 +30,7 @@ export async function draftForwardDelivery(tx: Tx, config: Config, delivery: Del
   const mail: Mail.Options = {
     from: { name: config.gateway.name, address: `noreply@${domain}` },
     to: { name: "", address: delivery.toAddress },
-    subject: subject ? `Fwd: ${subject}` : `Mail to ${addressedTo}`,
+    subject: headerText(subject ? `Fwd: ${subject}` : `Mail to ${addressedTo}`),
     // System mail (RFC 3834): auto-responders must not answer it.
     headers: { "Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All" },
     text: body.text,

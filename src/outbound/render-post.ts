@@ -13,6 +13,7 @@ import { listHeaders } from "./list-headers.js";
 import { postBody } from "./message-body.js";
 import { RenderError } from "./render-error.js";
 import { ancestorChain, boundReferences, replySubject } from "./threading.js";
+import { displayNameText, headerText, MAX_VIA_LENGTH } from "./user-text.js";
 
 /**
  * One recipient's personal copy of a post (SPEC §4). The From is the gateway's, never the
@@ -39,8 +40,9 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
   if (conversation.groupId !== null && !group) throw new RenderError(`group ${conversation.groupId} no longer exists`);
 
   const domain = config.primaryDomain;
-  const via = group?.name ?? config.gateway.name;
-  const authorName = displayName(author);
+  const via = displayNameText(group?.name ?? config.gateway.name, MAX_VIA_LENGTH);
+  // One line, capped: a From of "<5,000 characters> via …" would break the 998-octet line limit.
+  const authorName = displayNameText(displayName(author));
   const replyAddress = tokenAddress("reply", participant.replyToken, domain);
   const leaveAddress = tokenAddress("leave", participant.leaveToken, domain);
 
@@ -63,13 +65,13 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
 
   const to = config.gateway.disclose_participants
     ? (await activeParticipantUsers(tx, conversation.id)).map(mailbox)
-    : [{ name: recipient.name ?? "", address: delivery.toAddress }];
+    : [{ name: displayNameText(recipient.name ?? ""), address: delivery.toAddress }];
 
   const mail: Mail.Options = {
     from: { name: `${authorName} via ${via}`, address: group?.inboxAddress ?? config.fromAddress },
     replyTo: replyAddress,
     to,
-    subject: replySubject(conversation.subject, earlier.length === 0),
+    subject: headerText(replySubject(conversation.subject, earlier.length === 0)),
     date: new Date(post.createdAt),
     ...(parent ? { inReplyTo: parent.messageId, references } : {}),
     headers: listHeaders({ conversationId: conversation.id, subject: conversation.subject, primaryDomain: domain, replyAddress, leaveAddress }),
@@ -86,7 +88,7 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
 
 
 function mailbox(user: User): Mail.Address {
-  return { name: user.name ?? "", address: user.email };
+  return { name: displayNameText(user.name ?? ""), address: user.email };
 }
 
 function contentId(row: Attachment): string | undefined {

@@ -2,10 +2,12 @@ import type { Config } from "../config/config.js";
 import type { Tx } from "../db/store.js";
 import type { Delivery } from "../domain/records.js";
 import type { MailDraft } from "./compose.js";
+import { loadDkimKey } from "./dkim.js";
 import { draftForwardDelivery } from "./render-forward.js";
 import { draftPostDelivery } from "./render-post.js";
 
 export { compose, type Envelope, type RenderedDelivery } from "./compose.js";
+export { loadDkimKey } from "./dkim.js";
 export { RenderError } from "./render-error.js";
 
 /**
@@ -15,5 +17,8 @@ export { RenderError } from "./render-error.js";
  * passing problem (a busy database) worth retrying.
  */
 export async function draftDelivery(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
-  return delivery.kind === "forward" ? draftForwardDelivery(tx, config, delivery) : draftPostDelivery(tx, config, delivery);
+  const draft = delivery.kind === "forward" ? await draftForwardDelivery(tx, config, delivery) : await draftPostDelivery(tx, config, delivery);
+  // Every copy, posts and forwards alike, is signed when DKIM is configured.
+  const dkim = loadDkimKey(config);
+  return dkim ? { ...draft, dkim } : draft;
 }

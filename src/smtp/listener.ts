@@ -6,6 +6,7 @@ import { Refusal } from "../errors/refusal.js";
 import { SmtpReply, toSmtpReply } from "../errors/smtp-reply.js";
 import type { InboundPipeline } from "../inbound/pipeline.js";
 import type { Logger } from "../log.js";
+import { SessionLimits } from "./limits.js";
 
 export interface SmtpListener {
   /** Starts listening; resolves with the bound port (useful with port 0). */
@@ -28,19 +29,37 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
   const tls = config.smtp.tls_key && config.smtp.tls_cert
     ? { key: readFileSync(config.smtp.tls_key), cert: readFileSync(config.smtp.tls_cert) }
     : undefined;
+  const limits = new SessionLimits(
+    {
+      maxConnectionsPerIp: config.smtp.max_connections_per_ip,
+      sessionTimeout: config.smtp.session_timeout,
+      minDataRate: config.smtp.min_data_rate,
+      minDataRateGrace: config.smtp.min_data_rate_grace,
+    },
+    logger,
+  );
   const server = new SMTPServer({
     name: config.primaryDomain,
     banner: config.smtp.banner ?? "Postern conversation gateway",
     size: config.smtp.max_message_size,
     authOptional: true,
-    disabledCommands: ["AUTH"],
-    // Without a configured certificate, advertising STARTTLS would offer smtp-server's self-signed one.
+    // Without a configured certificate STARTTLS would complete a handshake with smtp-server's
+    // built-in (expired, CN=localhost) certificate: the command is disabled, not merely unadvertised.
+    disabledCommands: tls ? ["AUTH"] : ["AUTH", "STARTTLS"],
     hideSTARTTLS: !tls,
     ...(tls ?? {}),
     disableReverseLookup: !config.smtp.reverse_dns,
     maxClients: config.smtp.max_clients,
     socketTimeout: config.smtp.socket_timeout,
     logger: false,
+
+    onConnect(session, callback) {
+      callback(limits.connect(session) ?? null);
+    },
+
+    onClose(session) {
+      limits.close(session);
+    },
 
     onRcptTo(address, session, callback) {
       const { rcptTo: _accepted, ...envelope } = envelopeOf(session);
@@ -51,12 +70,14 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
     },
 
     onData(stream, session, callback) {
-      readMessage(stream)
+      readMessage(stream, limits, session)
         .then((raw) => {
           if (stream.sizeExceeded) {
             throw new Refusal("message_too_large", `The message is larger than the ${config.smtp.max_message_size} bytes this gateway accepts.`);
           }
-          return withTimeout(pipeline.process(raw, envelopeOf(session)), config.smtp.processing_timeout);
+          return limits.whileBusy(session, () =>
+            withTimeout(pipeline.process(raw, envelopeOf(session)), config.smtp.processing_timeout),
+          );
         })
         .then(
           (verdict) => callback(null, verdict.message),
@@ -64,6 +85,8 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
         );
     },
   });
+
+  limits.attach(server);
 
   server.on("error", (error) => {
     // Socket errors (a client resetting mid-DATA) belong to one session; they must not end the process.
@@ -85,10 +108,16 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
   };
 }
 
-function readMessage(stream: SMTPServerDataStream): Promise<Buffer> {
+/** Reads DATA; a client below smtp.min_data_rate (past its grace period) is cut off with 421. */
+function readMessage(stream: SMTPServerDataStream, limits: SessionLimits, session: SMTPServerSession): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    const rate = limits.watchData(stream, session, (reply) => {
+      chunks.length = 0;
+      reject(reply);
+    });
     stream.on("data", (chunk: Buffer) => {
+      rate.received(chunk.length);
       // Past the limit, keep draining the stream but stop holding its bytes.
       if (!stream.sizeExceeded) chunks.push(chunk);
     });

@@ -12,7 +12,8 @@ describe("threading without a token, and people CC'd on a reply", () => {
   let t: TestGateway;
 
   beforeEach(async () => {
-    t = await startTestGateway();
+    // Dana is staged (a stranger Sam wrote to); these tests are about CC itself, so staged users may invite by CC here.
+    t = await startTestGateway({ staged_users: { invite_by_cc: true } });
     await t.write(async (ctx) => {
       await addUser(ctx, { email: "sam@staff.test", name: "Sam Staff", role: "staff" });
       await createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Contract", body: "Here is the draft contract." });
@@ -108,7 +109,7 @@ describe("threading without a token, and people CC'd on a reply", () => {
 describe("the cap on people joining by CC", () => {
   let t: TestGateway;
   beforeEach(async () => {
-    t = await startTestGateway({ conversations: { max_cc_participants: 2 } });
+    t = await startTestGateway({ conversations: { max_cc_participants: 2 }, staged_users: { invite_by_cc: true } });
     await t.write(async (ctx) => {
       await addUser(ctx, { email: "sam@staff.test", role: "staff" });
       await createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Plan", body: "Plan attached." });

@@ -24,6 +24,11 @@ const EVERY_REASON: Record<RefusalReason, true> = {
   already_exists: true,
   invalid_input: true,
   database_out_of_date: true,
+  too_many_mime_parts: true,
+  too_many_headers: true,
+  multiple_authors: true,
+  repeated_failure: true,
+  too_many_unknown_recipients: true,
   temporary_failure: true,
 };
 const REASONS = Object.keys(EVERY_REASON) as RefusalReason[];
@@ -33,7 +38,7 @@ describe("toSmtpReply", () => {
     const reply = toSmtpReply(new Refusal(reason, "A sentence for a person."));
     expect(reply).toBeInstanceOf(SmtpReply);
     expect(reply.reason).toBe(reason);
-    expect(reply.code === 451 || reply.code === 452 || (reply.code >= 500 && reply.code <= 559)).toBe(true);
+    expect(reply.code === 450 || reply.code === 451 || reply.code === 452 || (reply.code >= 500 && reply.code <= 559)).toBe(true);
     expect(String(reply.code)).toMatch(/^[45][0-5]\d$/);
     // RFC 3463: class.subject.detail, and the class agrees with the basic code.
     expect(reply.enhancedStatus).toMatch(/^[45]\.\d{1,3}\.\d{1,3}$/);
@@ -44,10 +49,11 @@ describe("toSmtpReply", () => {
     expect(reply.message).toBe(`${reply.enhancedStatus} A sentence for a person.`);
   });
 
-  it("only a temporary failure is temporary: every other refusal is permanent", () => {
+  it("only a temporary failure (and the unknown-recipient throttle) is temporary: every other refusal is permanent", () => {
+    const temporary: RefusalReason[] = ["temporary_failure", "too_many_unknown_recipients"];
     for (const reason of REASONS) {
       const reply = toSmtpReply(new Refusal(reason, "x"));
-      expect(reply.permanent, reason).toBe(reason !== "temporary_failure");
+      expect(reply.permanent, reason).toBe(!temporary.includes(reason));
     }
   });
 

@@ -349,6 +349,17 @@ const FIXTURES: readonly Expectation[] = [
     subject: "Delayed Mail (still being retried)",
     dsn: { status: "4.4.1", action: "delayed" },
   },
+
+  // ---- Poison messages ------------------------------------------------------------------------
+  {
+    // An attachment whose Content-Type header is empty: mailparser gives `false` for its type, which
+    // once reached the attachment insert and made every retry a 451.
+    file: "poison_empty_content_type.eml",
+    kind: "human",
+    subject: "Invoice attached",
+    text: ["Please see the attached invoice."],
+    attachments: [{ filename: "invoice.bin", contentType: "application/octet-stream", inline: false }],
+  },
 ];
 
 async function run(expectation: Expectation): Promise<Result> {

@@ -118,12 +118,29 @@ describe("handleInbox: a new message", () => {
     expect(refusal.sentence).toBe("The account of dana@customer.test is suspended.");
   });
 
-  it("lets the people the stranger CC'd join without a copy of the message they already have", async () => {
+  it("does not let the people a stranger CC'd join by default, naming them in the reason (staged_users.invite_by_cc)", async () => {
     const outcome = await send(support, fromDana({ cc: "Eve Customer <eve@customer.test>" }));
-    expect(outcome.reason).toBe("new inbox conversation for support; added eve@customer.test");
+    expect(outcome.reason).toBe(
+      "new inbox conversation for support; not added: eve@customer.test (the author is not a member, and staged users may not invite by CC (staged_users.invite_by_cc))",
+    );
     const people = await t.read(({ tx }) => participantsWithUsers(tx, outcome.conversationId!));
-    expect(people.find((p) => p.user.email === "eve@customer.test")?.participant).toMatchObject({ state: "active", role: "member" });
+    expect(people.map((p) => p.user.email)).not.toContain("eve@customer.test");
     expect((await deliveriesOfPost(outcome.postId!)).map((d) => d.toAddress)).toEqual(["sam@team.test", "tia@team.test"]);
+  });
+
+  it("with staged_users.invite_by_cc, lets the people the stranger CC'd join without a copy of the message they already have", async () => {
+    const open = await createTestStore(buildConfig({ gateway: { domain: DOMAIN, name: "Acme" }, staged_users: { invite_by_cc: true } }, "test"));
+    try {
+      const openSupport = await seedGroup(open, "support", SUPPORT, [await seedUser(open, "sam@team.test", "Sam Staff", "staff"), await seedUser(open, "tia@team.test", "Tia Team")]);
+      const outcome = await send(openSupport, fromDana({ cc: "Eve Customer <eve@customer.test>" }), T1, open);
+      expect(outcome.reason).toBe("new inbox conversation for support; added eve@customer.test");
+      const people = await open.read(({ tx }) => participantsWithUsers(tx, outcome.conversationId!));
+      expect(people.find((p) => p.user.email === "eve@customer.test")?.participant).toMatchObject({ state: "active", role: "member" });
+      const copies = await open.read(({ tx }) => tx.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.postId, outcome.postId!), orderBy: (d, { asc }) => asc(d.id) }));
+      expect(copies.map((d) => d.toAddress)).toEqual(["sam@team.test", "tia@team.test"]);
+    } finally {
+      await open.dispose();
+    }
   });
 });
 
