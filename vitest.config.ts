@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from "vitest/config";
+import * as cluster from "./scripts/postgres-cluster.mjs";
 
 /**
  * Two projects, both run by `npm test` (vitest run):
@@ -10,12 +11,6 @@ import { configDefaults, defineConfig } from "vitest/config";
  * `vitest run --project sqlite` / `--project postgres` runs one of them.
  */
 
-/** The parts of scripts/postgres-cluster.mjs used here (plain JavaScript, so typed by hand). */
-interface ClusterModule {
-  findPostgresBinDir(): string | undefined;
-  mayInstall(): boolean;
-}
-const cluster = (await import(new URL("./scripts/postgres-cluster.mjs", import.meta.url).href)) as ClusterModule;
 
 /** Test files whose code reads or writes the store: these run on both engines. */
 const STORAGE_TESTS = [

@@ -30,6 +30,8 @@ import { buildConfig } from "../src/config/config.js";
 import { openStore } from "../src/db/database.js";
 import { addGroup, addGroupMember } from "../src/domain/groups.service.js";
 import { addUser } from "../src/domain/users.service.js";
+import * as clusterModule from "./postgres-cluster.mjs";
+import type { Cluster } from "./postgres-cluster.mjs";
 
 const runStarted = performance.now();
 const run = promisify(execFile);
@@ -53,24 +55,10 @@ const DELIVERY_TIMEOUT_MS = 120_000;
 
 const DOCS = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
 const NODE_SCRIPT = fileURLToPath(new URL("./bench-node.ts", import.meta.url));
-const CLUSTER_MODULE = new URL("./postgres-cluster.mjs", import.meta.url);
 const POSTFIX_DIR = join(process.cwd(), ".tmp", "postfix");
 const SMTP_SOURCE = join(POSTFIX_DIR, "usr", "sbin", "smtp-source");
 const now = () => performance.timeOrigin + performance.now();
 
-/** The parts of scripts/postgres-cluster.mjs used here (plain JavaScript, so typed by hand). */
-interface Cluster {
-  readonly url: string;
-  stop(): Promise<void>;
-  stopSync(): void;
-}
-interface ClusterModule {
-  startCluster(options?: { log?: (line: string) => void }): Promise<Cluster>;
-  stopOnExit(cluster: Cluster): () => void;
-  findPostgresBinDir(): string | undefined;
-  mayInstall(): boolean;
-}
-const clusterModule = (await import(CLUSTER_MODULE.href)) as ClusterModule;
 
 // ---------------------------------------------------------------------------------------------
 // Which engines

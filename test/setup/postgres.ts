@@ -14,6 +14,7 @@
  * POSTERN_DEBUG_POSTGRES=1 prints the cluster's start and stop steps with their timings.
  */
 import { existsSync } from "node:fs";
+import { startCluster, stopOnExit, type Cluster } from "../../scripts/postgres-cluster.mjs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
@@ -28,23 +29,11 @@ declare module "vitest" {
 /** The database every test database is created from (CREATE DATABASE … TEMPLATE). */
 export const TEMPLATE_DATABASE = "postern_template";
 
-interface Cluster {
-  readonly url: string;
-  stop(): Promise<void>;
-  stopSync(): void;
-}
 
-/** The parts of scripts/postgres-cluster.mjs used here (plain JavaScript, so typed by hand). */
-interface ClusterModule {
-  startCluster(options?: { log?: (line: string) => void }): Promise<Cluster>;
-  stopOnExit(cluster: Cluster): () => void;
-}
 
-const CLUSTER_MODULE = new URL("../../scripts/postgres-cluster.mjs", import.meta.url);
 const MIGRATE_TEMPLATE = fileURLToPath(new URL("./migrate-template.ts", import.meta.url));
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
-  const { startCluster, stopOnExit } = (await import(CLUSTER_MODULE.href)) as ClusterModule;
   const started = Date.now();
   let cluster: Cluster;
   try {
