@@ -185,6 +185,8 @@ const limits = z
     max_mime_parts: z.number().int().positive().default(500),
     /** Header fields one message may have (all its header blocks), counted before parsing; more get 552 5.3.4. */
     max_headers: z.number().int().positive().default(1000),
+    /** Bytes of one header block (a References of thousands of ids, say), checked before parsing; more get 552 5.3.4. */
+    max_header_size: size.default("64KB"),
     /** 4xx answers to one message (same sender and Message-ID) before it is refused for good with 554 5.3.0. */
     max_temporary_failures: z.number().int().positive().default(5),
     /** How far back those 4xx answers count. */
@@ -244,6 +246,23 @@ const dkim = z
   })
   .default({});
 
+/** Sender authentication of inbound mail (SPEC §3): SPF, DKIM and DMARC. */
+const auth = z
+  .object({
+    /** off: not computed; log: computed and recorded in the mail log; enforce: a DMARC fail is refused with 550 5.7.1. */
+    mode: z.enum(["off", "log", "enforce"]).default("log"),
+    /** authserv-ids of front MTAs whose topmost Authentication-Results header is believed instead of computing. */
+    trusted_authserv_ids: z.array(z.string().min(1)).default([]),
+    /**
+     * Mail without a reply token (to conversations@, an inbox, an alias) joins a conversation through
+     * In-Reply-To/References: "authenticated" only when its From domain passes DMARC aligned;
+     * "participant" whenever its From is a participant's address (a Message-ID is no secret, so a forged From can post).
+     */
+    thread_without_token: z.enum(["authenticated", "participant"]).default("authenticated"),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     gateway,
@@ -257,6 +276,7 @@ export const configSchema = z
     log,
     limits,
     dkim,
+    auth,
   })
   .strict()
   .superRefine((config, ctx) => {

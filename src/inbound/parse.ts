@@ -32,12 +32,16 @@ export interface ParsedMessage {
 export interface ParseLimits {
   readonly maxMimeParts: number;
   readonly maxHeaders: number;
+  /** Bytes of one header block: mailparser's time grows with the square of a long folded field. */
+  readonly maxHeaderSize: number;
 }
 
-export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxMimeParts: 500, maxHeaders: 1000 };
+export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxMimeParts: 500, maxHeaders: 1000, maxHeaderSize: 65_536 };
 
-export function parseLimitsOf(config: { readonly limits: { readonly max_mime_parts: number; readonly max_headers: number } }): ParseLimits {
-  return { maxMimeParts: config.limits.max_mime_parts, maxHeaders: config.limits.max_headers };
+export function parseLimitsOf(config: {
+  readonly limits: { readonly max_mime_parts: number; readonly max_headers: number; readonly max_header_size: number };
+}): ParseLimits {
+  return { maxMimeParts: config.limits.max_mime_parts, maxHeaders: config.limits.max_headers, maxHeaderSize: config.limits.max_header_size };
 }
 
 export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedMessage> {
@@ -161,6 +165,7 @@ export function checkStructure(raw: Buffer, limits: ParseLimits): RawStructure {
   let delimiters = 0;
   let contentTypes = 0;
   let fromFields = 0;
+  let blockBytes = 0;
   let top = true;
   let inHeader = true;
   // The Content-Type field of the header block being read, unfolded, and the type it named.
@@ -188,7 +193,12 @@ export function checkStructure(raw: Buffer, limits: ParseLimits): RawStructure {
     const isContentType = /^content-type\s*:/i.test(line);
     if (isContentType) over(++contentTypes);
     if (inHeader) {
+      blockBytes += line.length + 2;
+      if (blockBytes > limits.maxHeaderSize) {
+        refuse("too_many_headers", `A header block of the message is larger than ${limits.maxHeaderSize} bytes (limit limits.max_header_size).`);
+      }
       if (line === "") {
+        blockBytes = 0;
         endField();
         top = false;
         // An attached message's body starts with its own header block.
