@@ -105,6 +105,8 @@ export const inboundMessages = sqliteTable(
     postId: integer("post_id"),
     size: integer("size").notNull(),
     raw: blob("raw", { mode: "buffer" }),
+    /** SPF/DKIM/DMARC verdicts (SPEC §3), one summary line; null when [auth] mode is off or before parsing. */
+    authResults: text("auth_results"),
   },
   (t) => [
     index("inbound_messages_message_id_idx").on(t.messageId),

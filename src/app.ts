@@ -1,6 +1,7 @@
 import type { Config } from "./config/config.js";
 import { openStore } from "./db/database.js";
 import type { Store } from "./db/store.js";
+import { systemResolver, type DnsResolver } from "./inbound/authenticate.js";
 import { InboundPipeline } from "./inbound/pipeline.js";
 import type { Logger } from "./log.js";
 import { DeliveryWorker } from "./outbound/delivery-worker.js";
@@ -23,6 +24,8 @@ export interface GatewayOptions {
   /** Tests and benchmarks inject a transport; otherwise the configured one is built. */
   readonly transport?: Transport;
   readonly now?: () => number;
+  /** DNS for SPF/DKIM/DMARC of inbound mail (SPEC §3); the system's resolver by default. Tests pass a fake one. */
+  readonly resolver?: DnsResolver;
 }
 
 /**
@@ -45,6 +48,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     logger,
     ...(options.now ? { now: options.now } : {}),
     onDeliveriesQueued: () => worker.wake(),
+    resolver: options.resolver ?? systemResolver,
   });
   const listener = createSmtpListener({ config, logger, pipeline });
   let port: number;

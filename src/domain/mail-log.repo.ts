@@ -2,8 +2,10 @@ import { and, count, desc, eq, getTableColumns, gte, inArray, sql } from "drizzl
 import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { MailLogEntry, MailLogOutcome } from "./records.js";
 
-export type NewMailLogEntry = Omit<MailLogEntry, "id" | "conversationId" | "postId" | "dedupeKey" | "raw"> & {
+export type NewMailLogEntry = Omit<MailLogEntry, "id" | "conversationId" | "postId" | "dedupeKey" | "raw" | "authResults"> & {
   readonly dedupeKey?: string | null;
+  /** The sender-authentication summary line (SPEC §3); null when it was not computed. */
+  readonly authResults?: string | null;
   readonly raw: Buffer | null;
   readonly conversationId?: number | null;
   readonly postId?: number | null;
@@ -41,6 +43,7 @@ const insert = (db: Db, t: Tables) =>
       postId: p("postId"),
       size: p("size"),
       raw: p("raw"),
+      authResults: p("authResults"),
     })
     // The first arrival of a message holds its key; a repeat inserts nothing and learns so here.
     .onConflictDoNothing({ target: t.inboundMessages.dedupeKey })
@@ -67,7 +70,7 @@ const byId = (db: Db, t: Tables) => db.select().from(t.inboundMessages).where(eq
 
 /** Adds a mail-log entry; undefined when its dedupe key is already taken by an earlier arrival. */
 export async function insertMailLogEntry(tx: Tx, values: NewMailLogEntry): Promise<number | undefined> {
-  const row = await tx.one(insert, { dedupeKey: null, conversationId: null, postId: null, ...values, rcptTo: [...values.rcptTo] });
+  const row = await tx.one(insert, { dedupeKey: null, conversationId: null, postId: null, authResults: null, ...values, rcptTo: [...values.rcptTo] });
   return row?.id;
 }
 

@@ -137,4 +137,6 @@ export interface MailLogEntry {
   readonly postId: number | null;
   readonly size: number;
   readonly raw: Buffer | null;
+  /** SPF/DKIM/DMARC summary line; null when not authenticated ([auth] mode off, or refused before parsing). */
+  readonly authResults: string | null;
 }

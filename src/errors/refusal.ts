@@ -9,6 +9,7 @@ export type RefusalReason =
   | "message_too_large"
   | "malformed_message"
   | "sender_mismatch"
+  | "sender_unauthenticated"
   | "conversation_closed"
   | "participant_gone"
   | "empty_reply"

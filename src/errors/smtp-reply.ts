@@ -29,6 +29,8 @@ const REPLY_CODES: Record<RefusalReason, readonly [code: number, enhancedStatus:
   message_too_large: [552, "5.3.4"],
   malformed_message: [550, "5.6.0"],
   sender_mismatch: [550, "5.7.1"],
+  // SPEC §3: the From domain failed DMARC under [auth] mode = "enforce", or mail without a token is not authenticated enough to thread.
+  sender_unauthenticated: [550, "5.7.1"],
   conversation_closed: [550, "5.1.1"],
   participant_gone: [550, "5.1.1"],
   empty_reply: [550, "5.6.0"],

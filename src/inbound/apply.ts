@@ -1,4 +1,5 @@
 import { Refusal, refuse } from "../errors/refusal.js";
+import { refusedUnderEnforce } from "./authenticate.js";
 import { handleAlias } from "./handlers/alias.js";
 import { handleBounce } from "./handlers/bounce.js";
 import { handleFromAddress } from "./handlers/from-address.js";
@@ -22,6 +23,12 @@ export async function applyInbound(ctx: InboundContext): Promise<AppliedOutcome>
   if (route.type === "bounce") return handleBounce(ctx, route.delivery);
   if (ctx.inbound.classification.kind !== "human") {
     return { outcome: "ignored", reason: ctx.inbound.classification.reason };
+  }
+  // SPEC §3, [auth] mode = "enforce": a From domain that fails DMARC neither starts nor posts to a
+  // conversation. postmaster@/abuse@ still take it (reports of abuse often come from broken setups).
+  if (route.type !== "postmaster") {
+    const refusal = refusedUnderEnforce(ctx.inbound.auth, ctx.config.auth.mode);
+    if (refusal) refuse("sender_unauthenticated", refusal);
   }
   switch (route.type) {
     case "postmaster":

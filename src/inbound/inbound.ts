@@ -1,4 +1,5 @@
 import type { DomainContext } from "../domain/context.js";
+import type { AuthenticationResult } from "./authenticate.js";
 import type { Classification } from "./classify.js";
 import type { ParsedMessage } from "./parse.js";
 
@@ -10,6 +11,8 @@ export interface PreparedInbound {
   readonly classification: Classification;
   /** The text with quotes and signature removed. */
   readonly trimmed: string;
+  /** SPF/DKIM/DMARC (SPEC §3), computed before the transaction; undefined when [auth] mode is "off". */
+  readonly auth?: AuthenticationResult | undefined;
 }
 
 /** What a handler did with a message it did not refuse. */

@@ -13,6 +13,7 @@ import {
 } from "../domain/mail-log.repo.js";
 import type { Logger } from "../log.js";
 import { applyInbound } from "./apply.js";
+import { authenticate, systemResolver, type AuthenticationResult, type DnsResolver } from "./authenticate.js";
 import { classifyMessage } from "./classify.js";
 import type { AppliedOutcome, PreparedInbound } from "./inbound.js";
 import { parseLimitsOf, parseMessage, type ParsedMessage } from "./parse.js";
@@ -24,6 +25,8 @@ export interface InboundEnvelope {
   readonly rcptTo: readonly string[];
   readonly sessionId?: string;
   readonly remoteAddress?: string;
+  /** The EHLO/HELO name the client gave; SPF checks it too (SPEC §3). */
+  readonly helo?: string;
 }
 
 export interface InboundVerdict extends AppliedOutcome {
@@ -44,6 +47,8 @@ export interface PipelineDeps {
   readonly now?: () => number;
   /** Called after each commit that queued deliveries, so the worker sends without waiting to poll. */
   readonly onDeliveriesQueued?: () => void;
+  /** Where SPF/DKIM/DMARC look things up; the system's resolver unless a test passes a fake one. */
+  readonly resolver?: DnsResolver;
 }
 
 /**
@@ -95,30 +100,34 @@ export class InboundPipeline {
     const receivedAt = this.now();
     const log = this.deps.logger.child({ sessionId: envelope.sessionId });
     let message: ParsedMessage | undefined;
+    let auth: AuthenticationResult | undefined;
     let committed: Committed;
     try {
       message = await parseMessage(raw, parseLimitsOf(this.deps.config));
       await this.refuseRepeatedFailure(message, receivedAt);
       const classification = classifyMessage(this.deps.config, message, envelope.mailFrom);
+      // DNS is slow I/O: done here, never inside the (shared) transaction. It never throws.
+      auth = await this.authenticate(raw, envelope);
       const prepared: PreparedInbound = {
         envelopeFrom: envelope.mailFrom,
         rcptTo: envelope.rcptTo,
         message,
         classification,
         trimmed: classification.kind === "human" ? trim(message.text) : "",
+        auth,
       };
       committed = await this.deps.store.transaction((tx) => this.commit(tx, raw, envelope, prepared, receivedAt));
     } catch (error) {
       const reply = toSmtpReply(error);
       if (!(error instanceof Refusal)) log.error({ event: "inbound.failed", err: error }, "inbound message could not be processed");
-      await this.recordRejection(raw, envelope, message, reply, receivedAt);
+      await this.recordRejection(raw, envelope, message, reply, receivedAt, auth);
       log.info({ event: "inbound.rejected", messageId: message?.messageId, code: reply.code, reason: reply.reason }, reply.sentence);
       throw reply;
     }
     if (committed.refusal) {
       const reply = toSmtpReply(committed.refusal);
       log.info(
-        { event: "inbound.rejected", inboundId: committed.inboundId, messageId: message.messageId, code: reply.code, reason: reply.reason },
+        { event: "inbound.rejected", inboundId: committed.inboundId, messageId: message.messageId, code: reply.code, reason: reply.reason, auth: auth?.summary },
         reply.sentence,
       );
       throw reply;
@@ -131,12 +140,22 @@ export class InboundPipeline {
         messageId: message.messageId,
         conversationId: verdict.conversationId,
         postId: verdict.postId,
+        auth: auth?.summary,
       },
       verdict.reason,
     );
     // A cheap poll: accepted mail usually queued deliveries, and waiting for the timer adds latency.
     if (verdict.outcome === "accepted" || verdict.outcome === "bounce") this.deps.onDeliveriesQueued?.();
     return verdict;
+  }
+
+  /** SPF, DKIM and DMARC of the message (SPEC §3); undefined when [auth] mode is "off". */
+  private authenticate(raw: Buffer, envelope: InboundEnvelope): Promise<AuthenticationResult | undefined> {
+    const { auth } = this.deps.config;
+    return authenticate(
+      { raw, clientIp: envelope.remoteAddress ?? "", helo: envelope.helo ?? "", mailFrom: envelope.mailFrom },
+      { mode: auth.mode, resolver: this.deps.resolver ?? systemResolver, trustedAuthservIds: auth.trusted_authserv_ids },
+    );
   }
 
   /**
@@ -147,7 +166,7 @@ export class InboundPipeline {
   private async commit(tx: Tx, raw: Buffer, envelope: InboundEnvelope, prepared: PreparedInbound, receivedAt: number): Promise<Committed> {
     const { message } = prepared;
     const dedupeKey = `${message.from.address} ${message.dedupeKey}`;
-    const fields = logFields(raw, envelope, message, receivedAt);
+    const fields = logFields(raw, envelope, message, receivedAt, prepared.auth);
     const inboundId = await insertMailLogEntry(tx, { ...fields, dedupeKey, outcome: "accepted", reason: "processing", smtpCode: 250, raw });
     if (inboundId === undefined) return this.duplicate(tx, fields, dedupeKey);
     const ctx = { tx, config: this.deps.config, now: receivedAt, inbound: prepared, inboundId };
@@ -261,9 +280,16 @@ export class InboundPipeline {
    * the header block and an excerpt of the body only (limits.refused_excerpt). A 451 entry records the
    * message's dedupe Message-ID (a digest when it has none), which refuseRepeatedFailure counts.
    */
-  private async recordRejection(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, reply: SmtpReply, receivedAt: number): Promise<void> {
+  private async recordRejection(
+    raw: Buffer,
+    envelope: InboundEnvelope,
+    message: ParsedMessage | undefined,
+    reply: SmtpReply,
+    receivedAt: number,
+    auth: AuthenticationResult | undefined,
+  ): Promise<void> {
     try {
-      const fields = logFields(raw, envelope, message, receivedAt);
+      const fields = logFields(raw, envelope, message, receivedAt, auth);
       await this.deps.store.transaction((tx) =>
         insertMailLogEntry(tx, {
           ...fields,
@@ -349,7 +375,13 @@ export class RecipientThrottle {
   }
 }
 
-function logFields(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessage | undefined, receivedAt: number): LogFields {
+function logFields(
+  raw: Buffer,
+  envelope: InboundEnvelope,
+  message: ParsedMessage | undefined,
+  receivedAt: number,
+  auth?: AuthenticationResult,
+): LogFields {
   return {
     receivedAt,
     sessionId: envelope.sessionId ?? null,
@@ -360,6 +392,7 @@ function logFields(raw: Buffer, envelope: InboundEnvelope, message: ParsedMessag
     messageId: message?.messageId ?? null,
     subject: message?.subject ?? null,
     size: raw.length,
+    authResults: auth?.summary ?? null,
   };
 }
 

@@ -133,6 +133,8 @@ function envelopeOf(session: SMTPServerSession) {
     rcptTo: session.envelope.rcptTo.map((r) => r.address),
     sessionId: session.id,
     remoteAddress: session.remoteAddress,
+    // What the client said in EHLO/HELO; SPF checks it as well (SPEC §3).
+    helo: session.hostNameAppearsAs ?? "",
   };
 }
 

@@ -62,6 +62,8 @@ describe("the gateway as a process: crashes, restarts, shutdown, broken clients"
       "[database]", `path = "${join(dir, "postern.db")}"`,
       "[outbound]", 'transport = "smtp"', 'host = "127.0.0.1"', `port = ${relayPort}`,
       'poll_interval = "200ms"', 'retry_schedule = ["300ms"]', 'lease = "2s"', 'connection_timeout = "2s"',
+      // A spawned gateway uses the system resolver: no sender authentication, so no real DNS.
+      "[auth]", 'mode = "off"',
     ].join("\n");
     writeFileSync(configPath, toml);
     const config = buildConfig({ gateway: { domain: "example.test" } });

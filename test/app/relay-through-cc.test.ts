@@ -9,6 +9,7 @@ import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { listMailLog } from "../../src/domain/mail-log.repo.js";
 import { findUserByEmail } from "../../src/domain/users.repo.js";
 import { addUser } from "../../src/domain/users.service.js";
+import { dmarcPassDns } from "../helpers/dns.js";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 const STRANGER = "spammer@spam.test";
@@ -19,7 +20,8 @@ describe("a stranger cannot relay mail to third parties through Cc", () => {
   let t: TestGateway;
 
   beforeEach(async () => {
-    t = await startTestGateway();
+    // The follow-ups thread without a token, which needs a DMARC pass (SPEC §3): a fake DNS gives one.
+    t = await startTestGateway({}, { resolver: dmarcPassDns(["spam.test", "team.test"]) });
     await t.write(async (ctx) => {
       await addUser(ctx, { email: "mia@team.test", name: "Mia Member", role: "member" });
       await addGroup(ctx, { name: "support", inbox: "support@example.test" });

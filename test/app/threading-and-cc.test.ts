@@ -6,14 +6,19 @@ import { addUser } from "../../src/domain/users.service.js";
 import { findUserByEmail } from "../../src/domain/users.repo.js";
 import { listMailLog } from "../../src/domain/mail-log.repo.js";
 import { deliveries } from "../../schema/schema.js";
+import { dmarcPassDns } from "../helpers/dns.js";
 import { smtpError, startTestGateway, type TestGateway } from "../helpers/gateway.js";
+
+// Mail without a token threads only when its From domain passes DMARC (SPEC §3): these domains do,
+// through a fake DNS that authorizes the test client's address.
+const PASSING_DNS = dmarcPassDns(["client.test", "staff.test"]);
 
 describe("threading without a token, and people CC'd on a reply", () => {
   let t: TestGateway;
 
   beforeEach(async () => {
     // Dana is staged (a stranger Sam wrote to); these tests are about CC itself, so staged users may invite by CC here.
-    t = await startTestGateway({ staged_users: { invite_by_cc: true } });
+    t = await startTestGateway({ staged_users: { invite_by_cc: true } }, { resolver: PASSING_DNS });
     await t.write(async (ctx) => {
       await addUser(ctx, { email: "sam@staff.test", name: "Sam Staff", role: "staff" });
       await createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Contract", body: "Here is the draft contract." });
@@ -109,7 +114,7 @@ describe("threading without a token, and people CC'd on a reply", () => {
 describe("the cap on people joining by CC", () => {
   let t: TestGateway;
   beforeEach(async () => {
-    t = await startTestGateway({ conversations: { max_cc_participants: 2 }, staged_users: { invite_by_cc: true } });
+    t = await startTestGateway({ conversations: { max_cc_participants: 2 }, staged_users: { invite_by_cc: true } }, { resolver: PASSING_DNS });
     await t.write(async (ctx) => {
       await addUser(ctx, { email: "sam@staff.test", role: "staff" });
       await createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Plan", body: "Plan attached." });

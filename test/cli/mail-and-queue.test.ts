@@ -15,6 +15,7 @@ interface MailLogRow {
   messageId: string | null;
   outcome: string;
   reason: string;
+  auth: string | null;
 }
 
 let cli: CliSandbox;
@@ -57,6 +58,7 @@ describe("postern mail log", () => {
         smtpCode: 250,
         size: 120,
         raw: Buffer.from("Subject: Hello\r\n\r\nprivate words\r\n"),
+        authResults: "spf=pass dkim=pass dmarc=pass (client.test)",
       });
       await insertMailLogEntry(tx, {
         receivedAt: receivedAt + 1000,
@@ -86,10 +88,12 @@ describe("postern mail log", () => {
       reason: "no such address",
     });
     expect(rows[1]).toMatchObject({ from: "dana@client.test", to: ["support@example.test"], outcome: "accepted" });
+    // SPEC §3: the sender-authentication summary; null when it was not computed.
+    expect(rows.map((r) => r.auth)).toEqual([null, "spf=pass dkim=pass dmarc=pass (client.test)"]);
     for (const row of rows) expect(row.id).toEqual(expect.any(Number));
     for (const row of rows) {
       expect(Object.keys(row).sort()).toEqual(
-        ["code", "conversationId", "from", "id", "messageId", "outcome", "postId", "reason", "receivedAt", "subject", "to"],
+        ["auth", "code", "conversationId", "from", "id", "messageId", "outcome", "postId", "reason", "receivedAt", "subject", "to"],
       );
     }
     // The raw message is private: never part of the log.
@@ -101,6 +105,11 @@ describe("postern mail log", () => {
     ]);
     expect(rejected.map((r) => r.messageId)).toEqual(["<no-1@client.test>"]);
     expect(limited.map((r) => r.messageId)).toEqual(["<no-1@client.test>"]);
+
+    // The table view has the auth column too, "-" where there is none.
+    const [header, ...lines] = (await cli.ok(["mail", "log"])).trimEnd().split("\n");
+    expect(header).toMatch(/^ID\s+RECEIVEDAT\s+OUTCOME\s+CODE\s+FROM\s+TO\s+AUTH\s+REASON$/);
+    expect(lines[1]).toContain("spf=pass dkim=pass dmarc=pass (client.test)");
   });
 });
 

@@ -10,6 +10,7 @@ const EVERY_REASON: Record<RefusalReason, true> = {
   message_too_large: true,
   malformed_message: true,
   sender_mismatch: true,
+  sender_unauthenticated: true,
   conversation_closed: true,
   participant_gone: true,
   empty_reply: true,

@@ -5,7 +5,9 @@ import { startGateway, type Gateway } from "../../src/app.js";
 import { buildConfig, type Config } from "../../src/config/config.js";
 import type { DomainContext } from "../../src/domain/context.js";
 import { silentLogger } from "../../src/log.js";
+import type { DnsResolver } from "../../src/inbound/authenticate.js";
 import { testDatabase } from "./database.js";
+import { noDns } from "./dns.js";
 import { startSmtpSink, type SmtpSink } from "./smtp-sink.js";
 
 export interface TestGateway {
@@ -27,8 +29,9 @@ type Overrides = { [section: string]: Record<string, unknown> };
 /**
  * A gateway on port 0 with a fresh database of the engine under test (a real SQLite file, or a
  * database of its own on the throwaway PostgreSQL cluster), relaying through a real SMTP sink.
+ * DNS for sender authentication is `options.resolver`, by default one that finds nothing (noDns).
  */
-export async function startTestGateway(overrides: Overrides = {}): Promise<TestGateway> {
+export async function startTestGateway(overrides: Overrides = {}, options: { resolver?: DnsResolver } = {}): Promise<TestGateway> {
   const { database, dir, drop } = await testDatabase();
   const sink = await startSmtpSink();
   const base: Overrides = {
@@ -40,7 +43,8 @@ export async function startTestGateway(overrides: Overrides = {}): Promise<TestG
   const merged: Overrides = { ...base };
   for (const [section, values] of Object.entries(overrides)) merged[section] = { ...(base[section] ?? {}), ...values };
   const config = buildConfig(merged, "test");
-  const gateway = await startGateway(config, { logger: silentLogger() });
+  // Never real DNS: every SPF/DKIM/DMARC query fails ENOTFOUND at once unless a test brings its own fake.
+  const gateway = await startGateway(config, { logger: silentLogger(), resolver: options.resolver ?? noDns });
   const client = nodemailer.createTransport({ host: "127.0.0.1", port: gateway.port, secure: false, ignoreTLS: true });
   return {
     gateway,

@@ -66,6 +66,7 @@ describe("limits config", () => {
     expect(buildConfig({}).limits).toEqual({
       max_mime_parts: 500,
       max_headers: 1000,
+      max_header_size: 64 * 1024,
       max_temporary_failures: 5,
       temporary_failure_window: 5 * 86_400_000,
       refused_excerpt: 16 * 1024,

@@ -14,6 +14,7 @@ import { SmtpReply } from "../../src/errors/smtp-reply.js";
 import { silentLogger } from "../../src/log.js";
 import { InboundPipeline, type InboundEnvelope } from "../../src/inbound/pipeline.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
+import { dmarcPassDns } from "../helpers/dns.js";
 import {
   allDeliveries,
   buildMime,
@@ -28,6 +29,12 @@ import {
 } from "../helpers/seed.js";
 
 const FIXTURES = new URL("../fixtures/eml/", import.meta.url);
+/**
+ * A fake DNS (never the real one) in which elsewhere.test authorizes 192.0.2.1, the client address
+ * of envelope() below: its mail passes DMARC, so mail without a token may thread (SPEC §3).
+ */
+const CLIENT_IP = "192.0.2.1";
+const PASSING_DNS = dmarcPassDns(["elsewhere.test"], CLIENT_IP);
 
 let t: TestStore;
 let clock: number;
@@ -39,7 +46,7 @@ let aliceReply: string;
 beforeEach(async () => {
   t = await createTestStore();
   clock = T0 + 60_000;
-  pipeline = new InboundPipeline({ store: t.store, config: t.config, logger: silentLogger(), now: () => clock });
+  pipeline = new InboundPipeline({ store: t.store, config: t.config, logger: silentLogger(), now: () => clock, resolver: PASSING_DNS });
   w = await seedDirectConversation(t);
   bobReply = tokenAddress("reply", w.bobParticipant.replyToken, DOMAIN);
   aliceReply = tokenAddress("reply", w.aliceParticipant.replyToken, DOMAIN);
@@ -49,7 +56,7 @@ afterEach(async () => {
   await t.dispose();
 });
 
-const envelope = (mailFrom: string, ...rcptTo: string[]): InboundEnvelope => ({ mailFrom, rcptTo, sessionId: "test-session", remoteAddress: "192.0.2.1" });
+const envelope = (mailFrom: string, ...rcptTo: string[]): InboundEnvelope => ({ mailFrom, rcptTo, sessionId: "test-session", remoteAddress: CLIENT_IP });
 
 function bobAnswers(extra: Partial<Parameters<typeof buildMime>[0]> = {}): Buffer {
   return buildMime({ from: "Bob Builder <bob@elsewhere.test>", to: bobReply, subject: "Re: Lunch on Friday?", body: "Noon is fine.", messageId: "<bob-answer-1@elsewhere.test>", ...extra });

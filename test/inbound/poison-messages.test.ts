@@ -49,10 +49,10 @@ describe("checkStructure counts parts and headers on the raw bytes", () => {
   });
 
   it("refuses past max_mime_parts and max_headers, naming the limit", () => {
-    const parts = refusalOf(() => checkStructure(manyParts(5), { maxMimeParts: 5, maxHeaders: 1000 }));
+    const parts = refusalOf(() => checkStructure(manyParts(5), { maxMimeParts: 5, maxHeaders: 1000, maxHeaderSize: 65_536 }));
     expect(parts?.reason).toBe("too_many_mime_parts");
     expect(parts?.sentence).toBe("The message has more than 5 MIME parts (limit limits.max_mime_parts).");
-    const headers = refusalOf(() => checkStructure(manyHeaders(20), { maxMimeParts: 500, maxHeaders: 20 }));
+    const headers = refusalOf(() => checkStructure(manyHeaders(20), { maxMimeParts: 500, maxHeaders: 20, maxHeaderSize: 65_536 }));
     expect(headers?.reason).toBe("too_many_headers");
     expect(headers?.sentence).toMatch(/more than 20 header fields \(limit limits\.max_headers\)/);
   });

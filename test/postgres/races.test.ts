@@ -23,6 +23,7 @@ import type { Store, Tx } from "../../src/db/store.js";
 import { InboundPipeline, type InboundEnvelope, type InboundVerdict } from "../../src/inbound/pipeline.js";
 import { silentLogger } from "../../src/log.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
+import { noDns } from "../helpers/dns.js";
 import { ENGINE } from "../helpers/postgres.js";
 import { buildMime, DOMAIN, seedConversation, seedGroup, seedUser, T0 } from "../helpers/seed.js";
 
@@ -228,7 +229,7 @@ async function lockstepRounds(run: (mode: Mode, round: number) => Promise<Timing
 }
 
 function pipeline(store: Store): InboundPipeline {
-  return new InboundPipeline({ store, config: t.config, logger: silentLogger() });
+  return new InboundPipeline({ store, config: t.config, logger: silentLogger(), resolver: noDns });
 }
 
 const envelope = (mailFrom: string, ...rcptTo: string[]): InboundEnvelope => ({ mailFrom, rcptTo, sessionId: "race", remoteAddress: "192.0.2.1" });

@@ -126,6 +126,9 @@ function nodeToml(dbUrl: string, smtpPort: number, relayPort: number): string {
     'poll_interval = "100ms"',
     'retry_schedule = ["1s"]',
     'connection_timeout = "2s"',
+    // A spawned gateway uses the system resolver: no sender authentication, so no real DNS.
+    "[auth]",
+    'mode = "off"',
   ].join("\n");
 }
 

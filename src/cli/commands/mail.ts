@@ -27,9 +27,11 @@ export function registerMailCommands(program: Command): void {
           subject: m.subject,
           conversationId: m.conversationId,
           postId: m.postId,
+          // SPF/DKIM/DMARC summary (SPEC §3); null when [auth] mode is off or the message was refused before parsing.
+          auth: m.authResults,
         }));
         if (options.json) printJson(rows);
-        else printTable(rows, ["id", "receivedAt", "outcome", "code", "from", "to", "reason"]);
+        else printTable(rows, ["id", "receivedAt", "outcome", "code", "from", "to", "auth", "reason"]);
       }),
     );
 }

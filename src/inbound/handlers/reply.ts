@@ -5,6 +5,7 @@ import { createPost, publishPost } from "../../domain/posts.service.js";
 import type { Conversation, Participant } from "../../domain/records.js";
 import { joinDirectRecipients } from "../cc.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
+import { mayPostWithoutToken } from "../authenticate.js";
 import { findThread } from "../thread.js";
 import { assertSender, checkedAttachments, describe } from "./shared.js";
 
@@ -46,6 +47,12 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
  * Reply-To) joins a conversation only through its threading headers and only from a participant.
  * Undefined when it answers no conversation the sender takes part in (within `scope`: a group's
  * conversations for its inbox, conversations the member takes part in for their alias).
+ *
+ * A Message-ID is no secret, so with [auth] thread_without_token = "authenticated" (the default)
+ * the From address must also be authenticated (a DMARC-aligned pass, SPEC §3). When it answers a
+ * participant's conversation but is not, it is refused on every route (sender_unauthenticated)
+ * with a sentence sending the sender to their own copy, whose reply address carries their token:
+ * starting a new conversation instead would look to a genuine participant as if the reply vanished.
  */
 export async function handleThreadedReply(ctx: InboundContext, scope: { groupId?: number; memberId?: number } = {}): Promise<AppliedOutcome | undefined> {
   const sender = await findUserByEmail(ctx.tx, ctx.inbound.message.from.address);
@@ -54,6 +61,17 @@ export async function handleThreadedReply(ctx: InboundContext, scope: { groupId?
     match &&
     (!scope.groupId || match.conversation.groupId === scope.groupId) &&
     (!scope.memberId || (await findParticipant(ctx.tx, match.conversation.id, scope.memberId))?.state === "active");
-  if (match && inScope && match.participant) return handleReply(ctx, match.conversation, match.participant);
-  return undefined;
+  if (!(match && inScope && match.participant)) return undefined;
+  if (ctx.config.auth.thread_without_token === "authenticated" && !mayPostWithoutToken(ctx.inbound.auth)) {
+    refuse("sender_unauthenticated", unauthenticatedThreadSentence(ctx.inbound.message.from.address, match.conversation.subject));
+  }
+  return handleReply(ctx, match.conversation, match.participant);
+}
+
+function unauthenticatedThreadSentence(from: string, subject: string): string {
+  return (
+    `This message answers the conversation "${subject}", but the domain of ${from} could not be authenticated (DMARC), ` +
+    "so it cannot be posted through this address. To answer, reply to the copy of the conversation you received, " +
+    "whose reply address is your own."
+  );
 }

@@ -31,7 +31,7 @@ afterEach(async () => {
 });
 
 async function send(raw: Buffer, member = mira, store = t, now = T1): Promise<AppliedOutcome> {
-  const inbound = await prepareInbound(store.config, raw, ALIAS);
+  const inbound = await prepareInbound(store.config, raw, ALIAS, undefined, "dmarc-pass");
   return runInbound(store, inbound, (ctx) => handleAlias(ctx, member, ALIAS), now);
 }
 

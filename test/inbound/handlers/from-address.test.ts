@@ -26,7 +26,7 @@ afterEach(async () => {
 });
 
 async function send(raw: Buffer) {
-  const inbound = await prepareInbound(t.config, raw, FROM_ADDRESS);
+  const inbound = await prepareInbound(t.config, raw, FROM_ADDRESS, undefined, "dmarc-pass");
   return runInbound(t, inbound, (ctx) => handleFromAddress(ctx), T1);
 }
 

@@ -37,7 +37,7 @@ afterEach(async () => {
 });
 
 async function send(group: Group, raw: Buffer, now = T1, store = t): Promise<AppliedOutcome> {
-  const inbound = await prepareInbound(store.config, raw, group.inboxAddress);
+  const inbound = await prepareInbound(store.config, raw, group.inboxAddress, undefined, "dmarc-pass");
   return runInbound(store, inbound, (ctx) => handleInbox(ctx, group), now);
 }
 

@@ -17,6 +17,7 @@ import { createTestStore, type TestStore } from "../../helpers/database.js";
 import {
   buildMime,
   DOMAIN,
+  dmarcPass,
   prepareInbound,
   refusalOf,
   runInbound,
@@ -287,6 +288,8 @@ describe("handleReply", () => {
 });
 
 describe("handleThreadedReply", () => {
+  // The messages below pass DMARC ("dmarc-pass"): by default ([auth] thread_without_token =
+  // "authenticated") mail without a token joins a conversation only then. The rule itself is tested last.
   /** A message without a token that answers `inReplyTo`, from `from`. */
   function threaded(from: string, inReplyTo: string, extra: { references?: string } = {}) {
     return buildMime({ from, to: `conversations@${DOMAIN}`, subject: "Re: Contract renewal", body: "Answering without the token.", inReplyTo, ...extra });
@@ -294,7 +297,7 @@ describe("handleThreadedReply", () => {
 
   it("posts a participant's reply found through In-Reply-To (a Message-ID Postern sent)", async () => {
     const w = await world();
-    const inbound = await prepareInbound(t.config, threaded("Bob Customer <bob@customer.test>", w.first.messageId), `conversations@${DOMAIN}`);
+    const inbound = await prepareInbound(t.config, threaded("Bob Customer <bob@customer.test>", w.first.messageId), `conversations@${DOMAIN}`, undefined, "dmarc-pass");
     const outcome = await runInbound(t, inbound, (ctx) => handleThreadedReply(ctx));
     expect(outcome).toMatchObject({ outcome: "accepted", conversationId: w.conversation.id });
     const all = await posts(w.conversation.id);
@@ -307,7 +310,7 @@ describe("handleThreadedReply", () => {
   it("finds the conversation through References when In-Reply-To names nothing Postern knows", async () => {
     const w = await world();
     const raw = threaded("bob@customer.test", "<unknown@customer.test>", { references: `${w.first.messageId} <other@customer.test>` });
-    const inbound = await prepareInbound(t.config, raw, `conversations@${DOMAIN}`);
+    const inbound = await prepareInbound(t.config, raw, `conversations@${DOMAIN}`, undefined, "dmarc-pass");
     const outcome = await runInbound(t, inbound, (ctx) => handleThreadedReply(ctx));
     expect(outcome?.conversationId).toBe(w.conversation.id);
   });
@@ -317,7 +320,7 @@ describe("handleThreadedReply", () => {
     // Bob's first reply came in with his client's Message-ID; Alice's client answers that one.
     const first = buildMime({ from: "bob@customer.test", to: w.bobReply, subject: "Re: Contract renewal", body: "Mine.", messageId: "<bob-1@customer.test>" });
     await runInbound(t, await prepareInbound(t.config, first, w.bobReply), (ctx) => handleReply(ctx, w.conversation, w.bobParticipant));
-    const inbound = await prepareInbound(t.config, threaded("alice@elsewhere.test", "<bob-1@customer.test>"), `conversations@${DOMAIN}`);
+    const inbound = await prepareInbound(t.config, threaded("alice@elsewhere.test", "<bob-1@customer.test>"), `conversations@${DOMAIN}`, undefined, "dmarc-pass");
     const outcome = await runInbound(t, inbound, (ctx) => handleThreadedReply(ctx));
     expect(outcome).toMatchObject({ outcome: "accepted", conversationId: w.conversation.id });
     expect(await posts(w.conversation.id)).toHaveLength(3);
@@ -327,7 +330,7 @@ describe("handleThreadedReply", () => {
     const w = await world();
     await seedUser(t, "carol@elsewhere.test", "Carol");
     for (const from of ["carol@elsewhere.test", "stranger@elsewhere.test"]) {
-      const inbound = await prepareInbound(t.config, threaded(from, w.first.messageId), `conversations@${DOMAIN}`);
+      const inbound = await prepareInbound(t.config, threaded(from, w.first.messageId), `conversations@${DOMAIN}`, undefined, "dmarc-pass");
       expect(await runInbound(t, inbound, (ctx) => handleThreadedReply(ctx))).toBeUndefined();
     }
     expect(await posts(w.conversation.id)).toHaveLength(1);
@@ -337,7 +340,7 @@ describe("handleThreadedReply", () => {
   it("returns nothing for a participant who left the conversation", async () => {
     const w = await world();
     await seedLeave(t, w.conversation, w.bob);
-    const inbound = await prepareInbound(t.config, threaded("bob@customer.test", w.first.messageId), `conversations@${DOMAIN}`);
+    const inbound = await prepareInbound(t.config, threaded("bob@customer.test", w.first.messageId), `conversations@${DOMAIN}`, undefined, "dmarc-pass");
     expect(await runInbound(t, inbound, (ctx) => handleThreadedReply(ctx))).toBeUndefined();
     expect(await posts(w.conversation.id)).toHaveLength(1);
   });
@@ -345,13 +348,13 @@ describe("handleThreadedReply", () => {
   it("returns nothing without threading headers", async () => {
     await world();
     const raw = buildMime({ from: "bob@customer.test", to: `conversations@${DOMAIN}`, subject: "Re: Contract renewal", body: "No headers." });
-    const inbound = await prepareInbound(t.config, raw, `conversations@${DOMAIN}`);
+    const inbound = await prepareInbound(t.config, raw, `conversations@${DOMAIN}`, undefined, "dmarc-pass");
     expect(await runInbound(t, inbound, (ctx) => handleThreadedReply(ctx))).toBeUndefined();
   });
 
   it("keeps to the given group: a conversation outside it is not answered", async () => {
     const w = await world();
-    const inbound = await prepareInbound(t.config, threaded("bob@customer.test", w.first.messageId), `conversations@${DOMAIN}`);
+    const inbound = await prepareInbound(t.config, threaded("bob@customer.test", w.first.messageId), `conversations@${DOMAIN}`, undefined, "dmarc-pass");
     // The direct conversation has no group, so a scope of any group excludes it.
     expect(await runInbound(t, inbound, (ctx) => handleThreadedReply(ctx, { groupId: 9999 }))).toBeUndefined();
   });
@@ -365,8 +368,40 @@ describe("handleThreadedReply", () => {
       inReplyTo: w.first.messageId,
       body: "On Wed, 15 Jan 2025 at 09:30, Alice via Acme <conversations@example.test> wrote:\n> Please find the draft renewal terms below.\n",
     });
-    const inbound = await prepareInbound(t.config, raw, `conversations@${DOMAIN}`);
+    const inbound = await prepareInbound(t.config, raw, `conversations@${DOMAIN}`, undefined, "dmarc-pass");
     const refusal = await refusalOf(runInbound(t, inbound, (ctx) => handleThreadedReply(ctx)));
     expect(refusal.reason).toBe("empty_reply");
+  });
+
+  describe("[auth] thread_without_token (SPEC §3: a Message-ID is no secret)", () => {
+    it("refuses a participant's unauthenticated reply by default, telling them to reply to their own copy", async () => {
+      const w = await world();
+      for (const auth of [undefined, { ...dmarcPass("customer.test"), dmarc: "fail" as const, aligned: false }]) {
+        const inbound = await prepareInbound(t.config, threaded("bob@customer.test", w.first.messageId), `conversations@${DOMAIN}`, undefined, auth);
+        const refusal = await refusalOf(runInbound(t, inbound, (ctx) => handleThreadedReply(ctx)));
+        expect(refusal.reason).toBe("sender_unauthenticated");
+        expect(refusal.sentence).toContain('answers the conversation "Contract renewal"');
+        expect(refusal.sentence).toContain("reply to the copy of the conversation you received, whose reply address is your own");
+      }
+      expect(await posts(w.conversation.id)).toHaveLength(1);
+    });
+
+    it("still returns nothing for an unauthenticated sender who is not a participant", async () => {
+      const w = await world();
+      const inbound = await prepareInbound(t.config, threaded("stranger@elsewhere.test", w.first.messageId), `conversations@${DOMAIN}`);
+      expect(await runInbound(t, inbound, (ctx) => handleThreadedReply(ctx))).toBeUndefined();
+    });
+
+    it('"participant" keeps the old rule: any participant\'s From address joins, authenticated or not', async () => {
+      const loose = await createTestStore(buildConfig({ gateway: { domain: DOMAIN, name: "Acme" }, auth: { thread_without_token: "participant" } }, "test"));
+      try {
+        const w = await world(loose);
+        const inbound = await prepareInbound(loose.config, threaded("bob@customer.test", w.first.messageId), `conversations@${DOMAIN}`);
+        const outcome = await runInbound(loose, inbound, (ctx) => handleThreadedReply(ctx));
+        expect(outcome).toMatchObject({ outcome: "accepted", conversationId: w.conversation.id });
+      } finally {
+        await loose.dispose();
+      }
+    });
   });
 });

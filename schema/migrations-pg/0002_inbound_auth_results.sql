@@ -1,0 +1,1 @@
+ALTER TABLE "inbound_messages" ADD COLUMN "auth_results" text;

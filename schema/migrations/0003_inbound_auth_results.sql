@@ -1,0 +1,1 @@
+ALTER TABLE `inbound_messages` ADD `auth_results` text;
