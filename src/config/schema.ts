@@ -254,6 +254,11 @@ const auth = z
     /** authserv-ids of front MTAs whose topmost Authentication-Results header is believed instead of computing. */
     trusted_authserv_ids: z.array(z.string().min(1)).default([]),
     /**
+     * IP addresses of front MTAs allowed to send XCLIENT/XFORWARD: behind one, every client is
+     * 127.0.0.1, so SPF must see the address the front MTA passes on. Anyone else would forge it.
+     */
+    trusted_hosts: z.array(z.string().ip()).default([]),
+    /**
      * Mail without a reply token (to conversations@, an inbox, an alias) joins a conversation through
      * In-Reply-To/References: "authenticated" only when its From domain passes DMARC aligned;
      * "participant" whenever its From is a participant's address (a Message-ID is no secret, so a forged From can post).

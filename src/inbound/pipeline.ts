@@ -1,7 +1,7 @@
 import type { Config } from "../config/config.js";
 import type { Store, Tx } from "../db/store.js";
 import { Refusal, refuse } from "../errors/refusal.js";
-import { toSmtpReply, type SmtpReply } from "../errors/smtp-reply.js";
+import { SmtpReply, toSmtpReply } from "../errors/smtp-reply.js";
 import {
   countTemporaryFailures,
   findMailLogEntryByDedupeKey,
@@ -74,6 +74,17 @@ export class InboundPipeline {
   async checkRecipient(address: string, envelope: Omit<InboundEnvelope, "rcptTo">): Promise<void> {
     const ip = envelope.remoteAddress;
     if (ip !== undefined && this.throttle.throttled(ip, this.now())) {
+      // A client that keeps going through its cool-down is not retrying politely: end the session.
+      if (this.throttle.persisting(ip, this.now())) {
+        const reply = new SmtpReply(
+          421,
+          "4.7.0",
+          "Too many unknown recipients from your address, and more during the cool-down; closing the connection (limit limits.unknown_recipients_per_minute).",
+          "too_many_unknown_recipients",
+        );
+        this.deps.logger.info({ event: "smtp.rcpt_throttled", sessionId: envelope.sessionId, remoteAddress: ip, to: address, code: 421 }, reply.sentence);
+        throw reply;
+      }
       // Every RCPT, not only unknown ones: a guessed token must not stand out by being accepted.
       const reply = toSmtpReply(
         new Refusal(
@@ -340,6 +351,7 @@ export function refusedExcerpt(raw: Buffer, bodyBytes: number): Buffer | null {
  */
 export class RecipientThrottle {
   private readonly refusals = new Map<string, number[]>();
+  private readonly attemptsWhileThrottled = new Map<string, number[]>();
 
   constructor(
     private readonly limit: number,
@@ -349,6 +361,24 @@ export class RecipientThrottle {
 
   throttled(address: string, now: number): boolean {
     return this.limit > 0 && this.recent(address, now).length >= this.limit;
+  }
+
+  /**
+   * Counts one more attempt during the cool-down; true once there were more than the limit itself
+   * within the window, when 450 has plainly not slowed the client down.
+   */
+  persisting(address: string, now: number): boolean {
+    const attempts = (this.attemptsWhileThrottled.get(address) ?? []).filter((t) => t > now - this.windowMs);
+    attempts.push(now);
+    if (attempts.length > this.limit + 1) attempts.splice(0, attempts.length - this.limit - 1);
+    this.attemptsWhileThrottled.delete(address);
+    this.attemptsWhileThrottled.set(address, attempts);
+    while (this.attemptsWhileThrottled.size > this.maxAddresses) {
+      const oldest = this.attemptsWhileThrottled.keys().next().value;
+      if (oldest === undefined) break;
+      this.attemptsWhileThrottled.delete(oldest);
+    }
+    return attempts.length > this.limit;
   }
 
   record(address: string, now: number): void {

@@ -47,6 +47,9 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
     // built-in (expired, CN=localhost) certificate: the command is disabled, not merely unadvertised.
     disabledCommands: tls ? ["AUTH"] : ["AUTH", "STARTTLS"],
     hideSTARTTLS: !tls,
+    // Behind a front MTA every client is that MTA: only it may say who the real client was.
+    useXClient: config.auth.trusted_hosts.length > 0 ? [...config.auth.trusted_hosts] : false,
+    useXForward: config.auth.trusted_hosts.length > 0 ? [...config.auth.trusted_hosts] : false,
     ...(tls ?? {}),
     disableReverseLookup: !config.smtp.reverse_dns,
     maxClients: config.smtp.max_clients,

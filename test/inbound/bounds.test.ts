@@ -174,6 +174,10 @@ describe("bounds: refused recipients", () => {
     await again.command("EHLO client.test");
     await again.command("MAIL FROM:<x@outside.test>");
     expect(await again.command("RCPT TO:<support@example.test>")).toMatch(/^450 4\.7\.1/);
+    // Going on through the cool-down: past the limit again, the session is ended with 421.
+    expect(await again.command("RCPT TO:<reply+guess10@example.test>")).toBe(
+      "421 4.7.0 Too many unknown recipients from your address, and more during the cool-down; closing the connection (limit limits.unknown_recipients_per_minute).",
+    );
     again.close();
   });
 });
