@@ -1,54 +1,30 @@
 // Bounds on what attacker input costs: the bytes kept of refused mail, the mail-log rows refused
 // RCPTs write, and how fast one client address may try recipients that do not exist.
 
-import { connect } from "node:net";
+import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildConfig } from "../../src/config/config.js";
 import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { findMailLogEntry, listMailLog } from "../../src/domain/mail-log.repo.js";
 import { addUser } from "../../src/domain/users.service.js";
 import { RecipientThrottle, refusedExcerpt } from "../../src/inbound/pipeline.js";
+import { rawClient } from "../helpers/raw-smtp.js";
 import { smtpError, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 const crlf = (lines: string[]): Buffer => Buffer.from(lines.join("\r\n") + "\r\n");
 
 /** A bare SMTP client: one command at a time, each resolving with the full (multi-line) reply. */
-const openSockets = new Set<ReturnType<typeof connect>>();
+const openSockets = new Set<Socket>();
 
 async function smtpSession(port: number) {
-  const socket = connect(port, "127.0.0.1");
-  openSockets.add(socket);
-  socket.setEncoding("utf8");
-  const replies: string[] = [];
-  const waiting: ((reply: string) => void)[] = [];
-  let buffer = "";
-  let lines: string[] = [];
-  socket.on("data", (chunk: string) => {
-    buffer += chunk;
-    let end: number;
-    while ((end = buffer.indexOf("\r\n")) !== -1) {
-      const line = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      lines.push(line);
-      if (/^\d{3} /.test(line) || /^\d{3}$/.test(line)) {
-        const reply = lines.join("\n");
-        lines = [];
-        const waiter = waiting.shift();
-        if (waiter) waiter(reply);
-        else replies.push(reply);
-      }
-    }
-  });
-  const next = () => new Promise<string>((resolve) => (replies.length ? resolve(replies.shift()!) : waiting.push(resolve)));
-  await next();
+  const client = await rawClient(port);
+  openSockets.add(client.socket);
+  await client.reply();
   return {
-    command(line: string): Promise<string> {
-      socket.write(`${line}\r\n`);
-      return next();
-    },
+    command: (line: string) => client.command(line),
     close: () => {
-      socket.destroy();
-      openSockets.delete(socket);
+      client.end();
+      openSockets.delete(client.socket);
     },
   };
 }

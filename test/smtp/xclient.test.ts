@@ -1,43 +1,15 @@
-import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { listMailLog } from "../../src/domain/mail-log.repo.js";
 import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { addUser } from "../../src/domain/users.service.js";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { rawClient } from "../helpers/raw-smtp.js";
 
-/** A raw SMTP client from a chosen loopback address, reading one reply per command. */
+/** A raw SMTP client from a chosen loopback address, past the greeting. */
 async function session(port: number, localAddress: string) {
-  const socket: Socket = connect({ port, host: "127.0.0.1", localAddress });
-  socket.setEncoding("utf8");
-  let buffer = "";
-  const waiting: ((reply: string) => void)[] = [];
-  const ready: string[] = [];
-  let lines: string[] = [];
-  socket.on("data", (chunk: string) => {
-    buffer += chunk;
-    let end: number;
-    while ((end = buffer.indexOf("\r\n")) !== -1) {
-      const line = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      lines.push(line);
-      if (/^\d{3}( |$)/.test(line)) {
-        const reply = lines.join("\n");
-        lines = [];
-        const waiter = waiting.shift();
-        if (waiter) waiter(reply);
-        else ready.push(reply);
-      }
-    }
-  });
-  const next = () => new Promise<string>((resolve) => (ready.length ? resolve(ready.shift()!) : waiting.push(resolve)));
-  await next();
-  return {
-    command: (line: string) => {
-      socket.write(`${line}\r\n`);
-      return next();
-    },
-    close: () => socket.destroy(),
-  };
+  const client = await rawClient(port, localAddress);
+  await client.reply();
+  return { command: (line: string) => client.command(line), close: () => client.end() };
 }
 
 let t: TestGateway | undefined;
