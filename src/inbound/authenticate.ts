@@ -220,21 +220,10 @@ function spfDkimVerdict(value: string | undefined): SpfDkimVerdict {
   }
 }
 
+/** DMARC has no softfail or neutral: those words never come from it, and anything unknown is none. */
 function dmarcVerdict(value: string | undefined): DmarcVerdict {
-  switch ((value ?? "").toLowerCase()) {
-    case "pass":
-      return "pass";
-    case "fail":
-      return "fail";
-    case "temperror":
-    case "temperr":
-      return "temperror";
-    case "permerror":
-    case "permerr":
-      return "permerror";
-    default:
-      return "none";
-  }
+  const verdict = spfDkimVerdict(value);
+  return verdict === "pass" || verdict === "fail" || verdict === "temperror" || verdict === "permerror" ? verdict : "none";
 }
 
 // --- The header block ---------------------------------------------------------------------------

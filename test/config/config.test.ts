@@ -277,18 +277,26 @@ describe("config/postern.example.toml: no key missing (it lacked [smtp] banner)"
   });
 });
 
-describe("loadConfig", () => {
-  let dir: string;
-  const file = (name: string, text: string): string => {
-    const path = join(dir, name);
-    writeFileSync(path, text);
-    return path;
-  };
-
+/** A temporary folder for the describe block that calls it: `file` writes one file into it. */
+function tempFiles(prefix: string): { dir(): string; file(name: string, text: string): string } {
+  let dir = "";
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "postern-config-"));
+    dir = mkdtempSync(join(tmpdir(), prefix));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    dir: () => dir,
+    file(name, text) {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    },
+  };
+}
+
+describe("loadConfig", () => {
+  const temp = tempFiles("postern-config-");
+  const { file } = temp;
 
   it("reads a TOML file and records where the configuration came from", () => {
     const path = file(
@@ -345,7 +353,7 @@ describe("loadConfig", () => {
   });
 
   it("says a missing file cannot be read", () => {
-    const path = join(dir, "missing.toml");
+    const path = join(temp.dir(), "missing.toml");
     const error = configError(() => loadConfig(path, {}));
     expect(error.message).toContain(path);
     expect(error.message).toContain("cannot read");
@@ -353,7 +361,7 @@ describe("loadConfig", () => {
   });
 
   it("says a directory cannot be read as a configuration file", () => {
-    const path = join(dir, "a-directory.toml");
+    const path = join(temp.dir(), "a-directory.toml");
     mkdirSync(path);
     expect(configError(() => loadConfig(path, {})).message).toContain("cannot read");
   });
@@ -386,12 +394,12 @@ describe("loadConfig", () => {
   });
 
   it("reports a POSTERN_CONFIG that points nowhere rather than falling back to defaults", () => {
-    expect(configError(() => loadConfig(undefined, { POSTERN_CONFIG: join(dir, "nowhere.toml") })).message).toContain("nowhere.toml");
+    expect(configError(() => loadConfig(undefined, { POSTERN_CONFIG: join(temp.dir(), "nowhere.toml") })).message).toContain("nowhere.toml");
   });
 
   it("uses the built-in defaults when there is no path, no POSTERN_CONFIG and no config/postern.toml", () => {
     const cwd = process.cwd();
-    const empty = mkdtempSync(join(dir, "cwd-"));
+    const empty = mkdtempSync(join(temp.dir(), "cwd-"));
     process.chdir(empty);
     try {
       const config = loadConfig(undefined, {});
@@ -404,7 +412,7 @@ describe("loadConfig", () => {
 
   it("reads config/postern.toml from the working directory when present", () => {
     const cwd = process.cwd();
-    const root = mkdtempSync(join(dir, "cwd-"));
+    const root = mkdtempSync(join(temp.dir(), "cwd-"));
     mkdirSync(join(root, "config"));
     writeFileSync(join(root, "config", "postern.toml"), '[gateway]\ndomain = "local.test"\n');
     process.chdir(root);
@@ -427,17 +435,7 @@ import { CLI_TIMEOUT_MS, runPostern } from "../helpers/cli.js";
 describe("[database] engine = \"postgres\"", () => {
   const URL_IN_FILE = "postgres://postern:file-pw-1@db.example.test:5432/postern";
   const URL_IN_ENV = "postgres://node:env-pw-2@db2.example.test:6543/postern_prod";
-  let dir: string;
-  const file = (name: string, text: string): string => {
-    const path = join(dir, name);
-    writeFileSync(path, text);
-    return path;
-  };
-
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "postern-config-pg-"));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const { file } = tempFiles("postern-config-pg-");
 
   it("is refused without a url, naming database.url", () => {
     const error = configError(() => buildConfig({ database: { engine: "postgres" } }, "test"));
