@@ -115,7 +115,6 @@ export class InboundPipeline {
     let committed: Committed;
     try {
       message = await parseMessage(raw, parseLimitsOf(this.deps.config));
-      await this.refuseRepeatedFailure(message, receivedAt);
       const classification = classifyMessage(this.deps.config, message, envelope.mailFrom);
       // DNS is slow I/O: done here, never inside the (shared) transaction. It never throws.
       auth = await this.authenticate(raw, envelope);
@@ -176,6 +175,8 @@ export class InboundPipeline {
    */
   private async commit(tx: Tx, raw: Buffer, envelope: InboundEnvelope, prepared: PreparedInbound, receivedAt: number): Promise<Committed> {
     const { message } = prepared;
+    // In the message's own transaction: no separate read, and no turn of its own, on every message's way in.
+    await this.refuseRepeatedFailure(tx, message, receivedAt);
     const dedupeKey = `${message.from.address} ${message.dedupeKey}`;
     const fields = logFields(raw, envelope, message, receivedAt, prepared.auth);
     const inboundId = await insertMailLogEntry(tx, { ...fields, dedupeKey, outcome: "accepted", reason: "processing", smtpCode: 250, raw });
@@ -239,11 +240,9 @@ export class InboundPipeline {
    * A message answered 451 limits.max_temporary_failures times within limits.temporary_failure_window
    * will most likely fail again: refuse it for good rather than have the sender retry for days.
    */
-  private async refuseRepeatedFailure(message: ParsedMessage, receivedAt: number): Promise<void> {
+  private async refuseRepeatedFailure(tx: Tx, message: ParsedMessage, receivedAt: number): Promise<void> {
     const { max_temporary_failures: max, temporary_failure_window: window } = this.deps.config.limits;
-    const failures = await this.deps.store.read((tx) =>
-      countTemporaryFailures(tx, { fromAddress: message.from.address, messageId: message.dedupeKey }, receivedAt - window),
-    );
+    const failures = await countTemporaryFailures(tx, { fromAddress: message.from.address, messageId: message.dedupeKey }, receivedAt - window);
     if (failures >= max) refuse("repeated_failure", `This message failed ${failures} times in a row; it will not be accepted.`);
   }
 
