@@ -164,6 +164,8 @@ export const posts = pgTable(
     /** Message-ID of the inbound email that made this post: replies quoting it find the conversation. */
     sourceMessageId: text("source_message_id"),
     inboundId: integer("inbound_id").references(() => inboundMessages.id),
+    /** An internal note (note+TOKEN@): only the group's members receive or see it, never the outside person. */
+    note: boolean("note").notNull().default(false),
     createdAt: millis("created_at").notNull(),
     sentAt: millis("sent_at"),
   },
@@ -185,14 +187,38 @@ export const attachments = pgTable(
   (t) => [index("attachments_post_idx").on(t.postId)],
 );
 
+/**
+ * System mail about a conversation (invitations, answers to them, who joined or left, catch-up):
+ * one row per event, one delivery per recipient. What it says is rendered when it is sent.
+ */
+export const notices = pgTable(
+  "notices",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    kind: text("kind", { enum: ["invitation", "accepted", "declined", "expired", "joined", "left", "removed", "catch_up"] }).notNull(),
+    conversationId: integer("conversation_id").notNull().references(() => conversations.id),
+    /** The person the notice is about: the invitee, who joined, who left. */
+    userId: integer("user_id").notNull().references(() => users.id),
+    /** Who did it, when someone else did: who added or removed them. */
+    byId: integer("by_id").references(() => users.id),
+    /** The last post the notice covers: the invitation's first message, the end of a catch-up. */
+    postId: integer("post_id").references(() => posts.id),
+    /** Catch-up only: how many posts it carries, most recent last; null for all of them. */
+    history: integer("history"),
+    createdAt: millis("created_at").notNull(),
+  },
+  (t) => [index("notices_conversation_idx").on(t.conversationId)],
+);
+
 /** The durable outbox: one row per (post, recipient), or one per system email. */
 export const deliveries = pgTable(
   "deliveries",
   {
     id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
-    kind: text("kind", { enum: ["post", "forward"] }).notNull(),
+    kind: text("kind", { enum: ["post", "forward", "notice"] }).notNull(),
     postId: integer("post_id").references(() => posts.id),
     inboundId: integer("inbound_id").references(() => inboundMessages.id),
+    noticeId: integer("notice_id").references(() => notices.id),
     conversationId: integer("conversation_id").references(() => conversations.id),
     recipientId: integer("recipient_id").notNull().references(() => users.id),
     toAddress: text("to_address").notNull(),
@@ -214,5 +240,6 @@ export const deliveries = pgTable(
     uniqueIndex("deliveries_post_recipient_idx").on(t.postId, t.recipientId).where(sql`${t.postId} IS NOT NULL`),
     index("deliveries_due_idx").on(t.status, t.nextAttemptAt),
     index("deliveries_recipient_sent_idx").on(t.recipientId, t.sentAt),
+    uniqueIndex("deliveries_notice_recipient_idx").on(t.noticeId, t.recipientId).where(sql`${t.noticeId} IS NOT NULL`),
   ],
 );

@@ -2,7 +2,8 @@ import { z } from "zod";
 import { parseDuration, parseSize } from "./units.js";
 
 const RESERVED_LOCAL_PARTS = [
-  "reply", "bounce", "leave", "accept", "decline", "conversations", "postmaster", "abuse", "noreply",
+  "reply", "bounce", "leave", "accept", "decline", "note", "private", "every", "digest", "mute",
+  "conversations", "postmaster", "abuse", "noreply",
 ] as const;
 export { RESERVED_LOCAL_PARTS };
 
@@ -141,6 +142,8 @@ const stagedUsers = z
     enabled: z.boolean().default(true),
     /** Whether staged users (strangers) may bring the addresses they CC into a conversation; off so Postern relays to no third party. */
     invite_by_cc: z.boolean().default(false),
+    /** Staged users one message or command may create; the addresses beyond it are skipped (CC) or refused. */
+    max_per_message: z.number().int().positive().default(10),
   })
   .strict()
   .default({});
@@ -153,6 +156,32 @@ const conversations = z
     /** People one user may bring in by CC in 24 hours, across all conversations. */
     max_cc_invites_per_day: z.number().int().nonnegative().default(20),
     references_limit: z.number().int().min(2).default(20),
+    /** Recipients one `conversations create` may name with --to. */
+    max_recipients: z.number().int().positive().default(10),
+    /**
+     * What someone added later receives of the conversation so far, unless the person adding
+     * chooses (--history): "all", "none", or the last N posts.
+     */
+    history: z.union([z.enum(["all", "none"]), z.number().int().positive()]).default("all"),
+  })
+  .strict()
+  .default({});
+
+/** Conversations that start only once the person invited accepts (SPEC §5). */
+const consent = z
+  .object({
+    kinds: z.array(z.enum(["direct", "group", "inbox"])).default(["direct"]),
+    /** An invitation not answered by then expires, and the person who wrote is told. */
+    expire_after: duration.default("30d"),
+  })
+  .strict()
+  .default({});
+
+/** Who can be brought into new conversations (SPEC §6). */
+const reachability = z
+  .object({
+    /** Users inactive longer than this many days cannot be brought into new conversations; 0: no limit (SPIP's rule is 15). */
+    inactive_days: z.number().int().nonnegative().default(0),
   })
   .strict()
   .default({});
@@ -174,6 +203,13 @@ const abilities = z
     add_participants: z.array(role).default(["staff", "admin"]),
     /** Roles that may remove people from any conversation; owners may from their own, anyone may leave. */
     remove_participants: z.array(role).default(["staff", "admin"]),
+    /**
+     * Who may start a conversation through which inbox: keys are group names, "*" for every
+     * other inbox; values are roles, plus "staged" for people without an account.
+     */
+    inboxes: z
+      .record(z.string().min(1), z.array(z.enum(["staged", "member", "staff", "admin"])))
+      .default({ "*": ["staged", "member", "staff", "admin"] }),
   })
   .strict()
   .default({});
@@ -276,6 +312,8 @@ export const configSchema = z
     outbound,
     staged_users: stagedUsers,
     conversations,
+    consent,
+    reachability,
     attachments,
     abilities,
     log,

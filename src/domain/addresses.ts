@@ -1,8 +1,13 @@
 import { RESERVED_LOCAL_PARTS } from "../config/schema.js";
 import { TOKEN_PATTERN } from "./tokens.js";
 
-export type TokenKind = "reply" | "leave" | "accept" | "decline" | "bounce";
-const TOKEN_KINDS: readonly TokenKind[] = ["reply", "leave", "accept", "decline", "bounce"];
+/**
+ * accept+, decline+ and note+ carry the participant's reply token (they appear only in mail that
+ * also carries reply+TOKEN, so they disclose nothing more); private+ carries the bounce token of
+ * the copy it appeared in, which names both that copy's recipient and its post's author.
+ */
+export type TokenKind = "reply" | "leave" | "accept" | "decline" | "bounce" | "note" | "private";
+const TOKEN_KINDS: readonly TokenKind[] = ["reply", "leave", "accept", "decline", "bounce", "note", "private"];
 
 /** What a gateway address means, before anything is looked up in the database. */
 export type GatewayAddress =

@@ -29,6 +29,8 @@ const insertOne = (db: Db, t: Tables) =>
     })
     .returning();
 const touch = (db: Db, t: Tables) => db.update(t.conversations).set({ updatedAt: setParam("now") }).where(eq(t.conversations.id, p("id")));
+const setState = (db: Db, t: Tables) =>
+  db.update(t.conversations).set({ state: setParam("state"), updatedAt: setParam("now") }).where(eq(t.conversations.id, p("id"))).returning();
 const assign = (db: Db, t: Tables) =>
   db.update(t.conversations).set({ assigneeId: setParam("assigneeId"), updatedAt: setParam("now") }).where(eq(t.conversations.id, p("id")));
 const participantOf = (db: Db, t: Tables) =>
@@ -103,6 +105,12 @@ export async function findConversation(tx: Tx, id: number): Promise<Conversation
 
 export async function touchConversation(tx: Tx, id: number, now: number): Promise<void> {
   await tx.run(touch, { id, now });
+}
+
+export async function setConversationState(tx: Tx, id: number, state: Conversation["state"], now: number): Promise<Conversation> {
+  const row = await tx.one(setState, { id, state, now });
+  if (!row) throw new Error(`conversation ${id} vanished during update`);
+  return row;
 }
 
 export async function setAssignee(tx: Tx, id: number, assigneeId: number, now: number): Promise<void> {

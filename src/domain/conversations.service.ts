@@ -19,15 +19,20 @@ export interface StartConversationInput {
   readonly post: Omit<PostInput, "author">;
   /** Users who already have the first message (CC'd on it): they get no copy of it. */
   readonly alreadyReceived?: ReadonlySet<number>;
+  /** Keep it a draft: only its author sees it, nothing is sent until launchConversation. */
+  readonly draft?: boolean;
 }
 
-/** Creates the conversation, lets its people in, and publishes the first post. */
+/**
+ * Creates the conversation, lets its people in, and writes the first post; unless it is a draft,
+ * launches it (launchConversation).
+ */
 export async function startConversation(ctx: DomainContext, input: StartConversationInput): Promise<{ conversation: Conversation; post: Post }> {
   const { tx, now } = ctx;
   const conversation = await repo.insertConversation(tx, {
     subject: normalizeSubject(input.subject),
     kind: input.kind,
-    state: "open",
+    state: input.draft ? "draft" : "open",
     replies: input.replies ?? "all",
     groupId: input.group?.id ?? null,
     createdById: input.author.id,
@@ -51,8 +56,23 @@ export async function startConversation(ctx: DomainContext, input: StartConversa
     });
   }
   const post = await createPost(ctx, conversation, { ...input.post, author: input.author });
-  const published = await publishPost(ctx, conversation, post, input.alreadyReceived ?? new Set());
-  return { conversation, post: published };
+  if (input.draft) return { conversation, post };
+  return launchConversation(ctx, conversation, post, input.alreadyReceived ?? new Set());
+}
+
+/**
+ * Sends a conversation's first post: the moment a new conversation (or a draft being sent)
+ * reaches its participants.
+ */
+export async function launchConversation(
+  ctx: DomainContext,
+  conversation: Conversation,
+  firstPost: Post,
+  alreadyReceived: ReadonlySet<number> = new Set(),
+): Promise<{ conversation: Conversation; post: Post }> {
+  const launched = conversation.state === "open" ? conversation : await repo.setConversationState(ctx.tx, conversation.id, "open", ctx.now);
+  const published = await publishPost(ctx, launched, firstPost, alreadyReceived);
+  return { conversation: launched, post: published };
 }
 
 export async function requireConversation(tx: Tx, id: number): Promise<Conversation> {

@@ -20,6 +20,7 @@ export interface DeliveryToQueue {
   readonly toAddress: string;
   readonly postId?: number | null;
   readonly inboundId?: number | null;
+  readonly noticeId?: number | null;
   readonly conversationId?: number | null;
 }
 
@@ -32,6 +33,7 @@ const insertOne = (db: Db, t: Tables) =>
       kind: p("kind"),
       postId: p("postId"),
       inboundId: p("inboundId"),
+      noticeId: p("noticeId"),
       conversationId: p("conversationId"),
       recipientId: p("recipientId"),
       toAddress: p("toAddress"),
@@ -114,6 +116,7 @@ export async function queueDeliveries(tx: Tx, rows: readonly DeliveryToQueue[], 
     const inserted = await tx.one(insertOne, {
       postId: null,
       inboundId: null,
+      noticeId: null,
       conversationId: null,
       ...row,
       bounceToken: newToken(),

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, lt, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, lt, sql } from "drizzle-orm";
 import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { Attachment, Post } from "./records.js";
 
@@ -28,6 +28,7 @@ const insertOne = (db: Db, t: Tables) =>
       messageId: p("messageId"),
       sourceMessageId: p("sourceMessageId"),
       inboundId: p("inboundId"),
+      note: p("note"),
       createdAt: p("createdAt"),
     })
     .returning();
@@ -110,4 +111,18 @@ export async function attachmentsOfPost(tx: Tx, postId: number): Promise<Attachm
 /** The conversation's sent posts before this one, oldest first: what threading is built from. */
 export async function earlierSentPosts(tx: Tx, conversationId: number, beforePostId: number): Promise<PostLink[]> {
   return tx.all(earlierLinks, { conversationId, beforeId: beforePostId });
+}
+
+const attachmentCounts = (db: Db, t: Tables) =>
+  db
+    .select({ postId: t.attachments.postId, count: count() })
+    .from(t.attachments)
+    .innerJoin(t.posts, eq(t.posts.id, t.attachments.postId))
+    .where(eq(t.posts.conversationId, p("conversationId")))
+    .groupBy(t.attachments.postId);
+
+/** How many attachments each post of a conversation has, without loading them. */
+export async function attachmentCountsOfConversation(tx: Tx, conversationId: number): Promise<Map<number, number>> {
+  const rows = await tx.all(attachmentCounts, { conversationId });
+  return new Map(rows.map((row) => [row.postId, Number(row.count)]));
 }

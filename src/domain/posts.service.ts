@@ -22,6 +22,8 @@ export interface PostInput {
   readonly inboundId?: number | null;
   readonly attachments?: readonly AttachmentInput[];
   readonly parentId?: number | null;
+  /** An internal note: only the group's members receive it (SPEC §2, note+TOKEN@). */
+  readonly note?: boolean;
 }
 
 /**
@@ -39,6 +41,7 @@ export async function createPost(ctx: DomainContext, conversation: Conversation,
     messageId: mintMessageId(config, "post"),
     sourceMessageId: input.sourceMessageId ?? null,
     inboundId: input.inboundId ?? null,
+    note: input.note ?? false,
     createdAt: now,
   });
   await repo.insertAttachments(

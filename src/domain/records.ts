@@ -77,6 +77,8 @@ export interface Post {
   readonly messageId: string;
   readonly sourceMessageId: string | null;
   readonly inboundId: number | null;
+  /** An internal note: only the group's members receive or see it. */
+  readonly note: boolean;
   readonly createdAt: number;
   readonly sentAt: number | null;
 }
@@ -92,7 +94,7 @@ export interface Attachment {
   readonly content: Buffer;
 }
 
-export type DeliveryKind = "post" | "forward";
+export type DeliveryKind = "post" | "forward" | "notice";
 export type DeliveryStatus = "queued" | "sending" | "sent" | "skipped" | "failed" | "bounced";
 
 export interface Delivery {
@@ -100,6 +102,7 @@ export interface Delivery {
   readonly kind: DeliveryKind;
   readonly postId: number | null;
   readonly inboundId: number | null;
+  readonly noticeId: number | null;
   readonly conversationId: number | null;
   readonly recipientId: number;
   readonly toAddress: string;
@@ -114,6 +117,24 @@ export interface Delivery {
   readonly createdAt: number;
   readonly sentAt: number | null;
   readonly bouncedAt: number | null;
+}
+
+export type NoticeKind = "invitation" | "accepted" | "declined" | "expired" | "joined" | "left" | "removed" | "catch_up";
+
+/** System mail about a conversation; one delivery per recipient carries it. */
+export interface Notice {
+  readonly id: number;
+  readonly kind: NoticeKind;
+  readonly conversationId: number;
+  /** The person it is about: the invitee, who joined, who left. */
+  readonly userId: number;
+  /** Who did it, when someone else did. */
+  readonly byId: number | null;
+  /** The last post it covers. */
+  readonly postId: number | null;
+  /** Catch-up: how many posts, most recent last; null for all. */
+  readonly history: number | null;
+  readonly createdAt: number;
 }
 
 export type MailLogOutcome = "accepted" | "rejected" | "ignored" | "bounce" | "duplicate";

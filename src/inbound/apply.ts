@@ -4,6 +4,9 @@ import { handleAlias } from "./handlers/alias.js";
 import { handleBounce } from "./handlers/bounce.js";
 import { handleFromAddress } from "./handlers/from-address.js";
 import { handleInbox } from "./handlers/inbox.js";
+import { handleAccept, handleDecline } from "./handlers/invitation.js";
+import { handleNote } from "./handlers/note.js";
+import { handlePrivateReply } from "./handlers/private-reply.js";
 import { handleLeave } from "./handlers/leave.js";
 import { handlePostmaster } from "./handlers/postmaster.js";
 import { handleReply } from "./handlers/reply.js";
@@ -37,6 +40,14 @@ export async function applyInbound(ctx: InboundContext): Promise<AppliedOutcome>
       return handleLeave(ctx, route.conversation, route.participant);
     case "reply":
       return handleReply(ctx, route.conversation, route.participant);
+    case "accept":
+      return handleAccept(ctx, route.conversation, route.participant);
+    case "decline":
+      return handleDecline(ctx, route.conversation, route.participant);
+    case "note":
+      return handleNote(ctx, route.conversation, route.participant);
+    case "private":
+      return handlePrivateReply(ctx, route.delivery);
     case "from_address":
       return handleFromAddress(ctx);
     case "inbox":

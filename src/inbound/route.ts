@@ -4,7 +4,7 @@ import { refuse } from "../errors/refusal.js";
 import { classifyAddress, normalizeEmail } from "../domain/addresses.js";
 import { findConversation, findParticipantByToken } from "../domain/conversations.repo.js";
 import { findDeliveryByBounceToken } from "../domain/deliveries.repo.js";
-import { findGroupByInbox } from "../domain/groups.repo.js";
+import { findGroupByInbox, isGroupMember } from "../domain/groups.repo.js";
 import type { Conversation, Delivery, Group, Participant, User } from "../domain/records.js";
 import { findUserByUsername } from "../domain/users.repo.js";
 
@@ -12,6 +12,10 @@ import { findUserByUsername } from "../domain/users.repo.js";
 export type Route =
   | { readonly type: "reply"; readonly address: string; readonly participant: Participant; readonly conversation: Conversation }
   | { readonly type: "leave"; readonly address: string; readonly participant: Participant; readonly conversation: Conversation }
+  | { readonly type: "accept"; readonly address: string; readonly participant: Participant; readonly conversation: Conversation }
+  | { readonly type: "decline"; readonly address: string; readonly participant: Participant; readonly conversation: Conversation }
+  | { readonly type: "note"; readonly address: string; readonly participant: Participant; readonly conversation: Conversation }
+  | { readonly type: "private"; readonly address: string; readonly delivery: Delivery }
   | { readonly type: "bounce"; readonly address: string; readonly delivery: Delivery }
   | { readonly type: "from_address"; readonly address: string }
   | { readonly type: "inbox"; readonly address: string; readonly group: Group }
@@ -20,7 +24,7 @@ export type Route =
 
 /** When several gateway addresses receive one message, the most specific one decides. */
 const PRIORITY: Record<Route["type"], number> = {
-  bounce: 0, reply: 1, leave: 2, from_address: 3, inbox: 4, alias: 5, postmaster: 6,
+  bounce: 0, decline: 1, accept: 2, note: 3, private: 4, reply: 5, leave: 6, from_address: 7, inbox: 8, alias: 9, postmaster: 10,
 };
 
 export function primaryRoute(routes: readonly Route[]): Route | undefined {
@@ -62,7 +66,16 @@ export async function resolveRoute(tx: Tx, config: Config, rawAddress: string): 
         }
         case "accept":
         case "decline":
-          return refuse("unknown_recipient", `There is no invitation behind ${address}: it may have been answered already.`);
+          return invitationRoute(tx, target.kind, target.token, address);
+        case "note":
+          return noteRoute(tx, target.token, address);
+        case "private": {
+          const delivery = await findDeliveryByBounceToken(tx, target.token);
+          if (!delivery || delivery.kind !== "post" || delivery.postId === null) {
+            return refuse("unknown_recipient", `The address ${address} does not belong to any conversation.`);
+          }
+          return { type: "private", address, delivery };
+        }
       }
   }
 }
@@ -83,4 +96,36 @@ async function tokenRoute(tx: Tx, kind: "reply" | "leave", token: string, addres
     return refuse("conversation_closed", `The conversation "${conversation.subject}" is ${conversation.state} and no longer accepts replies.`);
   }
   return { type: kind, address, participant, conversation };
+}
+
+/** accept+/decline+ live only while the invitation waits for an answer. */
+async function invitationRoute(tx: Tx, kind: "accept" | "decline", token: string, address: string): Promise<Route> {
+  const participant = await findParticipantByToken(tx, "reply", token);
+  const conversation = participant && (await findConversation(tx, participant.conversationId));
+  if (!participant || !conversation) {
+    return refuse("unknown_recipient", `The address ${address} does not belong to any invitation.`);
+  }
+  if (participant.state !== "invited" || conversation.state !== "pending") {
+    const answered =
+      participant.state === "active"
+        ? "you accepted it already"
+        : conversation.state === "declined"
+          ? "it was declined"
+          : conversation.state === "closed"
+            ? "it has expired or the conversation is closed"
+            : "it is no longer open";
+    return refuse("participant_gone", `The invitation to the conversation "${conversation.subject}" cannot be answered any more: ${answered}.`);
+  }
+  return { type: kind, address, participant, conversation };
+}
+
+/** note+ is a group member's: an internal note into one of the group's inbox conversations. */
+async function noteRoute(tx: Tx, token: string, address: string): Promise<Route> {
+  const route = await tokenRoute(tx, "reply", token, address);
+  if (route.type !== "reply") return route;
+  const { participant, conversation } = route;
+  if (conversation.kind !== "inbox" || conversation.groupId === null || !(await isGroupMember(tx, conversation.groupId, participant.userId))) {
+    return refuse("unknown_recipient", `The address ${address} does not take internal notes: only a group's members have one, in the group's inbox conversations.`);
+  }
+  return { type: "note", address, participant, conversation };
 }

@@ -81,6 +81,6 @@ export function escapeHtml(text: string): string {
 }
 
 // No remote resources, no external CSS: nothing that tracks a reader or breaks offline.
-function htmlDocument(content: string): string {
+export function htmlDocument(content: string): string {
   return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n<body style="font-family:sans-serif;font-size:14px">\n${content}\n</body></html>\n`;
 }

@@ -4,6 +4,7 @@ import type { Delivery } from "../domain/records.js";
 import type { MailDraft } from "./compose.js";
 import { loadDkimKey } from "./dkim.js";
 import { draftForwardDelivery } from "./render-forward.js";
+import { draftNoticeDelivery } from "./render-notice.js";
 import { draftPostDelivery } from "./render-post.js";
 
 export { compose, type Envelope, type RenderedDelivery } from "./compose.js";
@@ -17,7 +18,12 @@ export { RenderError } from "./render-error.js";
  * passing problem (a busy database) worth retrying.
  */
 export async function draftDelivery(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
-  const draft = delivery.kind === "forward" ? await draftForwardDelivery(tx, config, delivery) : await draftPostDelivery(tx, config, delivery);
+  const draft =
+    delivery.kind === "forward"
+      ? await draftForwardDelivery(tx, config, delivery)
+      : delivery.kind === "notice"
+        ? await draftNoticeDelivery(tx, config, delivery)
+        : await draftPostDelivery(tx, config, delivery);
   // Every copy, posts and forwards alike, is signed when DKIM is configured.
   const dkim = loadDkimKey(config);
   return dkim ? { ...draft, dkim } : draft;

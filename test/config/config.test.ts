@@ -253,10 +253,16 @@ describe("config/postern.example.toml: no key missing (it lacked [smtp] banner)"
   const shown = new Map<string, Set<string>>();
   let section = "";
   for (const line of text.split("\n")) {
-    const header = /^\[([a-z_]+)\]/.exec(line);
+    const header = /^\[([a-z_]+)(?:\.([a-z_]+))?\]/.exec(line);
     if (header) {
-      section = header[1]!;
-      shown.set(section, new Set());
+      // [abilities.inboxes] is the inboxes key of [abilities], written as a table of its own.
+      if (header[2]) {
+        shown.get(header[1]!)?.add(header[2]);
+        section = `${header[1]}.${header[2]}`;
+      } else {
+        section = header[1]!;
+      }
+      if (!shown.has(section)) shown.set(section, new Set());
       continue;
     }
     const key = /^#?\s*([a-z_]+)\s*=/.exec(line);

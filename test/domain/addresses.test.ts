@@ -29,7 +29,9 @@ describe("isReservedLocalPart", () => {
 
   it("covers every local part SPEC §2 reserves", () => {
     expect([...RESERVED_LOCAL_PARTS].sort()).toEqual(
-      ["abuse", "accept", "bounce", "conversations", "decline", "leave", "noreply", "postmaster", "reply"].sort(),
+      [
+        "abuse", "accept", "bounce", "conversations", "decline", "digest", "every", "leave", "mute", "note", "noreply", "postmaster", "private", "reply",
+      ].sort(),
     );
   });
 

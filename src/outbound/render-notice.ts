@@ -1,0 +1,152 @@
+import type Mail from "nodemailer/lib/mailer/index.js";
+import type { Config } from "../config/config.js";
+import type { Tx } from "../db/store.js";
+import { tokenAddress } from "../domain/addresses.js";
+import { findConversation, findParticipant } from "../domain/conversations.repo.js";
+import { findGroupById, isGroupMember } from "../domain/groups.repo.js";
+import { mintMessageId } from "../domain/message-ids.js";
+import { findNotice } from "../domain/notices.repo.js";
+import { attachmentCountsOfConversation, earlierSentPosts, findPost, listPosts } from "../domain/posts.repo.js";
+import type { Conversation, Delivery, Notice, NoticeKind, Participant, Post, User } from "../domain/records.js";
+import { findUserById } from "../domain/users.repo.js";
+import { displayName } from "../domain/users.service.js";
+import type { MailDraft } from "./compose.js";
+import { listHeaders } from "./list-headers.js";
+import { noticeBody, type CatchUpPost } from "./notice-body.js";
+import { RenderError } from "./render-error.js";
+import { boundReferences, replySubject } from "./threading.js";
+import { displayNameText, headerText, MAX_VIA_LENGTH } from "./user-text.js";
+
+/** Notices a recipient answers in the conversation: they carry the recipient's own reply address. */
+const ANSWERABLE: ReadonlySet<NoticeKind> = new Set(["invitation", "accepted", "joined", "catch_up"]);
+
+/**
+ * System mail about a conversation (SPEC §4: `Auto-Submitted: auto-generated`), threaded under
+ * the conversation so clients file it with the rest. Notices one can answer carry the recipient's
+ * reply address; the others come from noreply@, which refuses mail.
+ */
+export async function draftNoticeDelivery(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
+  const notice = delivery.noticeId === null ? undefined : await findNotice(tx, delivery.noticeId);
+  if (!notice) throw new RenderError(`notice ${delivery.noticeId ?? "(none)"} no longer exists`);
+  const conversation = await findConversation(tx, notice.conversationId);
+  if (!conversation) throw new RenderError(`conversation ${notice.conversationId} no longer exists`);
+  const recipient = await findUserById(tx, delivery.recipientId);
+  if (!recipient) throw new RenderError(`recipient ${delivery.recipientId} no longer exists`);
+  const about = await findUserById(tx, notice.userId);
+  if (!about) throw new RenderError(`user ${notice.userId} no longer exists`);
+  const by = notice.byId === null ? null : (await findUserById(tx, notice.byId)) ?? null;
+  const group = conversation.groupId === null ? undefined : await findGroupById(tx, conversation.groupId);
+  const participant = await findParticipant(tx, conversation.id, recipient.id);
+  const answerable = ANSWERABLE.has(notice.kind);
+  if (answerable) assertStillFitting(notice, conversation, participant, delivery);
+
+  const domain = config.primaryDomain;
+  const via = displayNameText(group?.name ?? config.gateway.name, MAX_VIA_LENGTH);
+  const replyAddress = answerable && participant ? tokenAddress("reply", participant.replyToken, domain) : undefined;
+  // An invitation is left by declining it; a participant leaves through their leave address.
+  const leaveAddress =
+    notice.kind === "invitation" && participant
+      ? tokenAddress("decline", participant.replyToken, domain)
+      : answerable && participant
+        ? tokenAddress("leave", participant.leaveToken, domain)
+        : undefined;
+
+  const firstPost = notice.kind === "invitation" && notice.postId !== null ? await findPost(tx, notice.postId) : undefined;
+  const catchUp = notice.kind === "catch_up" ? await catchUpPosts(tx, notice, conversation, recipient) : undefined;
+  const body = noticeBody({
+    kind: notice.kind,
+    subject: conversation.subject,
+    via,
+    about: displayName(about),
+    by: by && displayName(by),
+    ...(firstPost ? { firstMessage: firstPost.body } : {}),
+    ...(notice.kind === "invitation" && participant
+      ? {
+          acceptAddress: tokenAddress("accept", participant.replyToken, domain),
+          declineAddress: tokenAddress("decline", participant.replyToken, domain),
+          expiresAt: new Date(participant.joinedAt + config.consent.expire_after),
+        }
+      : {}),
+    ...(catchUp ? { posts: catchUp.posts, totalPosts: catchUp.total } : {}),
+    ...(notice.kind !== "invitation" && leaveAddress ? { leaveAddress } : {}),
+  });
+
+  // Threaded under the conversation: the invitation answers nothing, everything else the last post it knows.
+  const lastPostId = notice.postId ?? (await lastSentPostIdBefore(tx, conversation.id, notice));
+  const chain = lastPostId === undefined ? [] : await chainTo(tx, conversation.id, lastPostId);
+  const references = boundReferences(chain.map((post) => post.messageId), config.conversations.references_limit);
+  const isInvitation = notice.kind === "invitation";
+  const fromName = isInvitation && by ? `${displayNameText(displayName(by))} via ${via}` : via;
+  const fromAddress = replyAddress ? group?.inboxAddress ?? config.fromAddress : `noreply@${domain}`;
+
+  const mail: Mail.Options = {
+    from: { name: fromName, address: fromAddress },
+    ...(replyAddress ? { replyTo: replyAddress } : {}),
+    to: { name: displayNameText(recipient.name ?? ""), address: delivery.toAddress },
+    subject: headerText(isInvitation ? conversation.subject : replySubject(conversation.subject, false)),
+    date: new Date(notice.createdAt),
+    ...(!isInvitation && references.length ? { inReplyTo: references[references.length - 1], references } : {}),
+    headers: {
+      ...(replyAddress && leaveAddress
+        ? listHeaders({ conversationId: conversation.id, subject: conversation.subject, primaryDomain: domain, replyAddress, leaveAddress })
+        : { "X-Auto-Response-Suppress": "All" }),
+      // System mail (RFC 3834): auto-responders must not answer it.
+      "Auto-Submitted": "auto-generated",
+    },
+    text: body.text,
+    html: body.html,
+  };
+  return {
+    envelope: { from: tokenAddress("bounce", delivery.bounceToken, domain), to: [delivery.toAddress] },
+    // The invitation is the invitee's copy of the first message: replies to it thread on that post.
+    messageId: isInvitation && firstPost ? firstPost.messageId : mintMessageId(config, isInvitation ? "invitation" : "confirmation", delivery.bounceToken),
+    mail,
+  };
+}
+
+/** A notice one answers in the conversation is sent only while its recipient may still answer. */
+function assertStillFitting(notice: Notice, conversation: Conversation, participant: Participant | undefined, delivery: Delivery): void {
+  if (!participant) throw new RenderError(`${delivery.toAddress} is not a participant of conversation ${conversation.id}`);
+  if (notice.kind === "invitation") {
+    if (participant.state !== "invited" || conversation.state !== "pending") {
+      throw new RenderError(`the invitation of ${delivery.toAddress} to conversation ${conversation.id} was answered or withdrawn before it was sent`, "skipped");
+    }
+    return;
+  }
+  if (participant.state !== "active") {
+    throw new RenderError(`${delivery.toAddress} no longer takes part in conversation ${conversation.id}`, "skipped");
+  }
+}
+
+/** The posts a catch-up carries: sent, up to its last post, notes only for the group's members. */
+async function catchUpPosts(tx: Tx, notice: Notice, conversation: Conversation, recipient: User): Promise<{ posts: CatchUpPost[]; total: number }> {
+  const member = conversation.groupId !== null && (await isGroupMember(tx, conversation.groupId, recipient.id));
+  const visible = (await listPosts(tx, conversation.id)).filter(
+    (post) => post.state === "sent" && (notice.postId === null || post.id <= notice.postId) && (!post.note || member),
+  );
+  const shown = notice.history === null ? visible : visible.slice(Math.max(0, visible.length - notice.history));
+  const counts = await attachmentCountsOfConversation(tx, conversation.id);
+  const names = new Map<number, string>();
+  const posts: CatchUpPost[] = [];
+  for (const post of shown) {
+    if (!names.has(post.authorId)) {
+      const author = await findUserById(tx, post.authorId);
+      names.set(post.authorId, author ? displayName(author) : "Someone");
+    }
+    posts.push({ author: names.get(post.authorId) ?? "Someone", at: new Date(post.createdAt), body: post.body, note: post.note, attachments: counts.get(post.id) ?? 0 });
+  }
+  return { posts, total: visible.length };
+}
+
+async function lastSentPostIdBefore(tx: Tx, conversationId: number, notice: Notice): Promise<number | undefined> {
+  const sent = (await listPosts(tx, conversationId)).filter((post: Post) => post.state === "sent" && (post.sentAt ?? post.createdAt) <= notice.createdAt && !post.note);
+  return sent[sent.length - 1]?.id;
+}
+
+/** The post and the ones before it, oldest first, for References. */
+async function chainTo(tx: Tx, conversationId: number, postId: number): Promise<{ messageId: string }[]> {
+  const post = await findPost(tx, postId);
+  if (!post) return [];
+  const earlier = await earlierSentPosts(tx, conversationId, postId);
+  return [...earlier, post];
+}
