@@ -35,7 +35,7 @@ export async function createPost(ctx: DomainContext, conversation: Conversation,
   const post = await repo.insertPost(tx, {
     conversationId: conversation.id,
     authorId: input.author.id,
-    parentId: input.parentId ?? (await repo.lastSentPost(tx, conversation.id))?.id ?? null,
+    parentId: input.parentId ?? (await defaultParent(ctx, conversation, input.note ?? false))?.id ?? null,
     body: input.body,
     rawBody: input.rawBody,
     messageId: mintMessageId(config, "post"),
@@ -57,6 +57,15 @@ export async function createPost(ctx: DomainContext, conversation: Conversation,
     })),
   );
   return post;
+}
+
+/**
+ * A post answers the newest one before it. A public post never answers an internal note: its
+ * parent goes into every copy's In-Reply-To, and a note's Message-ID must not reach the people
+ * who never saw the note.
+ */
+function defaultParent(ctx: DomainContext, conversation: Conversation, note: boolean): Promise<Post | undefined> {
+  return note ? repo.lastSentPost(ctx.tx, conversation.id) : repo.lastSentPublicPost(ctx.tx, conversation.id);
 }
 
 /**

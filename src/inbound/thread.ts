@@ -1,12 +1,14 @@
 import type { Tx } from "../db/store.js";
 import { findConversation, findParticipant } from "../domain/conversations.repo.js";
 import { findPostsByMessageId } from "../domain/posts.repo.js";
-import type { Conversation, Participant, User } from "../domain/records.js";
+import type { Conversation, Participant, Post, User } from "../domain/records.js";
 
 export interface ThreadMatch {
   readonly conversation: Conversation;
   /** The sender's participation, when they take part in that conversation. */
   readonly participant: Participant | undefined;
+  /** The post the message answers (the first of its ids that names one in this conversation). */
+  readonly post: Post;
 }
 
 /** References can be long; the newest ids are the ones that find the conversation. */
@@ -24,9 +26,12 @@ export async function findThread(tx: Tx, threadIds: readonly string[], sender: U
       if (seen.has(post.conversationId)) continue;
       seen.add(post.conversationId);
       const conversation = await findConversation(tx, post.conversationId);
-      if (!conversation) continue;
+      // A draft reached nobody: nothing can answer it.
+      if (!conversation || conversation.state === "draft") continue;
       const participant = sender ? await findParticipant(tx, conversation.id, sender.id) : undefined;
-      const match = { conversation, participant: participant?.state === "active" ? participant : undefined };
+      // An invitee answering their invitation from a client that ignores Reply-To counts too (it accepts).
+      const taking = participant?.state === "active" || participant?.state === "invited";
+      const match = { conversation, participant: taking ? participant : undefined, post };
       if (match.participant) return match;
       first ??= match;
     }

@@ -3,7 +3,7 @@ import { capText, displayNameText, flattenText, MAX_FOOTER_SUBJECT_LENGTH, MAX_V
 /**
  * The text of a post's copy: the post itself, then a short footer. SPEC §1: outbound mail must
  * not read like a bare notification from an unfamiliar system, so the footer says who wrote, that
- * replying answers the conversation, and how to leave.
+ * replying answers the conversation, where else one can write, and how to leave.
  */
 export interface PostBodyInput {
   readonly body: string;
@@ -12,6 +12,15 @@ export interface PostBodyInput {
   /** "Support" for an inbox conversation, else the site name. */
   readonly via: string;
   readonly leaveAddress: string;
+  /**
+   * This copy is an internal note: it says so before anything else (so nobody answers it in
+   * public by mistake), and names the reader's reply address for answering the conversation.
+   */
+  readonly note?: { readonly replyAddress: string };
+  /** A group member's copy of a public post in an inbox conversation: where they write internal notes. */
+  readonly noteAddress?: string;
+  /** Where the reader answers the author alone (SPEC §2, private+TOKEN@). */
+  readonly privateAddress?: string;
   /**
    * Inline images of the original. Our HTML is rebuilt from the text, so it must reference them
    * itself: an unreferenced part of multipart/related is hidden by some clients.
@@ -24,6 +33,12 @@ export interface BodyParts {
   readonly html: string;
 }
 
+/** One footer sentence; the address in it, if any, becomes a mailto link in HTML. */
+interface FooterLine {
+  readonly text: string;
+  readonly address?: string;
+}
+
 export function postBody(input: PostBodyInput): BodyParts {
   const body = input.body.trim();
   // Names and subjects are user text: flattened to one line and capped, so none can start a
@@ -31,21 +46,43 @@ export function postBody(input: PostBodyInput): BodyParts {
   const author = displayNameText(input.authorName) || "Someone";
   const subject = capText(flattenText(input.conversationSubject), MAX_FOOTER_SUBJECT_LENGTH);
   const via = displayNameText(input.via, MAX_VIA_LENGTH);
-  const footer = [
-    `${author} wrote this in the conversation "${subject}" (${via}).`,
-    "Reply to this email to answer in the conversation; your reply goes to its participants.",
-    `To leave the conversation, send an email to ${input.leaveAddress}.`,
-  ];
+  const banner = input.note ? `[Internal note] Only the members of ${via} see this message; the person the conversation is with does not.` : undefined;
+  const footer: FooterLine[] = input.note
+    ? [
+        { text: `${author} wrote this internal note in the conversation "${subject}" (${via}).` },
+        { text: `Reply to this email to add another internal note; only the members of ${via} receive it.` },
+        line("To answer in the conversation instead, so that everyone in it receives it, send an email to", input.note.replyAddress),
+      ]
+    : [
+        { text: `${author} wrote this in the conversation "${subject}" (${via}).` },
+        { text: "Reply to this email to answer in the conversation; your reply goes to its participants." },
+        ...(input.noteAddress ? [line(`To write an internal note that only the members of ${via} see, send it to`, input.noteAddress)] : []),
+      ];
+  if (input.privateAddress) footer.push(line(`To answer ${author} privately, so that only they receive it, send it to`, input.privateAddress));
+  footer.push(line("To leave the conversation, send an email to", input.leaveAddress));
+
   // "-- " is the signature separator: clients grey it out, and reply trimming drops it when quoted.
-  const text = `${body}\n\n-- \n${footer.join("\n")}\n`;
+  const text = `${banner ? `${banner}\n\n` : ""}${body}\n\n-- \n${footer.map((f) => f.text).join("\n")}\n`;
   const html = htmlDocument(
-    `${paragraphs(body)}\n${images(input.inlineImages ?? [])}<hr style="border:none;border-top:1px solid #ddd;margin:24px 0 8px">\n` +
+    (banner ? `<p style="background:#fff4d6;border-left:4px solid #e0a800;padding:6px 10px"><strong>${escapeHtml(banner)}</strong></p>\n` : "") +
+      `${paragraphs(body)}\n${images(input.inlineImages ?? [])}<hr style="border:none;border-top:1px solid #ddd;margin:24px 0 8px">\n` +
       `<p style="color:#666;font-size:12px;line-height:1.5">` +
-      `${escapeHtml(footer[0] ?? "")}<br>\n${escapeHtml(footer[1] ?? "")}<br>\n` +
-      `To leave the conversation, send an email to <a href="mailto:${escapeHtml(input.leaveAddress)}">${escapeHtml(input.leaveAddress)}</a>.` +
+      footer.map(footerHtml).join("<br>\n") +
       `</p>`,
   );
   return { text, html };
+}
+
+function line(lead: string, address: string): FooterLine {
+  return { text: `${lead} ${address}.`, address };
+}
+
+function footerHtml(footerLine: FooterLine): string {
+  const { text, address } = footerLine;
+  const at = address ? text.lastIndexOf(address) : -1;
+  if (!address || at < 0) return escapeHtml(text);
+  const link = `<a href="mailto:${escapeHtml(address)}">${escapeHtml(address)}</a>`;
+  return `${escapeHtml(text.slice(0, at))}${link}${escapeHtml(text.slice(at + address.length))}`;
 }
 
 export function forwardBody(input: { readonly gatewayName: string; readonly to: string; readonly from: string; readonly receivedAt: Date; readonly originalIncluded: boolean }): BodyParts {

@@ -5,9 +5,11 @@ import { tokenAddress } from "../domain/addresses.js";
 import { activeParticipantUsers, findConversation, findParticipant } from "../domain/conversations.repo.js";
 import { findGroupById } from "../domain/groups.repo.js";
 import { attachmentsOfPost, earlierSentPosts, findPost } from "../domain/posts.repo.js";
-import type { Attachment, Delivery, User } from "../domain/records.js";
+import { offersPrivateReply } from "../domain/private-replies.service.js";
+import type { Attachment, Conversation, Delivery, User } from "../domain/records.js";
 import { findUserById } from "../domain/users.repo.js";
 import { displayName } from "../domain/users.service.js";
+import { deskMemberIds, isDeskMember, visibleTo } from "../domain/visibility.js";
 import type { MailDraft } from "./compose.js";
 import { listHeaders } from "./list-headers.js";
 import { postBody } from "./message-body.js";
@@ -38,15 +40,27 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
   }
   const group = conversation.groupId === null ? undefined : await findGroupById(tx, conversation.groupId);
   if (conversation.groupId !== null && !group) throw new RenderError(`group ${conversation.groupId} no longer exists`);
+  // The desk: the members of the group that answers an inbox conversation. They see its internal
+  // notes and each other; the outside person sees neither (SPEC §2, §5).
+  const readsNotes = await isDeskMember(tx, conversation, recipient.id);
+  if (!visibleTo(post, readsNotes)) {
+    throw new RenderError(`${delivery.toAddress} is not a member of the group any more, and post ${post.id} is an internal note`, "skipped");
+  }
+  const outsider = conversation.kind === "inbox" && !readsNotes;
 
   const domain = config.primaryDomain;
   const via = displayNameText(group?.name ?? config.gateway.name, MAX_VIA_LENGTH);
   // One line, capped: a From of "<5,000 characters> via …" would break the 998-octet line limit.
-  const authorName = displayNameText(displayName(author));
-  const replyAddress = tokenAddress("reply", participant.replyToken, domain);
+  const authorName = displayNameText(outsider && (await isDeskMember(tx, conversation, author.id)) ? memberNameForOutsider(author) : displayName(author));
+  const publicReplyAddress = tokenAddress("reply", participant.replyToken, domain);
+  // Answering a note continues as a note; the footer names the public reply address instead.
+  const replyAddress = post.note ? tokenAddress("note", participant.replyToken, domain) : publicReplyAddress;
   const leaveAddress = tokenAddress("leave", participant.leaveToken, domain);
+  const noteAddress = readsNotes && conversation.kind === "inbox" && !post.note ? tokenAddress("note", participant.replyToken, domain) : undefined;
+  const privateAddress = (await offersPrivateReply(tx, conversation, post, recipient.id)) ? tokenAddress("private", delivery.bounceToken, domain) : undefined;
 
-  const earlier = await earlierSentPosts(tx, conversation.id, post.id);
+  // Threading from the posts this recipient saw: a note's Message-ID never reaches the outside person.
+  const earlier = (await earlierSentPosts(tx, conversation.id, post.id)).filter((p) => visibleTo(p, readsNotes));
   const ancestors = ancestorChain(post, earlier);
   const parent = ancestors[ancestors.length - 1];
   const references = boundReferences(ancestors.map((p) => p.messageId), config.conversations.references_limit);
@@ -57,6 +71,9 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
     conversationSubject: conversation.subject,
     via,
     leaveAddress,
+    ...(post.note ? { note: { replyAddress: publicReplyAddress } } : {}),
+    ...(noteAddress ? { noteAddress } : {}),
+    ...(privateAddress ? { privateAddress } : {}),
     inlineImages: files.flatMap((f) => {
       const cid = contentId(f);
       return cid && f.inline && f.contentType.startsWith("image/") ? [{ cid, alt: f.filename ?? "" }] : [];
@@ -64,11 +81,11 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
   });
 
   const to = config.gateway.disclose_participants
-    ? (await activeParticipantUsers(tx, conversation.id)).map(mailbox)
+    ? await disclosedRecipients(tx, conversation, outsider)
     : [{ name: displayNameText(recipient.name ?? ""), address: delivery.toAddress }];
 
   const mail: Mail.Options = {
-    from: { name: `${authorName} via ${via}`, address: group?.inboxAddress ?? config.fromAddress },
+    from: { name: `${authorName} via ${via}${post.note ? " (internal note)" : ""}`, address: group?.inboxAddress ?? config.fromAddress },
     replyTo: replyAddress,
     to,
     subject: headerText(replySubject(conversation.subject, earlier.length === 0)),
@@ -86,6 +103,26 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
   };
 }
 
+/**
+ * `gateway.disclose_participants`: who the copy shows in To. Members of the desk see everyone;
+ * the outside person of an inbox conversation sees the other outside people only, never a
+ * member's address.
+ */
+async function disclosedRecipients(tx: Tx, conversation: Conversation, outsider: boolean): Promise<Mail.Address[]> {
+  const users = await activeParticipantUsers(tx, conversation.id);
+  const members = outsider ? await deskMemberIds(tx, conversation) : new Set<number>();
+  return users.filter((user) => !members.has(user.id)).map(mailbox);
+}
+
+/**
+ * A member as the outside person sees them: by name only. Without a name, displayName would fall
+ * back to their address's local part; a name holding an address (an admin typed it so) is no
+ * better.
+ */
+function memberNameForOutsider(member: User): string {
+  const name = member.name?.trim();
+  return name && !name.includes("@") ? name : "Team member";
+}
 
 function mailbox(user: User): Mail.Address {
   return { name: displayNameText(user.name ?? ""), address: user.email };

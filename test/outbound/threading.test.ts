@@ -25,6 +25,13 @@ describe("threading", () => {
     expect(ancestorChain({ id: 3, parentId: 42 }, earlier).map((p) => p.id)).toEqual([1, 2]);
   });
 
+  it("threads past posts left out for a reader (an internal note): a missing parent falls back to the previous post shown", () => {
+    // Post 2 is a note, left out of the outside person's list; post 3 answers it.
+    const visible = [post(1), post(3, 2)];
+    expect(ancestorChain({ id: 4, parentId: 3 }, visible).map((p) => p.id)).toEqual([1, 3]);
+    expect(ancestorChain({ id: 4, parentId: 2 }, visible).map((p) => p.id)).toEqual([1, 3]);
+  });
+
   it("bounds References by keeping the root and the newest ids", () => {
     const ids = ["a", "b", "c", "d", "e", "f"];
     expect(boundReferences(ids, 10)).toEqual(ids);

@@ -1,8 +1,56 @@
 import { refuse } from "../../errors/refusal.js";
+import { findGroupById } from "../../domain/groups.repo.js";
+import { createPost, publishPost } from "../../domain/posts.service.js";
 import type { Conversation, Participant } from "../../domain/records.js";
+import { isDeskMember } from "../../domain/visibility.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
+import { assertSender, checkedAttachments, describe } from "./shared.js";
 
-// Being built (issue 8, internal notes): note+TOKEN@.
-export async function handleNote(_ctx: InboundContext, _conversation: Conversation, _participant: Participant): Promise<AppliedOutcome> {
-  return refuse("not_allowed", "Internal notes cannot be written by email yet.");
+/**
+ * note+TOKEN@ (TOKEN: a group member's reply token in one of the group's inbox conversations):
+ * an internal note, which only the group's members receive and the outside person never sees.
+ * Addresses on To or Cc are not brought in: a note never adds anyone to the conversation.
+ */
+export async function handleNote(ctx: InboundContext, conversation: Conversation, participant: Participant): Promise<AppliedOutcome> {
+  const author = await assertSender(ctx, participant, conversation);
+  // The route checks this too; a reply to a note without a token reaches here through its threading headers.
+  if (!(await isDeskMember(ctx.tx, conversation, author.id))) {
+    const group = conversation.groupId === null ? undefined : await findGroupById(ctx.tx, conversation.groupId);
+    refuse(
+      "not_allowed",
+      `Only the members of ${group ? `the group ${group.name}` : "the group that answers it"} write internal notes in the conversation "${conversation.subject}", ` +
+        `and ${author.email} is not one of them (any more), so this note was not posted.`,
+    );
+  }
+  if (conversation.state !== "open") {
+    refuse("conversation_closed", `The conversation "${conversation.subject}" is ${conversation.state} and does not accept notes now.`);
+  }
+  const { inbound } = ctx;
+  const attachments = checkedAttachments(ctx);
+  if (!inbound.trimmed.trim() && attachments.length === 0) {
+    refuse(
+      "empty_reply",
+      "Your internal note was empty once the quoted earlier messages were removed, so nothing was posted. " +
+        "Write your note above the quoted text and send it again.",
+    );
+  }
+  const post = await createPost(ctx, conversation, {
+    author,
+    body: inbound.trimmed,
+    rawBody: inbound.message.text,
+    sourceMessageId: inbound.message.messageId ?? null,
+    inboundId: ctx.inboundId,
+    attachments,
+    note: true,
+  });
+  await publishPost(ctx, conversation, post);
+  const others = [...inbound.message.to, ...inbound.message.cc]
+    .map((mailbox) => mailbox.address)
+    .filter((address) => !ctx.config.domains.includes(address.slice(address.lastIndexOf("@") + 1)));
+  return {
+    outcome: "accepted",
+    reason: describe(`internal note posted to conversation ${conversation.id}`, { added: [], skipped: others.map((a) => `${a} (a note brings nobody in)`) }),
+    conversationId: conversation.id,
+    postId: post.id,
+  };
 }

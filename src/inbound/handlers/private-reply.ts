@@ -1,8 +1,39 @@
 import { refuse } from "../../errors/refusal.js";
+import { checkPrivateReply, replyPrivately } from "../../domain/private-replies.service.js";
 import type { Delivery } from "../../domain/records.js";
+import { learnName } from "../../domain/users.service.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
+import { checkedAttachments } from "./shared.js";
 
-// Being built (issue 8, private replies): private+TOKEN@.
-export async function handlePrivateReply(_ctx: InboundContext, _delivery: Delivery): Promise<AppliedOutcome> {
-  return refuse("not_allowed", "Private replies cannot be written by email yet.");
+/**
+ * private+TOKEN@ (TOKEN: the bounce token of the copy it appeared in): its recipient answers that
+ * post's author alone. Addresses on To or Cc besides it are not brought in: a private reply
+ * reaches the author and nobody else.
+ */
+export async function handlePrivateReply(ctx: InboundContext, delivery: Delivery): Promise<AppliedOutcome> {
+  const { inbound } = ctx;
+  const target = await checkPrivateReply(ctx.tx, delivery, inbound.message.from.address);
+  const sender = await learnName(ctx.tx, target.sender, inbound.message.from.name);
+  const attachments = checkedAttachments(ctx);
+  if (!inbound.trimmed.trim() && attachments.length === 0) {
+    refuse(
+      "empty_reply",
+      "Your private reply was empty once the quoted earlier messages were removed, so nothing was sent. " +
+        "Write your answer above the quoted text and send it again.",
+    );
+  }
+  const { conversation, post, continued } = await replyPrivately(ctx, { ...target, sender }, {
+    body: inbound.trimmed,
+    rawBody: inbound.message.text,
+    sourceMessageId: inbound.message.messageId ?? null,
+    inboundId: ctx.inboundId,
+    attachments,
+  });
+  const what = continued ? "private reply posted to conversation" : "private reply started conversation";
+  return {
+    outcome: "accepted",
+    reason: `${what} ${conversation.id}, answering post ${delivery.postId ?? "(none)"} of conversation ${target.conversation.id}`,
+    conversationId: conversation.id,
+    postId: post.id,
+  };
 }
