@@ -8,6 +8,8 @@ import { DeliveryWorker } from "./outbound/delivery-worker.js";
 import { loadDkimKey } from "./outbound/dkim.js";
 import { createTransport } from "./outbound/transports/create-transport.js";
 import type { Transport } from "./outbound/transports/transport.js";
+import { expireInvitationsJob } from "./scheduler/expire-invitations.js";
+import { Scheduler } from "./scheduler/scheduler.js";
 import { createSmtpListener } from "./smtp/listener.js";
 
 export interface Gateway {
@@ -15,6 +17,8 @@ export interface Gateway {
   /** The inbound connection; tests and the benchmark seed and inspect through it. */
   readonly store: Store;
   readonly worker: DeliveryWorker;
+  /** Periodic work (invitation expiry); tests run it at once with runNow(). */
+  readonly scheduler: Scheduler;
   /** Stops accepting mail, lets in-flight sessions and deliveries finish, closes the database. */
   stop(): Promise<void>;
 }
@@ -30,7 +34,7 @@ export interface GatewayOptions {
 
 /**
  * The composition root: config → database (migrated under its lock) → pipeline → SMTP listener,
- * and the delivery worker.
+ * the delivery worker and the scheduler.
  */
 export async function startGateway(config: Config, options: GatewayOptions): Promise<Gateway> {
   const { logger } = options;
@@ -58,7 +62,13 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     await Promise.all([store.close(), workerStore.close()]);
     throw error;
   }
+  const scheduler = new Scheduler({
+    logger,
+    ...(options.now ? { now: options.now } : {}),
+    jobs: [expireInvitationsJob({ store, config, logger, onQueued: () => worker.wake() })],
+  });
   worker.start();
+  scheduler.start();
   logger.info({ event: "gateway.started", port, database: config.database.path, transport: config.outbound.transport, config: config.source }, "Postern is running");
 
   let stopping: Promise<void> | undefined;
@@ -66,9 +76,11 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     port,
     store,
     worker,
+    scheduler,
     stop() {
       stopping ??= (async () => {
         await listener.close();
+        await scheduler.stop();
         await worker.stop();
         await transport.close();
         await Promise.all([store.close(), workerStore.close()]);

@@ -1,6 +1,7 @@
 import type { Tx } from "../db/store.js";
 import { refuse } from "../errors/refusal.js";
 import { admitOrRefuse, type AdmissionRequest } from "./admission.service.js";
+import { consentRequired, launchPending } from "./consent.service.js";
 import type { DomainContext } from "./context.js";
 import * as repo from "./conversations.repo.js";
 import { groupMemberUsers } from "./groups.repo.js";
@@ -70,6 +71,11 @@ export async function launchConversation(
   firstPost: Post,
   alreadyReceived: ReadonlySet<number> = new Set(),
 ): Promise<{ conversation: Conversation; post: Post }> {
+  // Consent (SPEC §5): the others are invited and get the first message in their invitation.
+  if (consentRequired(ctx.config, conversation.kind)) {
+    const pending = await launchPending(ctx, conversation, firstPost);
+    if (pending) return pending;
+  }
   const launched = conversation.state === "open" ? conversation : await repo.setConversationState(ctx.tx, conversation.id, "open", ctx.now);
   const published = await publishPost(ctx, launched, firstPost, alreadyReceived);
   return { conversation: launched, post: published };

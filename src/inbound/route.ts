@@ -2,6 +2,7 @@ import type { Config } from "../config/config.js";
 import type { Tx } from "../db/store.js";
 import { refuse } from "../errors/refusal.js";
 import { classifyAddress, normalizeEmail } from "../domain/addresses.js";
+import { notAcceptingSentence } from "../domain/consent.service.js";
 import { findConversation, findParticipantByToken } from "../domain/conversations.repo.js";
 import { findDeliveryByBounceToken } from "../domain/deliveries.repo.js";
 import { findGroupByInbox, isGroupMember } from "../domain/groups.repo.js";
@@ -83,7 +84,8 @@ export async function resolveRoute(tx: Tx, config: Config, rawAddress: string): 
 async function tokenRoute(tx: Tx, kind: "reply" | "leave", token: string, address: string): Promise<Route> {
   const participant = await findParticipantByToken(tx, kind, token);
   const conversation = participant && (await findConversation(tx, participant.conversationId));
-  if (!participant || !conversation) {
+  // A draft's tokens were never sent anywhere: to mail, it does not exist.
+  if (!participant || !conversation || conversation.state === "draft") {
     return refuse("unknown_recipient", `The address ${address} does not belong to any conversation.`);
   }
   if (participant.state === "left" || participant.state === "removed") {
@@ -92,8 +94,9 @@ async function tokenRoute(tx: Tx, kind: "reply" | "leave", token: string, addres
       `You are no longer taking part in the conversation "${conversation.subject}" (you ${participant.state === "left" ? "left it" : "were removed from it"}), so this address no longer accepts mail.`,
     );
   }
-  if (kind === "reply" && (conversation.state === "closed" || conversation.state === "declined")) {
-    return refuse("conversation_closed", `The conversation "${conversation.subject}" is ${conversation.state} and no longer accepts replies.`);
+  if (kind === "reply" && conversation.state === "declined") return refuse("conversation_closed", notAcceptingSentence(conversation));
+  if (kind === "reply" && conversation.state === "closed") {
+    return refuse("conversation_closed", `The conversation "${conversation.subject}" is closed and no longer accepts replies.`);
   }
   return { type: kind, address, participant, conversation };
 }
@@ -102,10 +105,12 @@ async function tokenRoute(tx: Tx, kind: "reply" | "leave", token: string, addres
 async function invitationRoute(tx: Tx, kind: "accept" | "decline", token: string, address: string): Promise<Route> {
   const participant = await findParticipantByToken(tx, "reply", token);
   const conversation = participant && (await findConversation(tx, participant.conversationId));
-  if (!participant || !conversation) {
+  // A draft's tokens were never sent anywhere: to mail, it does not exist.
+  if (!participant || !conversation || conversation.state === "draft") {
     return refuse("unknown_recipient", `The address ${address} does not belong to any invitation.`);
   }
-  if (participant.state !== "invited" || conversation.state !== "pending") {
+  // Open too: in a group conversation one invitee may accept while the others have not answered yet.
+  if (participant.state !== "invited" || (conversation.state !== "pending" && conversation.state !== "open")) {
     const answered =
       participant.state === "active"
         ? "you accepted it already"

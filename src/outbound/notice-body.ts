@@ -32,6 +32,8 @@ export interface NoticeBodyInput {
   /** Catch-up: the posts it carries, oldest first, and how many the conversation had. */
   readonly posts?: readonly CatchUpPost[];
   readonly totalPosts?: number;
+  /** Declined, expired: the conversation goes on with others (a group), so it is not closed. */
+  readonly goesOn?: boolean;
   /** Where the recipient leaves, when they take part. */
   readonly leaveAddress?: string;
 }
@@ -64,10 +66,10 @@ export function noticeBody(input: NoticeBodyInput): BodyParts {
       sections.push(replyHint);
       break;
     case "declined":
-      sections.push(`${about} declined your invitation to the conversation ${subject}. What you wrote was not delivered to them, and the conversation is closed.`);
+      sections.push(`${about} declined your invitation to the conversation ${subject}. What you wrote was not delivered to them${input.goesOn ? "." : ", and the conversation is closed."}`);
       break;
     case "expired":
-      sections.push(`${about} did not answer your invitation to the conversation ${subject} in time, so it has expired. What you wrote was not delivered to them, and the conversation is closed.`);
+      sections.push(`${about} did not answer your invitation to the conversation ${subject} in time, so it has expired. What you wrote was not delivered to them${input.goesOn ? "." : ", and the conversation is closed."}`);
       break;
     case "joined":
       sections.push(`${about} joined the conversation ${subject}${by ? `, added by ${by}` : ""}, and receives its messages from now on.`);

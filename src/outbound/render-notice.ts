@@ -3,13 +3,14 @@ import type { Config } from "../config/config.js";
 import type { Tx } from "../db/store.js";
 import { tokenAddress } from "../domain/addresses.js";
 import { findConversation, findParticipant } from "../domain/conversations.repo.js";
-import { findGroupById, isGroupMember } from "../domain/groups.repo.js";
+import { findGroupById } from "../domain/groups.repo.js";
 import { mintMessageId } from "../domain/message-ids.js";
 import { findNotice } from "../domain/notices.repo.js";
 import { attachmentCountsOfConversation, earlierSentPosts, findPost, listPosts } from "../domain/posts.repo.js";
 import type { Conversation, Delivery, Notice, NoticeKind, Participant, Post, User } from "../domain/records.js";
 import { findUserById } from "../domain/users.repo.js";
 import { displayName } from "../domain/users.service.js";
+import { isDeskMember, visibleTo } from "../domain/visibility.js";
 import type { MailDraft } from "./compose.js";
 import { listHeaders } from "./list-headers.js";
 import { noticeBody, type CatchUpPost } from "./notice-body.js";
@@ -68,12 +69,13 @@ export async function draftNoticeDelivery(tx: Tx, config: Config, delivery: Deli
         }
       : {}),
     ...(catchUp ? { posts: catchUp.posts, totalPosts: catchUp.total } : {}),
+    goesOn: conversation.state === "pending" || conversation.state === "open",
     ...(notice.kind !== "invitation" && leaveAddress ? { leaveAddress } : {}),
   });
 
   // Threaded under the conversation: the invitation answers nothing, everything else the last post it knows.
   const lastPostId = notice.postId ?? (await lastSentPostIdBefore(tx, conversation.id, notice));
-  const chain = lastPostId === undefined ? [] : await chainTo(tx, conversation.id, lastPostId);
+  const chain = lastPostId === undefined ? [] : await chainTo(tx, conversation.id, lastPostId, await isDeskMember(tx, conversation, recipient.id));
   const references = boundReferences(chain.map((post) => post.messageId), config.conversations.references_limit);
   const isInvitation = notice.kind === "invitation";
   const fromName = isInvitation && by ? `${displayNameText(displayName(by))} via ${via}` : via;
@@ -120,9 +122,9 @@ function assertStillFitting(notice: Notice, conversation: Conversation, particip
 
 /** The posts a catch-up carries: sent, up to its last post, notes only for the group's members. */
 async function catchUpPosts(tx: Tx, notice: Notice, conversation: Conversation, recipient: User): Promise<{ posts: CatchUpPost[]; total: number }> {
-  const member = conversation.groupId !== null && (await isGroupMember(tx, conversation.groupId, recipient.id));
+  const member = await isDeskMember(tx, conversation, recipient.id);
   const visible = (await listPosts(tx, conversation.id)).filter(
-    (post) => post.state === "sent" && (notice.postId === null || post.id <= notice.postId) && (!post.note || member),
+    (post) => post.state === "sent" && (notice.postId === null || post.id <= notice.postId) && visibleTo(post, member),
   );
   const shown = notice.history === null ? visible : visible.slice(Math.max(0, visible.length - notice.history));
   const counts = await attachmentCountsOfConversation(tx, conversation.id);
@@ -143,10 +145,10 @@ async function lastSentPostIdBefore(tx: Tx, conversationId: number, notice: Noti
   return sent[sent.length - 1]?.id;
 }
 
-/** The post and the ones before it, oldest first, for References. */
-async function chainTo(tx: Tx, conversationId: number, postId: number): Promise<{ messageId: string }[]> {
+/** The post and the ones before it, oldest first, for References: those the recipient may see (no note's id for the outside person). */
+async function chainTo(tx: Tx, conversationId: number, postId: number, readsNotes: boolean): Promise<{ messageId: string }[]> {
   const post = await findPost(tx, postId);
   if (!post) return [];
-  const earlier = await earlierSentPosts(tx, conversationId, postId);
-  return [...earlier, post];
+  const earlier = (await earlierSentPosts(tx, conversationId, postId)).filter((link) => visibleTo(link, readsNotes));
+  return visibleTo(post, readsNotes) ? [...earlier, post] : earlier;
 }

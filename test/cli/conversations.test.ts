@@ -101,7 +101,8 @@ describe("postern conversations create", () => {
     expect(STATES).toContain(view.state);
     expect(view.participants).toEqual([
       { email: "staff@example.test", role: "owner", state: "active" },
-      { email: "new@else.test", role: "member", state: "active" },
+      // A direct conversation waits for its recipient's consent (SPEC §5).
+      { email: "new@else.test", role: "member", state: "invited" },
     ]);
     expect(view.posts).toHaveLength(1);
     expect(view.posts[0]).toMatchObject({ author: "staff@example.test" });
@@ -180,6 +181,7 @@ describe("postern conversations add and remove", () => {
     const id = String(direct);
     const participants = async () =>
       (await cli.json<ConversationView>(["conversations", "show", id, "--json"])).participants.map((p) => `${p.email} ${p.role} ${p.state}`);
+    await cli.ok(["conversations", "accept", id, "--as", "new@else.test"]);
 
     await cli.ok(["conversations", "add", id, "member@example.test", "--by", "staff@example.test"]);
     expect(await participants()).toContain("member@example.test member active");

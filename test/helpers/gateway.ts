@@ -31,7 +31,7 @@ type Overrides = { [section: string]: Record<string, unknown> };
  * database of its own on the throwaway PostgreSQL cluster), relaying through a real SMTP sink.
  * DNS for sender authentication is `options.resolver`, by default one that finds nothing (noDns).
  */
-export async function startTestGateway(overrides: Overrides = {}, options: { resolver?: DnsResolver } = {}): Promise<TestGateway> {
+export async function startTestGateway(overrides: Overrides = {}, options: { resolver?: DnsResolver; now?: () => number } = {}): Promise<TestGateway> {
   const { database, dir, drop } = await testDatabase();
   const sink = await startSmtpSink();
   const base: Overrides = {
@@ -44,7 +44,9 @@ export async function startTestGateway(overrides: Overrides = {}, options: { res
   for (const [section, values] of Object.entries(overrides)) merged[section] = { ...(base[section] ?? {}), ...values };
   const config = buildConfig(merged, "test");
   // Never real DNS: every SPF/DKIM/DMARC query fails ENOTFOUND at once unless a test brings its own fake.
-  const gateway = await startGateway(config, { logger: silentLogger(), resolver: options.resolver ?? noDns });
+  // `now`: the gateway's clock (pipeline, delivery worker, scheduler), for tests that move time forward.
+  const now = options.now ?? Date.now;
+  const gateway = await startGateway(config, { logger: silentLogger(), resolver: options.resolver ?? noDns, ...(options.now ? { now: options.now } : {}) });
   const client = nodemailer.createTransport({ host: "127.0.0.1", port: gateway.port, secure: false, ignoreTLS: true });
   return {
     gateway,
@@ -52,8 +54,8 @@ export async function startTestGateway(overrides: Overrides = {}, options: { res
     sink,
     dir,
     send: (mail) => client.sendMail(mail),
-    write: (work) => gateway.store.transaction((tx) => work({ tx, config, now: Date.now() })),
-    read: (work) => gateway.store.read((tx) => work({ tx, config, now: Date.now() })),
+    write: (work) => gateway.store.transaction((tx) => work({ tx, config, now: now() })),
+    read: (work) => gateway.store.read((tx) => work({ tx, config, now: now() })),
     async dispose() {
       client.close();
       await gateway.stop();

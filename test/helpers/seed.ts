@@ -41,12 +41,21 @@ export interface DirectConversation {
   readonly delivery: Delivery;
 }
 
+/**
+ * Seeded conversations are open at once, as with `consent.kinds = []`: most tests are about what
+ * happens in a conversation, not about how it was agreed to. Pass `consent: true` for the real
+ * launch (a pending conversation and invitations, SPEC §5).
+ */
+function launchedAs(ctx: DomainContext, consent: boolean | undefined): DomainContext {
+  return consent ? ctx : { ...ctx, config: { ...ctx.config, consent: { ...ctx.config.consent, kinds: [] } } };
+}
+
 /** Alice writes to Bob: the smallest conversation with one queued delivery. */
 export async function seedDirectConversation(t: TestStore, options: { subject?: string; body?: string; now?: number } = {}): Promise<DirectConversation> {
   const alice = await seedUser(t, "alice@elsewhere.test", "Alice Example");
   const bob = await seedUser(t, "bob@elsewhere.test", "Bob Builder");
   return t.write(async (ctx) => {
-    const { conversation, post } = await createConversation(ctx, {
+    const { conversation, post } = await createConversation(launchedAs(ctx, false), {
       from: alice.email,
       to: [bob.email],
       subject: options.subject ?? "Lunch on Friday?",
@@ -126,12 +135,12 @@ export async function seedConversation(
   t: TestStore,
   author: User,
   recipients: readonly User[],
-  options: { subject?: string; body?: string; group?: Group; now?: number } = {},
+  options: { subject?: string; body?: string; group?: Group; now?: number; consent?: boolean } = {},
 ): Promise<{ conversation: Conversation; post: Post }> {
   const body = options.body ?? "Hello.";
   return t.write(
     (ctx) =>
-      startConversation(ctx, {
+      startConversation(launchedAs(ctx, options.consent), {
         kind: options.group ? "inbox" : recipients.length === 1 ? "direct" : "group",
         subject: options.subject ?? "Hello",
         author,

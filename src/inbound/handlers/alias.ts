@@ -1,5 +1,6 @@
 import { refuse } from "../../errors/refusal.js";
 import { can } from "../../domain/abilities.js";
+import { consentRequired } from "../../domain/consent.service.js";
 import type { User } from "../../domain/records.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
 import { handleThreadedReply } from "./reply.js";
@@ -18,5 +19,9 @@ export async function handleAlias(ctx: InboundContext, member: User, alias: stri
   if (!can(ctx.config, author, "start_direct")) {
     refuse("not_allowed", `${author.email} may not start conversations with ${alias}.`);
   }
-  return startFromMessage(ctx, author, { kind: "direct", recipients: [{ candidate: member, shownAs: alias }] }, `new direct conversation with ${alias}`);
+  // Consent (SPEC §5): the member is invited; nothing reaches them until they accept.
+  const what = consentRequired(ctx.config, "direct")
+    ? `new direct conversation with ${alias}, waiting for ${alias} to accept the invitation`
+    : `new direct conversation with ${alias}`;
+  return startFromMessage(ctx, author, { kind: "direct", recipients: [{ candidate: member, shownAs: alias }] }, what);
 }

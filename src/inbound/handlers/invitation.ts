@@ -1,12 +1,29 @@
-import { refuse } from "../../errors/refusal.js";
+import { acceptInvitation, declineInvitation } from "../../domain/consent.service.js";
 import type { Conversation, Participant } from "../../domain/records.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
+import { assertSender } from "./shared.js";
 
-// Being built (issue 8, consent): accept+TOKEN@ and decline+TOKEN@.
-export async function handleAccept(_ctx: InboundContext, _conversation: Conversation, _participant: Participant): Promise<AppliedOutcome> {
-  return refuse("not_allowed", "Invitations cannot be answered by email yet.");
+/**
+ * accept+TOKEN@: the invitee accepts without writing anything (the body is ignored). What the
+ * initiator wrote so far reaches them, and the initiator is told.
+ */
+export async function handleAccept(ctx: InboundContext, conversation: Conversation, participant: Participant): Promise<AppliedOutcome> {
+  await assertSender(ctx, participant, conversation);
+  const { delivered } = await acceptInvitation(ctx, conversation.id, participant.id, { tellInitiator: true });
+  return {
+    outcome: "accepted",
+    reason: `invitation to conversation ${conversation.id} accepted; ${delivered} held ${delivered === 1 ? "post" : "posts"} delivered`,
+    conversationId: conversation.id,
+  };
 }
 
-export async function handleDecline(_ctx: InboundContext, _conversation: Conversation, _participant: Participant): Promise<AppliedOutcome> {
-  return refuse("not_allowed", "Invitations cannot be answered by email yet.");
+/** decline+TOKEN@: the invitee declines; the initiator is told once, and what they wrote stays undelivered. */
+export async function handleDecline(ctx: InboundContext, conversation: Conversation, participant: Participant): Promise<AppliedOutcome> {
+  await assertSender(ctx, participant, conversation);
+  const { conversation: after } = await declineInvitation(ctx, conversation.id, participant.id);
+  return {
+    outcome: "accepted",
+    reason: `invitation to conversation ${conversation.id} declined${after.state === "declined" ? "; the conversation is declined" : ""}`,
+    conversationId: conversation.id,
+  };
 }

@@ -1,4 +1,5 @@
 import { refuse } from "../../errors/refusal.js";
+import { acceptInvitation, invitedNames, notAcceptingSentence } from "../../domain/consent.service.js";
 import { findParticipant } from "../../domain/conversations.repo.js";
 import { findUserByEmail } from "../../domain/users.repo.js";
 import { createPost, publishPost } from "../../domain/posts.service.js";
@@ -7,14 +8,18 @@ import { joinDirectRecipients } from "../cc.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
 import { mayPostWithoutToken } from "../authenticate.js";
 import { findThread } from "../thread.js";
+import { isDeskMember } from "../../domain/visibility.js";
+import { handleNote } from "./note.js";
 import { assertSender, checkedAttachments, describe } from "./shared.js";
 
-/** reply+TOKEN@: the participant's answer becomes a post that everyone else receives. */
+/**
+ * reply+TOKEN@: the participant's answer becomes a post that everyone else receives. An invitee's
+ * reply accepts the invitation first (SPEC §5); in a conversation still waiting for its invitees,
+ * the post is stored and held until someone accepts.
+ */
 export async function handleReply(ctx: InboundContext, conversation: Conversation, participant: Participant): Promise<AppliedOutcome> {
   const author = await assertSender(ctx, participant, conversation);
-  if (conversation.state !== "open") {
-    refuse("conversation_closed", `The conversation "${conversation.subject}" is ${conversation.state} and does not accept replies now.`);
-  }
+  if (conversation.state !== "open" && conversation.state !== "pending") refuse("conversation_closed", notAcceptingSentence(conversation));
   const { inbound } = ctx;
   const attachments = checkedAttachments(ctx);
   if (!inbound.trimmed.trim() && attachments.length === 0) {
@@ -24,8 +29,11 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
         "Write your answer above the quoted text and send it again.",
     );
   }
-  const cc = await joinDirectRecipients(ctx, conversation, author, inbound.message);
-  const post = await createPost(ctx, conversation, {
+  const accepted = participant.state === "invited";
+  // Accepting opens the conversation (and delivers what was held) before the reply is posted to it.
+  const current = accepted ? (await acceptInvitation(ctx, conversation.id, participant.id, { tellInitiator: false })).conversation : conversation;
+  const cc = await joinDirectRecipients(ctx, current, author, inbound.message);
+  const post = await createPost(ctx, current, {
     author,
     body: inbound.trimmed,
     rawBody: inbound.message.text,
@@ -33,11 +41,15 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
     inboundId: ctx.inboundId,
     attachments,
   });
-  await publishPost(ctx, conversation, post, cc.alreadyReceived);
+  await publishPost(ctx, current, post, cc.alreadyReceived);
+  const what =
+    current.state === "pending"
+      ? `reply stored in conversation ${current.id}, held until ${(await invitedNames(ctx, current)).join(" or ")} accepts the invitation`
+      : `${accepted ? "invitation accepted; " : ""}reply posted to conversation ${current.id}`;
   return {
     outcome: "accepted",
-    reason: describe(`reply posted to conversation ${conversation.id}`, cc),
-    conversationId: conversation.id,
+    reason: describe(what, cc),
+    conversationId: current.id,
     postId: post.id,
   };
 }
@@ -60,12 +72,21 @@ export async function handleThreadedReply(ctx: InboundContext, scope: { groupId?
   const inScope =
     match &&
     (!scope.groupId || match.conversation.groupId === scope.groupId) &&
-    (!scope.memberId || (await findParticipant(ctx.tx, match.conversation.id, scope.memberId))?.state === "active");
+    (!scope.memberId || isInvolved(await findParticipant(ctx.tx, match.conversation.id, scope.memberId)));
   if (!(match && inScope && match.participant)) return undefined;
   if (ctx.config.auth.thread_without_token === "authenticated" && !mayPostWithoutToken(ctx.inbound.auth)) {
     refuse("sender_unauthenticated", unauthenticatedThreadSentence(ctx.inbound.message.from.address, match.conversation.subject));
   }
+  // Answering an internal note from a client that ignores Reply-To (note+): it stays a note.
+  if (match.post.note && (await isDeskMember(ctx.tx, match.conversation, match.participant.userId))) {
+    return handleNote(ctx, match.conversation, match.participant);
+  }
   return handleReply(ctx, match.conversation, match.participant);
+}
+
+/** A member takes part in a conversation, or was invited to it: mail to their alias answering it belongs there. */
+function isInvolved(participant: Participant | undefined): boolean {
+  return participant?.state === "active" || participant?.state === "invited";
 }
 
 function unauthenticatedThreadSentence(from: string, subject: string): string {

@@ -39,22 +39,24 @@ const toMira = (from: string, extra: Partial<Parameters<typeof buildMime>[0]> = 
   buildMime({ from, to: `Mira <${ALIAS}>`, subject: "Your talk", body: "I enjoyed your talk. Could we meet?", ...extra });
 
 describe("handleAlias", () => {
-  it("starts a direct conversation between a member and the alias's owner, with a copy queued for the owner", async () => {
+  it("starts a direct conversation between a member and the alias's owner, pending their consent, with one invitation queued for the owner", async () => {
     const bob = await seedUser(t, "bob@elsewhere.test", "Bob Builder");
     const outcome = await send(toMira("Bob Builder <bob@elsewhere.test>"));
 
     expect(outcome.outcome).toBe("accepted");
     const conversation = await t.read(({ tx }) => findConversation(tx, outcome.conversationId!));
-    expect(conversation).toMatchObject({ kind: "direct", state: "open", groupId: null, createdById: bob.id, subject: "Your talk" });
+    expect(conversation).toMatchObject({ kind: "direct", state: "pending", groupId: null, createdById: bob.id, subject: "Your talk" });
     const people = await t.read(({ tx }) => participantsWithUsers(tx, conversation!.id));
     expect(people.map((p) => [p.user.email, p.participant.role, p.participant.state])).toEqual([
       ["bob@elsewhere.test", "owner", "active"],
-      [PRIVATE, "member", "active"],
+      [PRIVATE, "member", "invited"],
     ]);
     const posts = await t.read(({ tx }) => listPosts(tx, conversation!.id));
-    expect(posts.map((p) => [p.id, p.authorId, p.body])).toEqual([[outcome.postId, bob.id, "I enjoyed your talk. Could we meet?"]]);
-    const copies = await t.read(({ tx }) => tx.db.query.deliveries.findMany({ where: (d, { eq }) => eq(d.postId, outcome.postId!) }));
-    expect(copies.map((d) => [d.recipientId, d.toAddress])).toEqual([[mira.id, PRIVATE]]);
+    expect(posts.map((p) => [p.id, p.authorId, p.body, p.state])).toEqual([[outcome.postId, bob.id, "I enjoyed your talk. Could we meet?", "sent"]]);
+    // Consent (SPEC §5): the first message reaches Mira inside her invitation, not as a copy.
+    const queued = await t.read(({ tx }) => tx.db.query.deliveries.findMany());
+    expect(queued.map((d) => [d.kind, d.recipientId, d.toAddress])).toEqual([["notice", mira.id, PRIVATE]]);
+    expect(outcome.reason).toBe(`new direct conversation with ${ALIAS}, waiting for ${ALIAS} to accept the invitation`);
   });
 
   it("stages a stranger who writes to the alias, with their display name", async () => {

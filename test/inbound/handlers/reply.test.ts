@@ -181,7 +181,7 @@ describe("handleReply", () => {
     const inbound = await prepareInbound(t.config, raw, w.bobReply);
     const refusal = await refusalOf(runInbound(t, inbound, (ctx) => handleReply(ctx, current!, w.bobParticipant)));
     expect(refusal.reason).toBe("conversation_closed");
-    expect(refusal.sentence).toContain(`"Contract renewal" is ${state}`);
+    expect(refusal.sentence).toContain(state === "declined" ? `invitation to the conversation "Contract renewal" was declined` : `"Contract renewal" is ${state}`);
     expect(await posts(w.conversation.id)).toHaveLength(1);
   });
 
