@@ -1,4 +1,4 @@
-import { and, asc, eq, lt, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { Conversation, Participant, User } from "./records.js";
 
@@ -117,24 +117,162 @@ export async function setAssignee(tx: Tx, id: number, assigneeId: number, now: n
   await tx.run(assign, { id, assigneeId, now });
 }
 
+const draftSubject = (db: Db, t: Tables) =>
+  db
+    .update(t.conversations)
+    .set({ subject: setParam("subject"), updatedAt: setParam("now") })
+    .where(and(eq(t.conversations.id, p("id")), eq(t.conversations.state, "draft")))
+    .returning();
+
+const touchDraft = (db: Db, t: Tables) =>
+  db
+    .update(t.conversations)
+    .set({ updatedAt: setParam("now") })
+    .where(and(eq(t.conversations.id, p("id")), eq(t.conversations.state, "draft")))
+    .returning();
+
+/**
+ * Takes the draft for sending: the row stays locked until this transaction ends, so a second send
+ * at once waits, then finds it is no draft any more (undefined).
+ */
+export async function claimDraft(tx: Tx, id: number, now: number): Promise<Conversation | undefined> {
+  return tx.one(touchDraft, { id, now });
+}
+
+/** Changes a draft's subject; undefined when the conversation is no longer a draft. */
+export async function setDraftSubject(tx: Tx, id: number, subject: string, now: number): Promise<Conversation | undefined> {
+  return tx.one(draftSubject, { id, subject, now });
+}
+
 export interface ConversationSummary {
   readonly conversation: Conversation;
   readonly participants: number;
   readonly posts: number;
+  /** The assignee's address (inbox conversations), or null. */
+  readonly assignee: string | null;
 }
 
-/** Conversations with counts of active participants and sent posts, optionally one user's. */
-export async function listConversationSummaries(tx: Tx, userId?: number): Promise<ConversationSummary[]> {
-  // Correlated subqueries: drizzle renders a bare column name here, so qualify it by hand.
-  // count(*) is a bigint on PostgreSQL, which its driver hands over as a string.
-  const participantCount = sql<number>`(SELECT count(*) FROM participants p WHERE p.conversation_id = "conversations"."id" AND p.state IN ('active', 'invited'))`.mapWith(Number);
-  const postCount = sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent')`.mapWith(Number);
-  return tx.rows((db, t) => {
-    const base = db.select({ conversation: t.conversations, participants: participantCount, posts: postCount }).from(t.conversations);
-    const filtered =
-      userId === undefined ? base : base.where(sql`${t.conversations.id} IN (SELECT conversation_id FROM participants WHERE user_id = ${userId})`);
-    return filtered.orderBy(asc(t.conversations.id));
-  });
+/** One person's view of a conversation in their list ("my conversations"). */
+export interface UserConversationSummary extends ConversationSummary {
+  readonly participant: Participant;
+  /** Sent posts they could see, not their own, newer than the last one they read. */
+  readonly unread: number;
+}
+
+export interface ConversationFilter {
+  /** Drafts are listed only for their author: this user's drafts appear, nobody else's (none when undefined). */
+  readonly viewerId?: number;
+  /** Only inbox conversations assigned to this user. */
+  readonly assigneeId?: number;
+  /** Only inbox conversations assigned to nobody. */
+  readonly unassigned?: boolean;
+}
+
+/**
+ * Whether post `q` is one participant `me` of conversation `c` could see, were it sent (arguments:
+ * the names the enclosing query gives those rows). The rule of fan-out, for counting and showing:
+ * written before they left; an internal note only for the members of the group answering the
+ * conversation (visibility.ts); under the `owners` reply policy an ordinary participant's post
+ * only for the owners and its author.
+ */
+function postSeenBy(q: string, me: string, c: string): string {
+  return `(${me}.left_at IS NULL OR ${q}.sent_at <= ${me}.left_at)
+    AND (NOT ${q}.note OR EXISTS (SELECT 1 FROM group_members g WHERE g.group_id = ${c}.group_id AND g.user_id = ${me}.user_id))
+    AND (${c}.replies = 'all' OR ${me}.role = 'owner' OR ${q}.author_id = ${me}.user_id
+      OR EXISTS (SELECT 1 FROM participants a WHERE a.conversation_id = ${q}.conversation_id AND a.user_id = ${q}.author_id AND a.role = 'owner'))`;
+}
+
+// Correlated subqueries: drizzle renders a bare column name inside sql``, so they name the outer
+// rows by hand ("conversations", and "participants" for the listed user's participation; the
+// subqueries' own tables carry aliases, so those names always mean the outer rows).
+// count(*) is a bigint on PostgreSQL, which its driver hands over as a string.
+const participantCount = () =>
+  sql<number>`(SELECT count(*) FROM participants p WHERE p.conversation_id = "conversations"."id" AND p.state IN ('active', 'invited'))`.mapWith(Number);
+const sentPostCount = () => sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent')`.mapWith(Number);
+const assigneeEmail = () => sql<string | null>`(SELECT u.email FROM users u WHERE u.id = "conversations"."assignee_id")`;
+const seenPostCount = () =>
+  sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent'
+    AND ${sql.raw(postSeenBy("q", '"participants"', '"conversations"'))})`.mapWith(Number);
+const unreadPostCount = () =>
+  sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent'
+    AND q.id > "participants"."last_read_post_id" AND q.author_id <> "participants"."user_id"
+    AND ${sql.raw(postSeenBy("q", '"participants"', '"conversations"'))})`.mapWith(Number);
+
+function filterConditions(t: Tables, filter: ConversationFilter): SQL[] {
+  const c = t.conversations;
+  return [
+    filter.viewerId === undefined ? ne(c.state, "draft") : or(ne(c.state, "draft"), eq(c.createdById, filter.viewerId))!,
+    ...(filter.assigneeId !== undefined ? [eq(c.kind, "inbox"), eq(c.assigneeId, filter.assigneeId)] : []),
+    ...(filter.unassigned ? [eq(c.kind, "inbox"), isNull(c.assigneeId)] : []),
+  ];
+}
+
+/** Conversations with counts of active participants and sent posts; drafts only for their author. */
+export async function listConversationSummaries(tx: Tx, filter: ConversationFilter = {}): Promise<ConversationSummary[]> {
+  return tx.rows((db, t) =>
+    db
+      .select({ conversation: t.conversations, participants: participantCount(), posts: sentPostCount(), assignee: assigneeEmail() })
+      .from(t.conversations)
+      .where(and(...filterConditions(t, filter)))
+      .orderBy(asc(t.conversations.id)),
+  );
+}
+
+/**
+ * Every conversation this user takes or took part in (pending invitations to and from them, left
+ * and closed ones too), with their participation and unread count; `posts` counts what they could see.
+ */
+export async function listUserConversations(tx: Tx, userId: number, filter: ConversationFilter = {}): Promise<UserConversationSummary[]> {
+  return tx.rows((db, t) =>
+    db
+      .select({
+        conversation: t.conversations,
+        participant: t.participants,
+        participants: participantCount(),
+        posts: seenPostCount(),
+        unread: unreadPostCount(),
+        assignee: assigneeEmail(),
+      })
+      .from(t.conversations)
+      .innerJoin(t.participants, and(eq(t.participants.conversationId, t.conversations.id), eq(t.participants.userId, userId)))
+      .where(and(...filterConditions(t, filter)))
+      .orderBy(asc(t.conversations.id)),
+  );
+}
+
+const seenPostIds = (db: Db, t: Tables) =>
+  db
+    .select({ id: t.posts.id })
+    .from(t.posts)
+    .innerJoin(t.participants, and(eq(t.participants.conversationId, t.posts.conversationId), eq(t.participants.userId, p("userId"))))
+    .innerJoin(t.conversations, eq(t.conversations.id, t.posts.conversationId))
+    .where(
+      and(
+        eq(t.posts.conversationId, p("conversationId")),
+        or(
+          and(eq(t.posts.state, "sent"), sql.raw(postSeenBy('"posts"', '"participants"', '"conversations"'))),
+          // A draft is its author's alone.
+          and(eq(t.posts.state, "draft"), eq(t.posts.authorId, t.participants.userId)),
+        ),
+      ),
+    )
+    .orderBy(asc(t.posts.id));
+
+const unreadOfParticipant = (db: Db, t: Tables) =>
+  db
+    .select({ unread: unreadPostCount() })
+    .from(t.conversations)
+    .innerJoin(t.participants, and(eq(t.participants.conversationId, t.conversations.id), eq(t.participants.userId, p("userId"))))
+    .where(eq(t.conversations.id, p("conversationId")));
+
+/** How many posts of the conversation this participant has not read (0 when they take no part). */
+export async function countUnread(tx: Tx, conversationId: number, userId: number): Promise<number> {
+  return (await tx.one(unreadOfParticipant, { conversationId, userId }))?.unread ?? 0;
+}
+
+/** The posts of a conversation this participant sees (their own drafts included): ids, oldest first. */
+export async function postIdsSeenBy(tx: Tx, conversationId: number, userId: number): Promise<number[]> {
+  return (await tx.all(seenPostIds, { conversationId, userId })).map((row) => row.id);
 }
 
 /** Inserts a participant, or answers the one another transaction added first. */

@@ -71,3 +71,11 @@ export async function insertGroupMember(tx: Tx, groupId: number, userId: number,
 export async function deleteGroupMember(tx: Tx, groupId: number, userId: number): Promise<boolean> {
   return (await tx.run(leave, { groupId, userId })) > 0;
 }
+
+/** Whether only the assignee of an assigned conversation keeps receiving its copies (`groups set --notify`). */
+export async function setGroupAssigneeOnly(tx: Tx, id: number, assigneeOnly: boolean): Promise<Group> {
+  // Built per call: a boolean needs the column's own mapping (0/1 on SQLite), which a set() placeholder skips.
+  const [group] = await tx.rows((db, t) => db.update(t.groups).set({ assigneeOnly }).where(eq(t.groups.id, id)).returning());
+  if (!group) throw new Error(`group ${id} vanished during update`);
+  return group;
+}

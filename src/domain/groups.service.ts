@@ -48,3 +48,16 @@ export async function removeGroupMember(tx: Tx, groupName: string, email: string
   const user = await requireUser(tx, email);
   if (!(await repo.deleteGroupMember(tx, group.id, user.id))) refuse("not_found", `${user.email} is not a member of ${group.name}.`);
 }
+
+/** Who receives an assigned inbox conversation's posts: every member of the group, or its assignee only. */
+export type GroupNotify = "all" | "assignee";
+
+export function notifyOf(group: Group): GroupNotify {
+  return group.assigneeOnly ? "assignee" : "all";
+}
+
+/** `groups set NAME --notify all|assignee` (SPEC §5: the group chooses whether only the assignee keeps receiving copies). */
+export async function setGroupNotify(tx: Tx, name: string, notify: GroupNotify): Promise<Group> {
+  const group = await requireGroup(tx, name);
+  return repo.setGroupAssigneeOnly(tx, group.id, notify === "assignee");
+}

@@ -10,6 +10,8 @@ export interface PostLink {
   readonly id: number;
   readonly parentId: number | null;
   readonly messageId: string;
+  /** An internal note: threading for someone who may not see it leaves it out. */
+  readonly note: boolean;
 }
 
 const p = sql.placeholder;
@@ -65,7 +67,7 @@ const insertAttachment = (db: Db, t: Tables) =>
 const attachmentsOf = (db: Db, t: Tables) => db.select().from(t.attachments).where(eq(t.attachments.postId, p("postId"))).orderBy(asc(t.attachments.id));
 const earlierLinks = (db: Db, t: Tables) =>
   db
-    .select({ id: t.posts.id, parentId: t.posts.parentId, messageId: t.posts.messageId })
+    .select({ id: t.posts.id, parentId: t.posts.parentId, messageId: t.posts.messageId, note: t.posts.note })
     .from(t.posts)
     .where(and(eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent"), lt(t.posts.id, p("beforeId"))))
     .orderBy(asc(t.posts.id));
@@ -74,6 +76,19 @@ export async function insertPost(tx: Tx, values: NewPost): Promise<Post> {
   const row = await tx.one(insertOne, values);
   if (!row) throw new Error("post was not inserted");
   return row;
+}
+
+const editDraft = (db: Db, t: Tables) =>
+  db
+    .update(t.posts)
+    .set({ body: setParam("body"), rawBody: setParam("rawBody") })
+    // Only a draft: the database refuses any change to a sent post, and this never asks for one.
+    .where(and(eq(t.posts.id, p("id")), eq(t.posts.state, "draft")))
+    .returning();
+
+/** Rewrites a draft's text; undefined when the post was sent meanwhile (it never changes then). */
+export async function updateDraftPost(tx: Tx, id: number, text: { body: string; rawBody: string }): Promise<Post | undefined> {
+  return tx.one(editDraft, { id, ...text });
 }
 
 /** Marks a draft sent; undefined when it was not a draft (it was published already). */
@@ -125,4 +140,17 @@ const attachmentCounts = (db: Db, t: Tables) =>
 export async function attachmentCountsOfConversation(tx: Tx, conversationId: number): Promise<Map<number, number>> {
   const rows = await tx.all(attachmentCounts, { conversationId });
   return new Map(rows.map((row) => [row.postId, Number(row.count)]));
+}
+
+const lastSentPublic = (db: Db, t: Tables) =>
+  db
+    .select()
+    .from(t.posts)
+    .where(and(eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent"), eq(t.posts.note, false)))
+    .orderBy(desc(t.posts.id))
+    .limit(1);
+
+/** The newest sent post every participant saw: an internal note is never a public post's parent. */
+export async function lastSentPublicPost(tx: Tx, conversationId: number): Promise<Post | undefined> {
+  return tx.one(lastSentPublic, { conversationId });
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { DeliveryPreference, Role, User, UserStatus } from "./records.js";
 
@@ -43,7 +43,9 @@ const conversationsOf = (db: Db, t: Tables) =>
   db
     .select({ id: t.participants.conversationId })
     .from(t.participants)
-    .where(eq(t.participants.userId, p("userId")))
+    .innerJoin(t.conversations, eq(t.conversations.id, t.participants.conversationId))
+    // A draft is its author's alone (SPEC §5): it is not yet a conversation of its recipients.
+    .where(and(eq(t.participants.userId, p("userId")), or(ne(t.conversations.state, "draft"), eq(t.conversations.createdById, p("userId")))))
     .orderBy(asc(t.participants.conversationId));
 const setName = (db: Db, t: Tables) => db.update(t.users).set({ name: setParam("name") }).where(eq(t.users.id, p("id")));
 const touch = (db: Db, t: Tables) =>

@@ -22,6 +22,7 @@ interface GroupRow {
   name: string;
   inbox: string;
   members: string[];
+  notify: "all" | "assignee";
 }
 
 let cli: CliSandbox;
@@ -129,14 +130,14 @@ describe("postern groups", () => {
   it("adds a group with an inbox and lists it", { timeout: TIMEOUT }, async () => {
     expect(await cli.json(["groups", "list", "--json"])).toEqual([]);
     expect(await cli.ok(["groups", "add", "support", "--inbox", "Support@Example.test"])).toMatch(/support@example\.test/);
-    expect(await cli.json<GroupRow[]>(["groups", "list", "--json"])).toEqual([{ name: "support", inbox: "support@example.test", members: [] }]);
+    expect(await cli.json<GroupRow[]>(["groups", "list", "--json"])).toEqual([{ name: "support", inbox: "support@example.test", members: [], notify: "all" }]);
   });
 
   it("adds and removes members", { timeout: TIMEOUT }, async () => {
     await cli.ok(["groups", "members", "add", "support", "staff@example.test"]);
     await cli.ok(["groups", "members", "add", "support", "alice@example.test"]);
     expect(await cli.json<GroupRow[]>(["groups", "list", "--json"])).toEqual([
-      { name: "support", inbox: "support@example.test", members: ["staff@example.test", "alice@example.test"] },
+      { name: "support", inbox: "support@example.test", members: ["staff@example.test", "alice@example.test"], notify: "all" },
     ]);
     await cli.ok(["groups", "members", "remove", "support", "alice@example.test"]);
     expect((await cli.json<GroupRow[]>(["groups", "list", "--json"]))[0]?.members).toEqual(["staff@example.test"]);
@@ -179,7 +180,7 @@ describe("postern groups", () => {
     expectRefused(noUser, /nobody@example\.test/);
     expectRefused(notMember, /not a member/);
     expect(await cli.json<GroupRow[]>(["groups", "list", "--json"])).toEqual([
-      { name: "support", inbox: "support@example.test", members: ["staff@example.test"] },
+      { name: "support", inbox: "support@example.test", members: ["staff@example.test"], notify: "all" },
     ]);
   });
 });

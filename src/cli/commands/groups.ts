@@ -1,6 +1,6 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { groupMemberUsers, listGroups } from "../../domain/groups.repo.js";
-import { addGroup, addGroupMember, removeGroupMember } from "../../domain/groups.service.js";
+import { addGroup, addGroupMember, notifyOf, removeGroupMember, setGroupNotify, type GroupNotify } from "../../domain/groups.service.js";
 import { withContext } from "../context.js";
 import { printJson, printLine, printTable } from "../output.js";
 
@@ -28,11 +28,36 @@ export function registerGroupCommands(program: Command): void {
         const rows = await read(async ({ tx }) => {
           const groups = await listGroups(tx);
           return Promise.all(
-            groups.map(async (g) => ({ name: g.name, inbox: g.inboxAddress, members: (await groupMemberUsers(tx, g.id)).map((u) => u.email) })),
+            groups.map(async (g) => ({
+              name: g.name,
+              inbox: g.inboxAddress,
+              members: (await groupMemberUsers(tx, g.id)).map((u) => u.email),
+              notify: notifyOf(g),
+            })),
           );
         });
         if (options.json) printJson(rows);
-        else printTable(rows, ["name", "inbox", "members"]);
+        else printTable(rows, ["name", "inbox", "notify", "members"]);
+      }),
+    );
+
+  groups
+    .command("set")
+    .description("change a group's settings")
+    .argument("<name>")
+    .addOption(
+      new Option("--notify <who>", "who receives an assigned conversation's posts: every member, or its assignee only")
+        .choices(["all", "assignee"])
+        .makeOptionMandatory(),
+    )
+    .action((name: string, options: { notify: GroupNotify }, command: Command) =>
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        const group = await write(({ tx }) => setGroupNotify(tx, name, options.notify));
+        printLine(
+          notifyOf(group) === "assignee"
+            ? `${group.name}: once a conversation is assigned, only its assignee keeps receiving copies`
+            : `${group.name}: every member receives every post, assigned or not`,
+        );
       }),
     );
 

@@ -1,0 +1,124 @@
+import { Option, type Command } from "commander";
+import { listConversationsFor, markConversationRead, viewConversation } from "../../domain/conversation-views.service.js";
+import { findUserById } from "../../domain/users.repo.js";
+import { requireUser } from "../../domain/users.service.js";
+import { conversationId } from "../arguments.js";
+import { withContext } from "../context.js";
+import { iso, printJson, printLine, printTable } from "../output.js";
+
+interface ListOptions {
+  readonly user?: string;
+  readonly as?: string;
+  readonly assigned?: string;
+  readonly unassigned?: boolean;
+  readonly json?: boolean;
+}
+
+/**
+ * Looking at conversations: lists, one conversation, and marking it read. Metadata by default;
+ * message bodies only with --bodies (SPEC §6: messages are private). Views never count as the
+ * viewer's activity: an admin looking is not the person acting.
+ */
+export function registerViewCommands(conversations: Command): void {
+  conversations
+    .command("list")
+    .description("list conversations (metadata only); drafts only for their author")
+    .option("--user <email>", "that person's conversations (\"my conversations\"), with their unread counts and their own drafts")
+    .option("--as <email>", "look as this person: their drafts are listed too")
+    .option("--assigned <email>", "only inbox conversations assigned to this member")
+    .addOption(new Option("--unassigned", "only inbox conversations assigned to nobody").conflicts("assigned"))
+    .option("--json", "print JSON")
+    .action((options: ListOptions, command: Command) =>
+      withContext(command.optsWithGlobals(), async ({ read }) => {
+        const summaries = await read(async ({ tx }) => {
+          const userOf = (email: string | undefined) => (email === undefined ? undefined : requireUser(tx, email));
+          const user = await userOf(options.user);
+          const viewer = await userOf(options.as);
+          const assignee = await userOf(options.assigned);
+          return listConversationsFor(tx, {
+            ...(user ? { user } : {}),
+            ...(viewer ? { viewer } : {}),
+            ...(assignee ? { assignee } : {}),
+            ...(options.unassigned ? { unassigned: true } : {}),
+          });
+        });
+        const rows = summaries.map(({ conversation: c, participants, posts, assignee, participant, unread }) => ({
+          id: c.id,
+          subject: c.subject,
+          kind: c.kind,
+          state: c.state,
+          participants,
+          posts,
+          assignee,
+          updatedAt: iso(c.updatedAt),
+          ...(participant ? { unread: unread ?? 0, role: participant.role, participantState: participant.state } : {}),
+        }));
+        if (options.json) return printJson(rows);
+        if (options.user) printTable(rows.map((r) => ({ ...r, you: `${r.role ?? "-"}, ${r.participantState ?? "-"}` })), ["id", "kind", "state", "you", "unread", "posts", "subject"]);
+        else printTable(rows, ["id", "kind", "state", "participants", "posts", "assignee", "subject"]);
+      }),
+    );
+
+  conversations
+    .command("show")
+    .description("show a conversation; message bodies only with --bodies")
+    .argument("<id>", "conversation id", conversationId)
+    .option("--as <email>", "look as this participant: their drafts, and only the posts they could see")
+    .option("--bodies", "include the text of each post (messages are private: ask for them explicitly)")
+    .option("--json", "print JSON")
+    .action((id: number, options: { as?: string; bodies?: boolean; json?: boolean }, command: Command) =>
+      withContext(command.optsWithGlobals(), async ({ read }) => {
+        const view = await read(async ({ tx }) => {
+          const viewer = options.as === undefined ? undefined : await requireUser(tx, options.as);
+          const { conversation: c, participants, posts } = await viewConversation(tx, id, viewer);
+          const emails = new Map(participants.map(({ user }) => [user.id, user.email]));
+          const emailOf = async (userId: number | null) =>
+            userId === null ? null : emails.get(userId) ?? (await findUserById(tx, userId))?.email ?? null;
+          const shown = [];
+          for (const p of posts) {
+            shown.push({
+              id: p.id,
+              author: await emailOf(p.authorId),
+              createdAt: iso(p.createdAt),
+              state: p.state,
+              note: p.note,
+              ...(options.bodies ? { body: p.body } : {}),
+            });
+          }
+          return {
+            id: c.id,
+            subject: c.subject,
+            kind: c.kind,
+            state: c.state,
+            replies: c.replies,
+            assignee: await emailOf(c.assigneeId),
+            participants: participants.map(({ participant, user }) => ({ email: user.email, role: participant.role, state: participant.state })),
+            posts: shown,
+          };
+        });
+        if (options.json) return printJson(view);
+        printLine(`conversation ${view.id}: ${view.subject}`);
+        printLine(`kind ${view.kind}, state ${view.state}, replies ${view.replies}${view.assignee ? `, assigned to ${view.assignee}` : ""}`);
+        printLine("participants:");
+        for (const p of view.participants) printLine(`  ${p.email} (${p.role}, ${p.state})`);
+        printLine("posts:");
+        for (const p of view.posts) {
+          const marks = [p.note ? "(internal note)" : "", p.state === "draft" ? "(draft)" : ""].filter(Boolean).join(" ");
+          printLine(`  #${p.id} ${p.createdAt} ${p.author}${marks ? ` ${marks}` : ""}`);
+          if ("body" in p) for (const line of String(p.body).split("\n")) printLine(`    ${line}`);
+        }
+      }),
+    );
+
+  conversations
+    .command("read")
+    .description("mark every post of a conversation read for one participant")
+    .argument("<id>", "conversation id", conversationId)
+    .requiredOption("--as <email>", "whose posts are marked read")
+    .action((id: number, options: { as: string }, command: Command) =>
+      withContext(command.optsWithGlobals(), async ({ write }) => {
+        const { user, unread } = await write((ctx) => markConversationRead(ctx, id, options.as));
+        printLine(`conversation ${id} is read for ${user.email} (${unread} unread ${unread === 1 ? "post" : "posts"} marked read)`);
+      }),
+    );
+}
