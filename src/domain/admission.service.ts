@@ -50,6 +50,11 @@ export async function admit(ctx: DomainContext, request: AdmissionRequest): Prom
     if (way === "add") return { kind: "refused", address, refusal: new Refusal("already_exists", `${shownAs} already takes part in conversation ${conversation.id}.`) };
     return { kind: "skipped", address, reason: "already takes part", user: known };
   }
+  // Consent (SPEC §5): an invitee comes in only by accepting; adding them again must not skip it.
+  if (known && existing?.state === "invited") {
+    if (way === "add") return { kind: "refused", address, refusal: new Refusal("already_exists", `${shownAs} is already invited to conversation ${conversation.id} and takes part once they accept.`) };
+    return { kind: "skipped", address, reason: "already invited", user: known };
+  }
   // A stranger (or anyone staged) never brings outside addresses in by CC unless configured:
   // otherwise mail to an inbox would make Postern relay the stranger's message to third parties.
   if (way === "cc" && by.status === "staged" && !config.staged_users.invite_by_cc) {
@@ -78,8 +83,8 @@ export async function admit(ctx: DomainContext, request: AdmissionRequest): Prom
       );
     }
   } else {
-    const unreachable = unreachableBecause(known, shownAs);
-    if (unreachable) return deny("user_unreachable", unreachable, "does not accept messages");
+    const unreachable = unreachability(known, shownAs, reachabilityRules(ctx));
+    if (unreachable) return deny("user_unreachable", unreachable.sentence, unreachable.skipReason);
   }
   const capped = await beyondCaps(ctx, request, shownAs);
   if (capped) return deny("not_allowed", capped.sentence, capped.skipReason);
@@ -130,12 +135,36 @@ export async function admitOrRefuse(ctx: DomainContext, request: AdmissionReques
   return admission;
 }
 
+export interface ReachabilityRules {
+  /** `reachability.inactive_days`; 0: activity does not matter. */
+  readonly inactiveDays: number;
+  readonly now: number;
+}
+
+export function reachabilityRules(ctx: DomainContext): ReachabilityRules {
+  return { inactiveDays: ctx.config.reachability.inactive_days, now: ctx.now };
+}
+
 /**
  * Why a user cannot be brought into a new conversation, named as `shownAs`; undefined when they can.
- * Bringing someone in respects their wish not to receive messages.
+ * Bringing someone in respects their wish not to receive messages, and SPIP's rule that people
+ * gone quiet for long are not written to (their address may be dead). Replies in conversations
+ * they already take part in never ask.
  */
-export function unreachableBecause(user: User, shownAs = user.email): string | undefined {
-  if (user.status === "suspended") return `${shownAs} cannot receive messages: the account is suspended.`;
-  if (!user.messagesEnabled) return `${shownAs} does not accept new conversations.`;
+export function unreachableBecause(user: User, shownAs = user.email, rules?: ReachabilityRules): string | undefined {
+  return unreachability(user, shownAs, rules)?.sentence;
+}
+
+function unreachability(user: User, shownAs: string, rules: ReachabilityRules | undefined): { sentence: string; skipReason: string } | undefined {
+  // A suspended address is one whose mail kept bouncing, or an account an admin stopped.
+  if (user.status === "suspended") return { sentence: `${shownAs} cannot receive messages: the account is suspended.`, skipReason: "does not accept messages" };
+  if (!user.messagesEnabled) return { sentence: `${shownAs} does not accept new conversations.`, skipReason: "does not accept messages" };
+  if (rules && rules.inactiveDays > 0 && rules.now - (user.lastActiveAt ?? user.createdAt) > rules.inactiveDays * DAY_MS) {
+    const days = rules.inactiveDays === 1 ? "a day" : `${rules.inactiveDays} days`;
+    return {
+      sentence: `${shownAs} cannot be brought into new conversations: they have not been active for more than ${days}.`,
+      skipReason: `inactive for more than ${days} (reachability.inactive_days)`,
+    };
+  }
   return undefined;
 }

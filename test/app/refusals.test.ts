@@ -90,7 +90,8 @@ describe("mail Postern refuses inside the SMTP transaction", () => {
     expect(gone?.response).toMatch(/no longer taking part/);
 
     await t.send({ from: "carol@customer.test", to: "support@example.test", subject: "Second", text: "Another." });
-    const [, second] = await t.sink.waitFor(2);
+    // Alice's one-line confirmation that she left came in between.
+    const second = (await t.sink.waitFor(3)).find((m) => m.parsed.subject === "Second");
     await t.write(({ tx }) => tx.rows((db, tt) => db.update(tt.conversations).set({ state: "closed" }).where(eq(tt.conversations.id, 2))));
     const closed = await smtpError(
       t.send({ from: "alice@team.test", to: second!.parsed.replyTo!.value[0]!.address!, subject: "Re: Second", text: "Late" }),

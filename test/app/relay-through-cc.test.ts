@@ -85,14 +85,24 @@ describe("a stranger cannot relay mail to third parties through Cc", () => {
       text: "Looping in the two of you.",
     });
     expect(await people()).toEqual([STRANGER, "mia@team.test", VICTIMS[0], VICTIMS[1]]);
-    // Only the stranger gets a copy from Postern: the two were written to by Mia directly.
-    const [, , toStranger] = await t.sink.waitFor(3);
-    expect(toStranger!.envelope.rcptTo).toEqual([STRANGER]);
+    // Only the stranger gets a copy of Mia's reply from Postern: the two were written to by Mia directly.
+    // Added later by a member, the two get one catch-up each (the posts before Mia's reply), and the
+    // stranger is told who joined, once per person.
+    const later = (await t.sink.waitFor(7)).slice(2);
+    const toStranger = later.filter((m) => m.envelope.rcptTo[0] === STRANGER);
+    expect(toStranger.filter((m) => m.parsed.text?.includes("Looping in the two of you."))).toHaveLength(1);
+    expect(toStranger.filter((m) => /joined the conversation/.test(m.parsed.text ?? ""))).toHaveLength(2);
+    for (const victim of [VICTIMS[0]!, VICTIMS[1]!]) {
+      const [catchUp, ...more] = later.filter((m) => m.envelope.rcptTo[0] === victim);
+      expect(more).toHaveLength(0);
+      expect(catchUp!.parsed.text).toContain("Buy now.");
+      expect(catchUp!.parsed.text).not.toContain("Looping in the two of you.");
+    }
 
     // Give the outbound worker time to send anything else it (wrongly) queued.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const delivered = recipientsSoFar();
-    expect(delivered.sort()).toEqual(["mia@team.test", "mia@team.test", STRANGER].sort());
-    for (const victim of VICTIMS) expect(delivered).not.toContain(victim);
+    expect(delivered.sort()).toEqual(["mia@team.test", "mia@team.test", STRANGER, STRANGER, STRANGER, VICTIMS[0], VICTIMS[1]].sort());
+    for (const victim of VICTIMS.slice(2)) expect(delivered).not.toContain(victim);
   });
 });

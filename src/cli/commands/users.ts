@@ -1,4 +1,5 @@
 import { Option, type Command } from "commander";
+import { reachabilityRules, unreachableBecause } from "../../domain/admission.service.js";
 import { findUserById, conversationIdsOfUser, listUsers } from "../../domain/users.repo.js";
 import { activateUser, addUser, requireUser, setUserSettings, type DeliveryPreference, type Role } from "../../domain/users.service.js";
 import type { User } from "../../domain/records.js";
@@ -36,7 +37,8 @@ export function registerUserCommands(program: Command): void {
     .option("--json", "print JSON")
     .action((email: string, options: { json?: boolean }, command: Command) =>
       withContext(command.optsWithGlobals(), async ({ read }) => {
-        const view = await read(async ({ tx }) => {
+        const view = await read(async (ctx) => {
+          const { tx } = ctx;
           const user = await requireUser(tx, email);
           const invitedBy = user.invitedById ? (await findUserById(tx, user.invitedById))?.email ?? null : null;
           return {
@@ -50,6 +52,8 @@ export function registerUserCommands(program: Command): void {
           username: user.username,
           messages: user.messagesEnabled ? "on" : "off",
           lastActiveAt: iso(user.lastActiveAt),
+          // Why new conversations cannot reach them (SPEC §6), or null.
+          unreachable: unreachableBecause(user, user.email, reachabilityRules(ctx)) ?? null,
           bounceScore: user.bounceScore,
           createdAt: iso(user.createdAt),
           };

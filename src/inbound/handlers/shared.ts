@@ -5,8 +5,17 @@ import { findUserById } from "../../domain/users.repo.js";
 import { findOrStageUser, learnName } from "../../domain/users.service.js";
 import type { InboundContext } from "../inbound.js";
 
-/** A message through a token must come from that participant's own address. */
+/** A message through a token must come from that participant's own address, and a suspended account posts nothing. */
 export async function assertSender(ctx: InboundContext, participant: Participant, conversation: Conversation): Promise<User> {
+  const owner = await tokenOwner(ctx, participant, conversation);
+  if (owner.status === "suspended") {
+    refuse("not_allowed", `The account of ${owner.email} is suspended, so it cannot post to the conversation "${conversation.subject}".`);
+  }
+  return owner;
+}
+
+/** The participant behind a token, when the message comes from their own address. */
+export async function tokenOwner(ctx: InboundContext, participant: Participant, conversation: Conversation): Promise<User> {
   const owner = await findUserById(ctx.tx, participant.userId);
   const from = ctx.inbound.message.from.address;
   if (!owner || owner.email !== from) {

@@ -26,6 +26,6 @@ export async function startFromMessage(
     post: { body, rawBody: inbound.message.text, sourceMessageId: inbound.message.messageId ?? null, inboundId: ctx.inboundId, attachments },
   });
   // Joining after the first post was published: those CC'd already have it and get no copy.
-  const cc = await joinDirectRecipients(ctx, conversation, author, inbound.message);
+  const cc = await joinDirectRecipients(ctx, conversation, author, inbound.message, { starting: true });
   return { outcome: "accepted", reason: describe(what, cc), conversationId: conversation.id, postId: post.id };
 }

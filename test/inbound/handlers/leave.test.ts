@@ -40,6 +40,9 @@ describe("handleLeave", () => {
     const alice = await t.read(({ tx }) => findParticipant(tx, w.conversation.id, w.alice.id));
     expect(alice?.state).toBe("active");
     expect(await t.read(({ tx }) => listPosts(tx, w.conversation.id))).toHaveLength(1);
+    // Bob is told, in one notice to him alone.
+    const told = await t.read(({ tx }) => tx.db.query.notices.findMany({ where: (n, { eq }) => eq(n.conversationId, w.conversation.id) }));
+    expect(told.map((n) => [n.kind, n.userId])).toEqual([["left", w.bob.id]]);
   });
 
   it("leaves the departed participant out of later posts", async () => {
@@ -69,16 +72,16 @@ describe("handleLeave", () => {
     ]);
   });
 
-  it("is harmless for a participant who already left (a second unsubscribe)", async () => {
+  it("refuses a second unsubscribe with a sentence, keeping the first departure's time", async () => {
+    // The route already answers a departed participant's leave address with 550; this is the handler's own guard.
     const w = await seedDirectConversation(t);
     const address = tokenAddress("leave", w.bobParticipant.leaveToken, DOMAIN);
     const first = await prepareInbound(t.config, unsubscribe("bob@elsewhere.test", address), address);
     await runInbound(t, first, (ctx) => handleLeave(ctx, w.conversation, w.bobParticipant), T1);
     const left = await t.read(({ tx }) => findParticipant(tx, w.conversation.id, w.bob.id));
     const second = await prepareInbound(t.config, unsubscribe("bob@elsewhere.test", address), address);
-    const outcome = await runInbound(t, second, (ctx) => handleLeave(ctx, w.conversation, left!), T1 + 1000);
-    expect(outcome.outcome).toBe("accepted");
-    // The first departure's time stands.
+    const refusal = await refusalOf(runInbound(t, second, (ctx) => handleLeave(ctx, w.conversation, left!), T1 + 1000));
+    expect(refusal.sentence).toBe(`You are not taking part in conversation ${w.conversation.id} ("Lunch on Friday?") any more: you left it already.`);
     expect(await t.read(({ tx }) => findParticipant(tx, w.conversation.id, w.bob.id))).toMatchObject({ state: "left", leftAt: T1 });
   });
 });
