@@ -4,7 +4,7 @@ import { createPost, publishPost } from "../../domain/posts.service.js";
 import type { Conversation, Participant } from "../../domain/records.js";
 import { isDeskMember } from "../../domain/visibility.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
-import { assertSender, checkedAttachments, describe } from "./shared.js";
+import { assertSender, answerAttachments, describe } from "./shared.js";
 
 /**
  * note+TOKEN@ (TOKEN: a group member's reply token in one of the group's inbox conversations):
@@ -26,14 +26,7 @@ export async function handleNote(ctx: InboundContext, conversation: Conversation
     refuse("conversation_closed", `The conversation "${conversation.subject}" is ${conversation.state} and does not accept notes now.`);
   }
   const { inbound } = ctx;
-  const attachments = checkedAttachments(ctx);
-  if (!inbound.trimmed.trim() && attachments.length === 0) {
-    refuse(
-      "empty_reply",
-      "Your internal note was empty once the quoted earlier messages were removed, so nothing was posted. " +
-        "Write your note above the quoted text and send it again.",
-    );
-  }
+  const attachments = answerAttachments(ctx, "internal note");
   const post = await createPost(ctx, conversation, {
     author,
     body: inbound.trimmed,

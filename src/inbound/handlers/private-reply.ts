@@ -1,9 +1,8 @@
-import { refuse } from "../../errors/refusal.js";
 import { checkPrivateReply, replyPrivately } from "../../domain/private-replies.service.js";
 import type { Delivery } from "../../domain/records.js";
 import { learnName } from "../../domain/users.service.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
-import { checkedAttachments } from "./shared.js";
+import { answerAttachments } from "./shared.js";
 
 /**
  * private+TOKEN@ (TOKEN: the bounce token of the copy it appeared in): its recipient answers that
@@ -14,14 +13,7 @@ export async function handlePrivateReply(ctx: InboundContext, delivery: Delivery
   const { inbound } = ctx;
   const target = await checkPrivateReply(ctx.tx, delivery, inbound.message.from.address);
   const sender = await learnName(ctx.tx, target.sender, inbound.message.from.name);
-  const attachments = checkedAttachments(ctx);
-  if (!inbound.trimmed.trim() && attachments.length === 0) {
-    refuse(
-      "empty_reply",
-      "Your private reply was empty once the quoted earlier messages were removed, so nothing was sent. " +
-        "Write your answer above the quoted text and send it again.",
-    );
-  }
+  const attachments = answerAttachments(ctx, "private reply");
   const { conversation, post, continued } = await replyPrivately(ctx, { ...target, sender }, {
     body: inbound.trimmed,
     rawBody: inbound.message.text,

@@ -10,7 +10,7 @@ import { mayPostWithoutToken } from "../authenticate.js";
 import { findThread } from "../thread.js";
 import { isDeskMember } from "../../domain/visibility.js";
 import { handleNote } from "./note.js";
-import { assertSender, checkedAttachments, describe } from "./shared.js";
+import { assertSender, answerAttachments, describe } from "./shared.js";
 
 /**
  * reply+TOKEN@: the participant's answer becomes a post that everyone else receives. An invitee's
@@ -21,14 +21,7 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
   const author = await assertSender(ctx, participant, conversation);
   if (conversation.state !== "open" && conversation.state !== "pending") refuse("conversation_closed", notAcceptingSentence(conversation));
   const { inbound } = ctx;
-  const attachments = checkedAttachments(ctx);
-  if (!inbound.trimmed.trim() && attachments.length === 0) {
-    refuse(
-      "empty_reply",
-      "Your reply was empty once the quoted earlier messages were removed, so nothing was posted. " +
-        "Write your answer above the quoted text and send it again.",
-    );
-  }
+  const attachments = answerAttachments(ctx, "reply");
   const accepted = participant.state === "invited";
   // Accepting opens the conversation (and delivers what was held) before the reply is posted to it.
   const current = accepted ? (await acceptInvitation(ctx, conversation.id, participant.id, { tellInitiator: false })).conversation : conversation;

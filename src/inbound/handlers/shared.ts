@@ -57,3 +57,19 @@ export function describe(what: string, cc: { added: string[]; skipped: string[] 
   if (cc.skipped.length) parts.push(`not added: ${cc.skipped.join("; ")}`);
   return parts.join("; ");
 }
+
+/**
+ * The attachments of an answer (a reply, a note, a private reply), once it is known to say
+ * something: empty after its quotes were trimmed and without attachments, it is refused.
+ */
+export function answerAttachments(ctx: InboundContext, what: "reply" | "internal note" | "private reply"): readonly AttachmentInput[] {
+  const attachments = checkedAttachments(ctx);
+  if (!ctx.inbound.trimmed.trim() && attachments.length === 0) {
+    refuse(
+      "empty_reply",
+      `Your ${what} was empty once the quoted earlier messages were removed, so nothing was ${what === "private reply" ? "sent" : "posted"}. ` +
+        `Write your ${what === "internal note" ? "note" : "answer"} above the quoted text and send it again.`,
+    );
+  }
+  return attachments;
+}
