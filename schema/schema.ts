@@ -71,6 +71,8 @@ export const participants = sqliteTable(
     addedById: integer("added_by_id").references(() => users.id),
     /** Highest post id this participant has seen (emailed, posted after, or marked read). */
     lastReadPostId: integer("last_read_post_id").notNull().default(0),
+    /** This conversation's delivery mode (every+/digest+/mute+ TOKEN@); null follows the user's preference. */
+    delivery: text("delivery", { enum: ["every", "digest", "mute"] }),
     joinedAt: millis("joined_at").notNull(),
     leftAt: millis("left_at"),
   },
@@ -163,7 +165,7 @@ export const notices = sqliteTable(
   "notices",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    kind: text("kind", { enum: ["invitation", "accepted", "declined", "expired", "joined", "left", "removed", "catch_up"] }).notNull(),
+    kind: text("kind", { enum: ["invitation", "accepted", "declined", "expired", "joined", "left", "removed", "catch_up", "delivery_mode", "rsvp"] }).notNull(),
     conversationId: integer("conversation_id").notNull().references(() => conversations.id),
     /** The person the notice is about: the invitee, who joined, who left. */
     userId: integer("user_id").notNull().references(() => users.id),
@@ -178,15 +180,79 @@ export const notices = sqliteTable(
   (t) => [index("notices_conversation_idx").on(t.conversationId)],
 );
 
+/** One user's digest of one window (SPEC §6): a window is made once, whichever node gets there first. */
+export const digests = sqliteTable(
+  "digests",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    userId: integer("user_id").notNull().references(() => users.id),
+    /** Start of the digest window (milliseconds), the key that keeps a restart from repeating one. */
+    windowStart: millis("window_start").notNull(),
+    createdAt: millis("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("digests_user_window_idx").on(t.userId, t.windowStart)],
+);
+
+/** The posts one digest carries; they count as read for its user from then on. */
+export const digestPosts = sqliteTable(
+  "digest_posts",
+  {
+    digestId: integer("digest_id").notNull().references(() => digests.id),
+    postId: integer("post_id").notNull().references(() => posts.id),
+  },
+  (t) => [primaryKey({ columns: [t.digestId, t.postId] })],
+);
+
+/** A conversation's appointment (SPEC §5): one per conversation, its iCalendar UID stable across reschedules. */
+export const appointments = sqliteTable(
+  "appointments",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    conversationId: integer("conversation_id").notNull().unique().references(() => conversations.id),
+    uid: text("uid").notNull().unique(),
+    organizerId: integer("organizer_id").notNull().references(() => users.id),
+    startAt: millis("start_at").notNull(),
+    endAt: millis("end_at").notNull(),
+    /** IANA zone the times were given in (VTIMEZONE); null for UTC. */
+    timezone: text("timezone"),
+    location: text("location"),
+    /** iCalendar SEQUENCE: raised by every reschedule and by the cancellation. */
+    sequence: integer("sequence").notNull().default(0),
+    state: text("state", { enum: ["scheduled", "cancelled"] }).notNull().default("scheduled"),
+    createdAt: millis("created_at").notNull(),
+    updatedAt: millis("updated_at").notNull(),
+  },
+);
+
+/** A participant's calendar answer (iMIP REPLY or COUNTER) to an appointment. */
+export const rsvps = sqliteTable(
+  "rsvps",
+  {
+    appointmentId: integer("appointment_id").notNull().references(() => appointments.id),
+    userId: integer("user_id").notNull().references(() => users.id),
+    partstat: text("partstat", { enum: ["needs-action", "accepted", "declined", "tentative"] }).notNull(),
+    /** A COUNTER's proposed times, shown to the organiser; null when none. */
+    counterStartAt: millis("counter_start_at"),
+    counterEndAt: millis("counter_end_at"),
+    comment: text("comment"),
+    /** The SEQUENCE the answer was given to. */
+    sequence: integer("sequence").notNull(),
+    updatedAt: millis("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.appointmentId, t.userId] })],
+);
+
 /** The durable outbox: one row per (post, recipient), or one per system email. */
 export const deliveries = sqliteTable(
   "deliveries",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    kind: text("kind", { enum: ["post", "forward", "notice"] }).notNull(),
+    kind: text("kind", { enum: ["post", "forward", "notice", "digest", "appointment"] }).notNull(),
     postId: integer("post_id").references(() => posts.id),
     inboundId: integer("inbound_id").references(() => inboundMessages.id),
     noticeId: integer("notice_id").references(() => notices.id),
+    digestId: integer("digest_id").references(() => digests.id),
+    appointmentId: integer("appointment_id").references(() => appointments.id),
     conversationId: integer("conversation_id").references(() => conversations.id),
     recipientId: integer("recipient_id").notNull().references(() => users.id),
     toAddress: text("to_address").notNull(),
@@ -209,6 +275,7 @@ export const deliveries = sqliteTable(
     index("deliveries_due_idx").on(t.status, t.nextAttemptAt),
     index("deliveries_recipient_sent_idx").on(t.recipientId, t.sentAt),
     uniqueIndex("deliveries_notice_recipient_idx").on(t.noticeId, t.recipientId).where(sql`${t.noticeId} IS NOT NULL`),
+    uniqueIndex("deliveries_digest_idx").on(t.digestId).where(sql`${t.digestId} IS NOT NULL`),
   ],
 );
 
@@ -220,4 +287,7 @@ export type Post = typeof posts.$inferSelect;
 export type Attachment = typeof attachments.$inferSelect;
 export type Delivery = typeof deliveries.$inferSelect;
 export type Notice = typeof notices.$inferSelect;
+export type Digest = typeof digests.$inferSelect;
+export type Appointment = typeof appointments.$inferSelect;
+export type Rsvp = typeof rsvps.$inferSelect;
 export type InboundMessage = typeof inboundMessages.$inferSelect;

@@ -132,7 +132,7 @@ const outbound = z
     poll_interval: duration.default("1s"),
     batch_size: z.number().int().positive().default(50),
     /** 0 means no limit; system mail (invitations, digests) never counts. */
-    max_per_user_per_day: z.number().int().nonnegative().default(0),
+    max_per_user_per_day: z.number().int().nonnegative().default(100),
   })
   .strict()
   .default({});
@@ -173,6 +173,15 @@ const consent = z
     kinds: z.array(z.enum(["direct", "group", "inbox"])).default(["direct"]),
     /** An invitation not answered by then expires, and the person who wrote is told. */
     expire_after: duration.default("30d"),
+  })
+  .strict()
+  .default({});
+
+/** Unread digests (SPEC §6): one email per window to each user who reads by digest. */
+const digest = z
+  .object({
+    /** The window: every digest user with something unread gets one email per interval. */
+    interval: duration.default("5m"),
   })
   .strict()
   .default({});
@@ -313,6 +322,7 @@ export const configSchema = z
     staged_users: stagedUsers,
     conversations,
     consent,
+    digest,
     reachability,
     attachments,
     abilities,

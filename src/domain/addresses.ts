@@ -2,12 +2,12 @@ import { RESERVED_LOCAL_PARTS } from "../config/schema.js";
 import { TOKEN_PATTERN } from "./tokens.js";
 
 /**
- * accept+, decline+ and note+ carry the participant's reply token (they appear only in mail that
+ * accept+, decline+, note+, every+, digest+ and mute+ carry the participant's reply token (they appear only in mail that
  * also carries reply+TOKEN, so they disclose nothing more); private+ carries the bounce token of
  * the copy it appeared in, which names both that copy's recipient and its post's author.
  */
-export type TokenKind = "reply" | "leave" | "accept" | "decline" | "bounce" | "note" | "private";
-const TOKEN_KINDS: readonly TokenKind[] = ["reply", "leave", "accept", "decline", "bounce", "note", "private"];
+export type TokenKind = "reply" | "leave" | "accept" | "decline" | "bounce" | "note" | "private" | "every" | "digest" | "mute";
+const TOKEN_KINDS: readonly TokenKind[] = ["reply", "leave", "accept", "decline", "bounce", "note", "private", "every", "digest", "mute"];
 
 /** What a gateway address means, before anything is looked up in the database. */
 export type GatewayAddress =

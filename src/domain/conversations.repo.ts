@@ -59,6 +59,7 @@ const insertParticipantQuery = (db: Db, t: Tables) =>
       leaveToken: p("leaveToken"),
       addedById: p("addedById"),
       lastReadPostId: p("lastReadPostId"),
+      delivery: p("delivery"),
       joinedAt: p("joinedAt"),
       leftAt: p("leftAt"),
     })
@@ -75,6 +76,7 @@ const rejoin = (db: Db, t: Tables) =>
       leaveToken: setParam("leaveToken"),
       addedById: setParam("addedById"),
       lastReadPostId: setParam("lastReadPostId"),
+      delivery: setParam("delivery"),
       joinedAt: setParam("joinedAt"),
       leftAt: setParam("leftAt"),
     })

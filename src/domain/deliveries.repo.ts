@@ -21,6 +21,8 @@ export interface DeliveryToQueue {
   readonly postId?: number | null;
   readonly inboundId?: number | null;
   readonly noticeId?: number | null;
+  readonly digestId?: number | null;
+  readonly appointmentId?: number | null;
   readonly conversationId?: number | null;
 }
 
@@ -34,6 +36,8 @@ const insertOne = (db: Db, t: Tables) =>
       postId: p("postId"),
       inboundId: p("inboundId"),
       noticeId: p("noticeId"),
+      digestId: p("digestId"),
+      appointmentId: p("appointmentId"),
       conversationId: p("conversationId"),
       recipientId: p("recipientId"),
       toAddress: p("toAddress"),
@@ -117,6 +121,8 @@ export async function queueDeliveries(tx: Tx, rows: readonly DeliveryToQueue[], 
       postId: null,
       inboundId: null,
       noticeId: null,
+      digestId: null,
+      appointmentId: null,
       conversationId: null,
       ...row,
       bounceToken: newToken(),

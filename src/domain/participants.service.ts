@@ -25,6 +25,8 @@ export async function addParticipant(
     addedById: options.addedBy?.id ?? null,
     // History before joining is not sent as new mail; it counts as read.
     lastReadPostId: (await lastSentPost(tx, conversation.id))?.id ?? 0,
+    // Someone who comes back starts over with their own preference.
+    delivery: null,
     joinedAt: ctx.now,
     leftAt: null,
   };

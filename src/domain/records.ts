@@ -48,6 +48,8 @@ export interface Conversation {
 }
 
 export type ParticipantRole = "owner" | "member";
+/** A participant's delivery mode for one conversation: mute sends nothing, not even in a digest. */
+export type ConversationDelivery = "every" | "digest" | "mute";
 export type ParticipantState = "invited" | "active" | "left" | "removed";
 
 export interface Participant {
@@ -60,6 +62,8 @@ export interface Participant {
   readonly leaveToken: string;
   readonly addedById: number | null;
   readonly lastReadPostId: number;
+  /** This conversation's delivery mode; null follows the user's preference. */
+  readonly delivery: ConversationDelivery | null;
   readonly joinedAt: number;
   readonly leftAt: number | null;
 }
@@ -94,7 +98,7 @@ export interface Attachment {
   readonly content: Buffer;
 }
 
-export type DeliveryKind = "post" | "forward" | "notice";
+export type DeliveryKind = "post" | "forward" | "notice" | "digest" | "appointment";
 export type DeliveryStatus = "queued" | "sending" | "sent" | "skipped" | "failed" | "bounced";
 
 export interface Delivery {
@@ -103,6 +107,8 @@ export interface Delivery {
   readonly postId: number | null;
   readonly inboundId: number | null;
   readonly noticeId: number | null;
+  readonly digestId: number | null;
+  readonly appointmentId: number | null;
   readonly conversationId: number | null;
   readonly recipientId: number;
   readonly toAddress: string;
@@ -119,7 +125,19 @@ export interface Delivery {
   readonly bouncedAt: number | null;
 }
 
-export type NoticeKind = "invitation" | "accepted" | "declined" | "expired" | "joined" | "left" | "removed" | "catch_up";
+export type NoticeKind =
+  | "invitation"
+  | "accepted"
+  | "declined"
+  | "expired"
+  | "joined"
+  | "left"
+  | "removed"
+  | "catch_up"
+  /** Confirms a participant's every+/digest+/mute+ change. */
+  | "delivery_mode"
+  /** Tells the organiser how a participant answered an appointment. */
+  | "rsvp";
 
 /** System mail about a conversation; one delivery per recipient carries it. */
 export interface Notice {
@@ -135,6 +153,46 @@ export interface Notice {
   /** Catch-up: how many posts, most recent last; null for all. */
   readonly history: number | null;
   readonly createdAt: number;
+}
+
+/** One user's digest of one window. */
+export interface Digest {
+  readonly id: number;
+  readonly userId: number;
+  readonly windowStart: number;
+  readonly createdAt: number;
+}
+
+export type AppointmentState = "scheduled" | "cancelled";
+
+export interface Appointment {
+  readonly id: number;
+  readonly conversationId: number;
+  /** iCalendar UID, the same across reschedules. */
+  readonly uid: string;
+  readonly organizerId: number;
+  readonly startAt: number;
+  readonly endAt: number;
+  readonly timezone: string | null;
+  readonly location: string | null;
+  readonly sequence: number;
+  readonly state: AppointmentState;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export type Partstat = "needs-action" | "accepted" | "declined" | "tentative";
+
+/** A participant's answer to an appointment. */
+export interface Rsvp {
+  readonly appointmentId: number;
+  readonly userId: number;
+  readonly partstat: Partstat;
+  readonly counterStartAt: number | null;
+  readonly counterEndAt: number | null;
+  readonly comment: string | null;
+  readonly sequence: number;
+  readonly updatedAt: number;
 }
 
 export type MailLogOutcome = "accepted" | "rejected" | "ignored" | "bounce" | "duplicate";

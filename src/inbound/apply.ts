@@ -3,6 +3,7 @@ import { refusedUnderEnforce } from "./authenticate.js";
 import { handleAlias } from "./handlers/alias.js";
 import { handleBounce } from "./handlers/bounce.js";
 import { handleFromAddress } from "./handlers/from-address.js";
+import { handleDeliveryMode } from "./handlers/delivery-mode.js";
 import { handleInbox } from "./handlers/inbox.js";
 import { handleAccept, handleDecline } from "./handlers/invitation.js";
 import { handleNote } from "./handlers/note.js";
@@ -48,6 +49,8 @@ export async function applyInbound(ctx: InboundContext): Promise<AppliedOutcome>
       return handleNote(ctx, route.conversation, route.participant);
     case "private":
       return handlePrivateReply(ctx, route.delivery);
+    case "delivery_mode":
+      return handleDeliveryMode(ctx, route.conversation, route.participant, route.mode);
     case "from_address":
       return handleFromAddress(ctx);
     case "inbox":

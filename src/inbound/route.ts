@@ -6,7 +6,7 @@ import { notAcceptingSentence } from "../domain/consent.service.js";
 import { findConversation, findParticipantByToken } from "../domain/conversations.repo.js";
 import { findDeliveryByBounceToken } from "../domain/deliveries.repo.js";
 import { findGroupByInbox, isGroupMember } from "../domain/groups.repo.js";
-import type { Conversation, Delivery, Group, Participant, User } from "../domain/records.js";
+import type { Conversation, ConversationDelivery, Delivery, Group, Participant, User } from "../domain/records.js";
 import { findUserByUsername } from "../domain/users.repo.js";
 
 /** Where one recipient address leads. */
@@ -16,6 +16,13 @@ export type Route =
   | { readonly type: "accept"; readonly address: string; readonly participant: Participant; readonly conversation: Conversation }
   | { readonly type: "decline"; readonly address: string; readonly participant: Participant; readonly conversation: Conversation }
   | { readonly type: "note"; readonly address: string; readonly participant: Participant; readonly conversation: Conversation }
+  | {
+      readonly type: "delivery_mode";
+      readonly address: string;
+      readonly mode: ConversationDelivery;
+      readonly participant: Participant;
+      readonly conversation: Conversation;
+    }
   | { readonly type: "private"; readonly address: string; readonly delivery: Delivery }
   | { readonly type: "bounce"; readonly address: string; readonly delivery: Delivery }
   | { readonly type: "from_address"; readonly address: string }
@@ -25,7 +32,7 @@ export type Route =
 
 /** When several gateway addresses receive one message, the most specific one decides. */
 const PRIORITY: Record<Route["type"], number> = {
-  bounce: 0, decline: 1, accept: 2, note: 3, private: 4, reply: 5, leave: 6, from_address: 7, inbox: 8, alias: 9, postmaster: 10,
+  bounce: 0, decline: 1, accept: 2, note: 3, private: 4, delivery_mode: 5, reply: 5, leave: 6, from_address: 7, inbox: 8, alias: 9, postmaster: 10,
 };
 
 export function primaryRoute(routes: readonly Route[]): Route | undefined {
@@ -76,6 +83,13 @@ export async function resolveRoute(tx: Tx, config: Config, rawAddress: string): 
             return refuse("unknown_recipient", `The address ${address} does not belong to any conversation.`);
           }
           return { type: "private", address, delivery };
+        }
+        case "every":
+        case "digest":
+        case "mute": {
+          const route = await tokenRoute(tx, "reply", target.token, address);
+          if (route.type !== "reply") return route;
+          return { type: "delivery_mode", address, mode: target.kind, participant: route.participant, conversation: route.conversation };
         }
       }
   }

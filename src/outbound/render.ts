@@ -5,6 +5,7 @@ import type { MailDraft } from "./compose.js";
 import { loadDkimKey } from "./dkim.js";
 import { draftForwardDelivery } from "./render-forward.js";
 import { draftNoticeDelivery } from "./render-notice.js";
+import { RenderError } from "./render-error.js";
 import { draftPostDelivery } from "./render-post.js";
 
 export { compose, type Envelope, type RenderedDelivery } from "./compose.js";
@@ -18,13 +19,22 @@ export { RenderError } from "./render-error.js";
  * passing problem (a busy database) worth retrying.
  */
 export async function draftDelivery(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
-  const draft =
-    delivery.kind === "forward"
-      ? await draftForwardDelivery(tx, config, delivery)
-      : delivery.kind === "notice"
-        ? await draftNoticeDelivery(tx, config, delivery)
-        : await draftPostDelivery(tx, config, delivery);
+  const draft = await draftByKind(tx, config, delivery);
   // Every copy, posts and forwards alike, is signed when DKIM is configured.
   const dkim = loadDkimKey(config);
   return dkim ? { ...draft, dkim } : draft;
+}
+
+async function draftByKind(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
+  switch (delivery.kind) {
+    case "post":
+      return draftPostDelivery(tx, config, delivery);
+    case "forward":
+      return draftForwardDelivery(tx, config, delivery);
+    case "notice":
+      return draftNoticeDelivery(tx, config, delivery);
+    case "digest":
+    case "appointment":
+      throw new RenderError(`${delivery.kind} mail is not rendered by this version of Postern`);
+  }
 }
