@@ -25,6 +25,9 @@ export async function applyInbound(ctx: InboundContext): Promise<AppliedOutcome>
   const route = primaryRoute(await resolveRoutes(ctx));
   if (!route) return refuse("unknown_recipient", "None of the recipients of this message exists here.");
   if (route.type === "bounce") return handleBounce(ctx, route.delivery);
+  // postmaster@ and abuse@ exist for automatic mail (DSNs, abuse feedback reports): forward it to
+  // the admins like any other. Only Postern's own mail coming back is dropped there too.
+  if (route.type === "postmaster" && ctx.inbound.classification.kind === "automatic") return handlePostmaster(ctx, route.address);
   if (ctx.inbound.classification.kind !== "human") {
     return { outcome: "ignored", reason: ctx.inbound.classification.reason };
   }

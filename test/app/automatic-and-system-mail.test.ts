@@ -92,6 +92,24 @@ describe("automatic mail, loops, bounces and postmaster", () => {
     expect(forwarded!.parsed.attachments.some((a) => a.contentType === "message/rfc822")).toBe(true);
   });
 
+  it("forwards automatic mail to postmaster@ and abuse@ too (a DSN, an abuse feedback report), but never Postern's own mail coming back", async () => {
+    const report = await t.send({
+      from: "feedback@isp.test",
+      to: "abuse@example.test",
+      subject: "Abuse report",
+      text: "This is an email abuse report.",
+      headers: { "Auto-Submitted": "auto-generated" },
+    });
+    expect(report.response).toMatch(/^250 .*forwarded to Sam Staff/);
+    const [, forwarded] = await t.sink.waitFor(2);
+    expect(forwarded!.envelope.rcptTo).toEqual(["sam@staff.test"]);
+    expect(forwarded!.parsed.subject).toBe("Fwd: Abuse report");
+
+    const loop = await t.send({ from: "conversations@example.test", to: "postmaster@example.test", subject: "Echo", text: "mine" });
+    expect(loop.response).not.toMatch(/forwarded/);
+    expect((await mailLog())[0]).toMatchObject({ outcome: "ignored" });
+  });
+
   it("postmaster mail delivered twice with the same Message-ID is forwarded to the admins once", async () => {
     const mail = { from: "someone@isp.test", to: "postmaster@example.test", subject: "Your server", text: "FYI: a problem.", messageId: "<pm-1@isp.test>" };
     const first = await t.send(mail);
