@@ -157,6 +157,9 @@ export function findReplyHeaders(body: BodyLines, kinds: Uint8Array, candidateEn
       const start = openingLineAbove(body, kinds, earliestStart, shortest.start, end) ?? shortest.start;
       spans.push({ start, end });
       lastOpen = shortest.open;
+    } else if (isDatelessAttributionAboveQuote(body, kinds, end)) {
+      spans.push({ start: end, end });
+      lastOpen = false;
     } else if (lastOpen && previous && end - previous.start < MAX_HEADER_SPAN_LINES) {
       // Old Gmail's truncated form ("2016-03-03 17:21 GMT+01:00 Jane") matches without a terminator;
       // when the next lines complete it ("<jane@x.org>:"), the header grows to include them.
@@ -168,6 +171,18 @@ export function findReplyHeaders(body: BodyLines, kinds: Uint8Array, candidateEn
     }
   }
   return spans;
+}
+
+// "On Sun, Carol wrote:": clients shorten the date to a weekday, or drop it. Without a date or an
+// address such a line is also prose ("On reflection, Bob wrote:"), so it counts only where the
+// quoted message it announces follows at once.
+const DATELESS_ATTRIBUTION = /^[ \t]*On [^\n]{1,120}\bwrote ?:[ \t]*$/i;
+
+function isDatelessAttributionAboveQuote(body: BodyLines, kinds: Uint8Array, end: number): boolean {
+  if (kindAt(kinds, end) !== LineKind.Text || !DATELESS_ATTRIBUTION.test(body.line(end))) return false;
+  let next = end + 1;
+  if (next < body.count && kindAt(kinds, next) === LineKind.Blank) next++;
+  return next < body.count && kindAt(kinds, next) === LineKind.Quoted;
 }
 
 /** Does a quoted block open with an attribution, i.e. is it a whole previous message rather than an excerpt? */

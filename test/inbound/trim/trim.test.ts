@@ -403,6 +403,18 @@ function expectFixture(name: string): void {
   expect(trim(input)).toBe(expected.trimEnd());
 }
 
+describe("trim: an attribution without a date", () => {
+  it("is a reply header when the quoted message follows at once (\"On Sun, Carol wrote:\")", () => {
+    expect(trim("Fine by me.\n\nOn Sun, Carol wrote:\n> Shall we meet?")).toBe("Fine by me.");
+    expect(trim("Thanks!\n\nOn Sunday, Carol Smith wrote:\n\n> Hi\n> there")).toBe("Thanks!");
+  });
+
+  it("is prose anywhere else", () => {
+    expect(trim("I agree.\nOn reflection, Bob wrote:\nthe plan is good.")).toBe("I agree.\nOn reflection, Bob wrote:\nthe plan is good.");
+    expect(trim("On reflection, Bob wrote: the report is fine.")).toBe("On reflection, Bob wrote: the report is fine.");
+  });
+});
+
 describe("trim: fixtures", () => {
   it("every fixture has its expected output", () => {
     const names = readdirSync(FIXTURES).filter((f) => f.endsWith(".txt") && !f.endsWith(".expected.txt"));
