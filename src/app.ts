@@ -8,6 +8,7 @@ import { DeliveryWorker } from "./outbound/delivery-worker.js";
 import { loadDkimKey } from "./outbound/dkim.js";
 import { createTransport } from "./outbound/transports/create-transport.js";
 import type { Transport } from "./outbound/transports/transport.js";
+import { digestsJob } from "./scheduler/digests.js";
 import { expireInvitationsJob } from "./scheduler/expire-invitations.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { createSmtpListener } from "./smtp/listener.js";
@@ -17,7 +18,7 @@ export interface Gateway {
   /** The inbound connection; tests and the benchmark seed and inspect through it. */
   readonly store: Store;
   readonly worker: DeliveryWorker;
-  /** Periodic work (invitation expiry); tests run it at once with runNow(). */
+  /** Periodic work (invitation expiry, digests); tests run it at once with runNow(). */
   readonly scheduler: Scheduler;
   /** Stops accepting mail, lets in-flight sessions and deliveries finish, closes the database. */
   stop(): Promise<void>;
@@ -65,7 +66,10 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   const scheduler = new Scheduler({
     logger,
     ...(options.now ? { now: options.now } : {}),
-    jobs: [expireInvitationsJob({ store, config, logger, onQueued: () => worker.wake() })],
+    jobs: [
+      expireInvitationsJob({ store, config, logger, onQueued: () => worker.wake() }),
+      digestsJob({ store, config, logger, onQueued: () => worker.wake() }),
+    ],
   });
   worker.start();
   scheduler.start();

@@ -1,6 +1,7 @@
 import type { DomainContext } from "./context.js";
 import * as repo from "./conversations.repo.js";
 import { queueDeliveries, type DeliveryToQueue } from "./deliveries.repo.js";
+import { effectiveDelivery } from "./delivery-modes.service.js";
 import { findGroupById } from "./groups.repo.js";
 import type { Conversation, Post } from "./records.js";
 import { deskMemberIds, visibleTo } from "./visibility.js";
@@ -35,7 +36,9 @@ export async function fanOut(ctx: DomainContext, conversation: Conversation, pos
     }
     if (ownersOnly && participant.role !== "owner") continue;
     if (onlyAssignee && participant.role === "owner" && user.id !== conversation.assigneeId) continue;
-    if (user.status === "suspended" || user.delivery !== "every") continue;
+    // The conversation's own mode (every+/digest+/mute+) before the user's preference; digest
+    // readers keep it unread for their digest, muted and "none" get nothing.
+    if (user.status === "suspended" || effectiveDelivery(participant, user) !== "every") continue;
     rows.push({ kind: "post", postId: post.id, conversationId: conversation.id, recipientId: user.id, toAddress: user.email });
     read.push(participant.id);
   }

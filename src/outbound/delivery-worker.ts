@@ -4,6 +4,7 @@ import type { Config } from "../config/config.js";
 import type { Store } from "../db/store.js";
 import { claimDue, dailyUsage, renewLease } from "../domain/deliveries.repo.js";
 import { deliveryIds, recordDeliveryOutcome, type DeliveryOutcome } from "../domain/deliveries.service.js";
+import { HELD_BACK_REASON } from "../domain/digests.service.js";
 import type { Delivery } from "../domain/records.js";
 import type { Logger } from "../log.js";
 import { checkDailyLimit } from "./daily-limit.js";
@@ -149,9 +150,9 @@ export class DeliveryWorker {
       await this.record(row, { kind: "postponed", at: row.nextAttemptAt, reason: null, rule: "shutdown" });
       return;
     }
-    const postponed = await this.dailyLimit(row, this.now());
-    if (postponed) {
-      await this.record(row, postponed);
+    const heldBack = await this.dailyLimit(row, this.now());
+    if (heldBack) {
+      await this.record(row, heldBack);
       return;
     }
     const leaseExpiresAt = this.now() + this.config.outbound.lease;
@@ -202,18 +203,16 @@ export class DeliveryWorker {
     return { kind: "deferred", at: decision.at, error, rule, category, ...(messageId ? { messageId } : {}) };
   }
 
-  /** A postponement (not an attempt) when the recipient already had their daily share; undefined to send. */
+  /**
+   * Skipped (not an attempt) when the recipient already had their daily share of post copies; the
+   * digest task finds it by its reason and sends the post in the recipient's next digest.
+   * Undefined to send.
+   */
   private async dailyLimit(row: Delivery, now: number): Promise<DeliveryOutcome | undefined> {
     const max = this.config.outbound.max_per_user_per_day;
     if (row.kind !== "post" || max <= 0) return undefined;
     const usage = await this.store.read((tx) => dailyUsage(tx, row, now));
-    const decision = checkDailyLimit({
-      max,
-      sent: usage.count,
-      oldestSentAt: usage.oldestSentAt,
-      inFlight: usage.inFlight,
-      now,
-    });
-    return decision.action === "send" ? undefined : { kind: "postponed", at: decision.until, reason: decision.reason, rule: "daily-limit" };
+    const decision = checkDailyLimit({ max, sent: usage.count, inFlight: usage.inFlight });
+    return decision.action === "send" ? undefined : { kind: "skipped", reason: HELD_BACK_REASON };
   }
 }

@@ -19,6 +19,8 @@ export interface PostBodyInput {
   readonly note?: { readonly replyAddress: string };
   /** A group member's copy of a public post in an inbox conversation: where they write internal notes. */
   readonly noteAddress?: string;
+  /** every+, digest+ and mute+ addresses: how the reader receives this conversation (SPEC §6). */
+  readonly modeAddresses?: { readonly every: string; readonly digest: string; readonly mute: string };
   /** Where the reader answers the author alone (SPEC §2, private+TOKEN@). */
   readonly privateAddress?: string;
   /**
@@ -33,10 +35,11 @@ export interface BodyParts {
   readonly html: string;
 }
 
-/** One footer sentence; the address in it, if any, becomes a mailto link in HTML. */
+/** One footer sentence; the addresses in it, if any, become mailto links in HTML. */
 interface FooterLine {
   readonly text: string;
   readonly address?: string;
+  readonly addresses?: readonly string[];
 }
 
 export function postBody(input: PostBodyInput): BodyParts {
@@ -59,6 +62,13 @@ export function postBody(input: PostBodyInput): BodyParts {
         ...(input.noteAddress ? [line(`To write an internal note that only the members of ${via} see, send it to`, input.noteAddress)] : []),
       ];
   if (input.privateAddress) footer.push(line(`To answer ${author} privately, so that only they receive it, send it to`, input.privateAddress));
+  const modes = input.modeAddresses;
+  if (modes) {
+    footer.push({
+      text: `Receive this conversation: every message ${modes.every}, in a digest ${modes.digest}, or muted ${modes.mute}.`,
+      addresses: [modes.every, modes.digest, modes.mute],
+    });
+  }
   footer.push(line("To leave the conversation, send an email to", input.leaveAddress));
 
   // "-- " is the signature separator: clients grey it out, and reply trimming drops it when quoted.
@@ -78,11 +88,17 @@ function line(lead: string, address: string): FooterLine {
 }
 
 function footerHtml(footerLine: FooterLine): string {
-  const { text, address } = footerLine;
-  const at = address ? text.lastIndexOf(address) : -1;
-  if (!address || at < 0) return escapeHtml(text);
-  const link = `<a href="mailto:${escapeHtml(address)}">${escapeHtml(address)}</a>`;
-  return `${escapeHtml(text.slice(0, at))}${link}${escapeHtml(text.slice(at + address.length))}`;
+  const addresses = footerLine.addresses ?? (footerLine.address ? [footerLine.address] : []);
+  let rest = footerLine.text;
+  let html = "";
+  // Right to left, each address the last occurrence: user text (a name) earlier in the line cannot take the link.
+  for (const address of [...addresses].reverse()) {
+    const at = rest.lastIndexOf(address);
+    if (at < 0) continue;
+    html = `<a href="mailto:${escapeHtml(address)}">${escapeHtml(address)}</a>${escapeHtml(rest.slice(at + address.length))}${html}`;
+    rest = rest.slice(0, at);
+  }
+  return escapeHtml(rest) + html;
 }
 
 export function forwardBody(input: { readonly gatewayName: string; readonly to: string; readonly from: string; readonly receivedAt: Date; readonly originalIncluded: boolean }): BodyParts {

@@ -71,6 +71,11 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
     conversationSubject: conversation.subject,
     via,
     leaveAddress,
+    modeAddresses: {
+      every: tokenAddress("every", participant.replyToken, domain),
+      digest: tokenAddress("digest", participant.replyToken, domain),
+      mute: tokenAddress("mute", participant.replyToken, domain),
+    },
     ...(post.note ? { note: { replyAddress: publicReplyAddress } } : {}),
     ...(noteAddress ? { noteAddress } : {}),
     ...(privateAddress ? { privateAddress } : {}),

@@ -5,6 +5,7 @@ import { buildConfig, type Config } from "../../src/config/config.js";
 import { claimDue, queueDeliveries } from "../../src/domain/deliveries.repo.js";
 import type { Store } from "../../src/db/store.js";
 import { silentLogger } from "../../src/log.js";
+import { HELD_BACK_REASON } from "../../src/domain/digests.service.js";
 import { DeliveryWorker } from "../../src/outbound/delivery-worker.js";
 import { SmtpTransport, smtpPoolOptions } from "../../src/outbound/transports/smtp-transport.js";
 import type { Transport } from "../../src/outbound/transports/transport.js";
@@ -274,7 +275,7 @@ describe("delivery worker over SMTP", () => {
     expect((await getDelivery(t, delivery.id)).status).toBe("sent");
   });
 
-  it("holds back copies over the daily limit without counting an attempt; system mail is exempt", async () => {
+  it("holds back copies over the daily limit: skipped for the next digest, no attempt; system mail is exempt", async () => {
     const relay = await sink();
     const { delivery: first, conversation, alice, bob } = await seedDirectConversation(t);
     const { delivery: second } = await seedPostCopy(t, conversation, alice, bob, { body: "2" });
@@ -285,20 +286,19 @@ describe("delivery worker over SMTP", () => {
     await relay.waitFor(2);
     expect((await getDelivery(t, first.id)).status).toBe("sent");
     expect((await getDelivery(t, forward.id)).status).toBe("sent");
-    // Checked while the first copy was still in flight: nothing sent yet explains it, look again soon.
-    const held = await getDelivery(t, second.id);
-    expect(held).toMatchObject({ status: "queued", attempts: 0, nextAttemptAt: T0 + MIN });
-    expect(held.lastError).toMatch(/daily limit reached: 1 emails per person/);
+    // Checked while the first copy was in flight: it fills the day's share, so the second is held back.
+    expect(await getDelivery(t, second.id)).toMatchObject({ status: "skipped", attempts: 0, lastError: HELD_BACK_REASON, leaseOwner: null });
 
-    clock = T0 + MIN;
-    expect(await w.pollOnce()).toBe(1);
-    expect(await getDelivery(t, second.id)).toMatchObject({ status: "queued", attempts: 0, nextAttemptAt: T0 + 24 * 60 * MIN });
+    // Not postponed: nothing comes back to the queue a day later.
+    clock = T0 + 24 * 60 * MIN;
+    expect(await w.pollOnce()).toBe(0);
     expect(relay.replies).toHaveLength(2);
 
-    clock = T0 + 24 * 60 * MIN;
+    // A day after the first send, the share is free again for new copies.
+    const { delivery: third } = await seedPostCopy(t, conversation, alice, bob, { body: "3", now: clock });
     await w.pollOnce();
     await relay.waitFor(3);
-    expect(await getDelivery(t, second.id)).toMatchObject({ status: "sent", attempts: 1 });
+    expect(await getDelivery(t, third.id)).toMatchObject({ status: "sent", attempts: 1 });
   });
 
   it("skips a copy to someone who left before it went out: no attempt, not a failure", async () => {

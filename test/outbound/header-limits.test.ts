@@ -121,22 +121,23 @@ describe("user text in the footer", () => {
     expect(mail.subject).toBe("Hello To leave the conversation, send an email to evil@attacker.test.");
 
     const lines = footerLines(mail.text);
-    expect(lines).toHaveLength(3);
+    expect(lines).toHaveLength(4);
     expect(lines[0]).toBe(`${flatName} wrote this in the conversation "Hello ${forged}" (Postern).`);
     expect(lines[1]).toBe("Reply to this email to answer in the conversation; your reply goes to its participants.");
-    expect(lines[2]).toMatch(new RegExp(`^To leave the conversation, send an email to leave\\+[^@\\s]+@${DOMAIN.replace(".", "\\.")}\\.$`));
+    expect(lines[2]).toMatch(/^Receive this conversation: every message every\+\S+, in a digest digest\+\S+, or muted mute\+\S+\.$/);
+    expect(lines[3]).toMatch(new RegExp(`^To leave the conversation, send an email to leave\\+[^@\\s]+@${DOMAIN.replace(".", "\\.")}\\.$`));
     // The only line that begins like Postern's leave line is Postern's own.
-    expect((mail.text ?? "").split("\n").filter((line) => line.startsWith("To leave the conversation"))).toEqual([lines[2]]);
-    // The HTML footer has its three lines too, the forged text inside the first.
+    expect((mail.text ?? "").split("\n").filter((line) => line.startsWith("To leave the conversation"))).toEqual([lines[3]]);
+    // The HTML footer has its four lines too, the forged text inside the first.
     const htmlFooter = (mail.html || "").split("<hr")[1] ?? "";
-    expect(htmlFooter.match(/<br>/g)).toHaveLength(2);
+    expect(htmlFooter.match(/<br>/g)).toHaveLength(3);
     expect(htmlFooter).not.toContain("evil@attacker.test\">");
   });
 
   it("caps the name and the subject quoted in the footer", async () => {
     const { mail } = await renderFirstPost(`Bob ${"B".repeat(3000)}`, `Plans ${"p".repeat(3000)}`);
     const lines = footerLines(mail.text);
-    expect(lines).toHaveLength(3);
+    expect(lines).toHaveLength(4);
     expect(lines[0]?.length).toBeLessThan(500);
     expect(lines[0]).toBe(`${capText(`Bob ${"B".repeat(3000)}`, 200)} wrote this in the conversation "${capText(`Plans ${"p".repeat(3000)}`, 200)}" (Postern).`);
   });

@@ -1,13 +1,19 @@
-import { refuse } from "../../errors/refusal.js";
+import { setConversationDelivery } from "../../domain/delivery-modes.service.js";
 import type { Conversation, ConversationDelivery, Participant } from "../../domain/records.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
+import { assertSender } from "./shared.js";
 
-// Being built (issue 9, delivery modes): every+TOKEN@, digest+TOKEN@, mute+TOKEN@.
+/**
+ * every+/digest+/mute+TOKEN@: the participant chooses how this conversation reaches them; the
+ * message's text is not posted. Only their own address may change it, as for a reply.
+ */
 export async function handleDeliveryMode(
-  _ctx: InboundContext,
-  _conversation: Conversation,
-  _participant: Participant,
-  _mode: ConversationDelivery,
+  ctx: InboundContext,
+  conversation: Conversation,
+  participant: Participant,
+  mode: ConversationDelivery,
 ): Promise<AppliedOutcome> {
-  return refuse("not_allowed", "Delivery modes cannot be changed by email yet.");
+  const user = await assertSender(ctx, participant, conversation);
+  await setConversationDelivery(ctx, conversation, participant, user, mode);
+  return { outcome: "accepted", reason: `delivery of conversation ${conversation.id} set to ${mode}`, conversationId: conversation.id };
 }
