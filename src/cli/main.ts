@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config/config.js";
 import { Refusal } from "../errors/refusal.js";
+import { registerCalendarCommand } from "./commands/calendar.js";
 import { registerConfigCommands } from "./commands/config.js";
 import { registerConversationCommands } from "./commands/conversations.js";
 import { registerDbCommands } from "./commands/db.js";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerConversationCommands(program);
   registerMailCommands(program);
   registerQueueCommands(program);
+  registerCalendarCommand(program);
   return program;
 }
 

@@ -1,6 +1,7 @@
 import { refuse } from "../errors/refusal.js";
 import { can } from "./abilities.js";
 import { admitOrRefuse } from "./admission.service.js";
+import { inviteLateJoiners } from "./appointments.service.js";
 import type { DomainContext } from "./context.js";
 import * as repo from "./conversations.repo.js";
 import { notify } from "./notices.service.js";
@@ -52,6 +53,7 @@ export async function welcomeLateJoiners(ctx: DomainContext, join: LateJoin): Pr
     }
     await notify(ctx, { kind: "joined", conversation, about: joiner, by, recipients: told });
   }
+  await inviteLateJoiners(ctx, conversation, joiners);
 }
 
 /** The last post the joiner may see and how many to show; undefined when there is nothing to show. */

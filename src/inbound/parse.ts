@@ -26,6 +26,8 @@ export interface ParsedMessage {
   readonly contentType: string;
   /** Parts of a multipart/report (bounce) that say what failed, as text. */
   readonly deliveryStatus: string | undefined;
+  /** A calendar answer it carries (iMIP METHOD:REPLY or COUNTER), as iCalendar text. */
+  readonly calendar?: string;
 }
 
 /** Bounds checked on the raw bytes before mailparser reads them (config [limits]). */
@@ -89,6 +91,7 @@ export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PA
     headers: parsed.headers,
     contentType: contentType.toLowerCase(),
     deliveryStatus: deliveryStatusOf(contentType, parsed.attachments, parsed.text),
+    ...calendarAnswerOf(parsed.attachments),
   };
 }
 
@@ -132,6 +135,16 @@ function deliveryStatusOf(contentType: string, attachments: { contentType: strin
   if (!/^multipart\/report/i.test(contentType)) return undefined;
   const part = attachments.find((a) => /^message\/(global-)?delivery-status$/i.test(a.contentType));
   return part ? part.content.toString("utf8") : text;
+}
+
+/** The first text/calendar (or .ics) part answering an invitation; other calendar mail stays an attachment. */
+function calendarAnswerOf(attachments: { contentType: string; content: Buffer }[]): { calendar?: string } {
+  for (const part of attachments) {
+    if (!/^(text\/calendar|application\/ics)$/i.test(String(part.contentType))) continue;
+    const text = part.content.toString("utf8");
+    if (/^METHOD:(REPLY|COUNTER)\s*$/im.test(text)) return { calendar: text };
+  }
+  return {};
 }
 
 export function header(message: ParsedMessage, name: string): string | undefined {

@@ -1,3 +1,4 @@
+import type { EffectiveDelivery } from "../domain/delivery-modes.service.js";
 import type { NoticeKind } from "../domain/records.js";
 import { escapeHtml, htmlDocument, paragraphs, type BodyParts } from "./message-body.js";
 import { capText, displayNameText, flattenText, MAX_FOOTER_SUBJECT_LENGTH, MAX_VIA_LENGTH } from "./user-text.js";
@@ -34,9 +35,37 @@ export interface NoticeBodyInput {
   readonly totalPosts?: number;
   /** Declined, expired: the conversation goes on with others (a group), so it is not closed. */
   readonly goesOn?: boolean;
+  /** Delivery mode confirmation: how the recipient receives the conversation now. */
+  readonly mode?: EffectiveDelivery;
+  /** RSVP (to the organiser): how the participant answered the appointment, and what it is. */
+  readonly rsvp?: RsvpSummary;
   /** Where the recipient leaves, when they take part. */
   readonly leaveAddress?: string;
 }
+
+/** One participant's answer to an appointment, as its organiser is told. */
+export interface RsvpSummary {
+  readonly answer: "accepted" | "declined" | "tentative" | "needs-action";
+  /** The appointment's time as a person reads it. */
+  readonly when: string;
+  /** A COUNTER's proposed time as a person reads it. */
+  readonly proposed?: string;
+  readonly comment?: string | null;
+}
+
+const RSVP_PHRASES: Record<RsvpSummary["answer"], string> = {
+  accepted: "accepted",
+  declined: "declined",
+  tentative: "tentatively accepted",
+  "needs-action": "has not decided on",
+};
+
+const MODE_PHRASES: Record<EffectiveDelivery, string> = {
+  every: "one email per message",
+  digest: "part of your digest of unread messages",
+  mute: "nothing: it is muted, and a digest only counts its unread messages",
+  none: "nothing: you chose to receive no email",
+};
 
 export function noticeBody(input: NoticeBodyInput): BodyParts {
   const subject = `"${capText(flattenText(input.subject), MAX_FOOTER_SUBJECT_LENGTH)}"`;
@@ -81,6 +110,20 @@ export function noticeBody(input: NoticeBodyInput): BodyParts {
     case "removed":
       sections.push(`${by ?? "Someone"} removed you from the conversation ${subject}; you will receive no more of its messages, and your replies to it are no longer accepted.`);
       break;
+    case "delivery_mode":
+      sections.push(`From now on you receive conversation ${subject} as ${MODE_PHRASES[input.mode ?? "every"]}.`);
+      break;
+    case "rsvp": {
+      const rsvp = input.rsvp;
+      if (!rsvp) break;
+      sections.push(
+        rsvp.proposed
+          ? `${about} proposes a new time for ${subject}: ${rsvp.proposed}, instead of ${rsvp.when}.`
+          : `${about} ${RSVP_PHRASES[rsvp.answer]} ${subject} on ${rsvp.when}.`,
+      );
+      if (rsvp.comment) sections.push(`Their comment: ${capText(flattenText(rsvp.comment), MAX_FOOTER_SUBJECT_LENGTH)}`);
+      break;
+    }
     case "catch_up": {
       const posts = input.posts ?? [];
       const total = input.totalPosts ?? posts.length;

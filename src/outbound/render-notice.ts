@@ -3,6 +3,7 @@ import type { Config } from "../config/config.js";
 import type { Tx } from "../db/store.js";
 import { tokenAddress } from "../domain/addresses.js";
 import { findConversation, findParticipant } from "../domain/conversations.repo.js";
+import { effectiveDelivery } from "../domain/delivery-modes.service.js";
 import { findGroupById } from "../domain/groups.repo.js";
 import { mintMessageId } from "../domain/message-ids.js";
 import { findNotice } from "../domain/notices.repo.js";
@@ -15,6 +16,7 @@ import type { MailDraft } from "./compose.js";
 import { listHeaders } from "./list-headers.js";
 import { noticeBody, type CatchUpPost } from "./notice-body.js";
 import { RenderError } from "./render-error.js";
+import { rsvpSummary } from "./render-rsvp.js";
 import { boundReferences, replySubject } from "./threading.js";
 import { displayNameText, headerText, MAX_VIA_LENGTH } from "./user-text.js";
 
@@ -69,6 +71,9 @@ export async function draftNoticeDelivery(tx: Tx, config: Config, delivery: Deli
         }
       : {}),
     ...(catchUp ? { posts: catchUp.posts, totalPosts: catchUp.total } : {}),
+    // The mode as it is when the confirmation is sent: after two quick changes, both tell the last.
+    ...(notice.kind === "delivery_mode" && participant ? { mode: effectiveDelivery(participant, recipient) } : {}),
+    ...(notice.kind === "rsvp" ? { rsvp: await rsvpSummary(tx, notice) } : {}),
     goesOn: conversation.state === "pending" || conversation.state === "open",
     ...(notice.kind !== "invitation" && leaveAddress ? { leaveAddress } : {}),
   });

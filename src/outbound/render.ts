@@ -3,6 +3,8 @@ import type { Tx } from "../db/store.js";
 import type { Delivery } from "../domain/records.js";
 import type { MailDraft } from "./compose.js";
 import { loadDkimKey } from "./dkim.js";
+import { draftDigestDelivery } from "./render-digest.js";
+import { draftAppointmentDelivery } from "./render-appointment.js";
 import { draftForwardDelivery } from "./render-forward.js";
 import { draftNoticeDelivery } from "./render-notice.js";
 import { RenderError } from "./render-error.js";
@@ -34,7 +36,8 @@ async function draftByKind(tx: Tx, config: Config, delivery: Delivery): Promise<
     case "notice":
       return draftNoticeDelivery(tx, config, delivery);
     case "digest":
+      return draftDigestDelivery(tx, config, delivery);
     case "appointment":
-      throw new RenderError(`${delivery.kind} mail is not rendered by this version of Postern`);
+      return draftAppointmentDelivery(tx, config, delivery);
   }
 }

@@ -7,6 +7,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildConfig } from "../../src/config/config.js";
 import { classifyMessage, type Classification } from "../../src/inbound/classify.js";
+import { readCalendar } from "../../src/inbound/calendar-ics.js";
 import { parseMessage, type ParsedMessage } from "../../src/inbound/parse.js";
 import { trim } from "../../src/inbound/trim/trim.js";
 
@@ -42,6 +43,8 @@ interface Expectation {
   readonly dropped?: readonly string[];
   readonly attachments?: readonly { filename: string; contentType: string; inline: boolean; contentId?: string }[];
   readonly noMessageId?: boolean;
+  /** A calendar answer (iMIP): what parse.ts hands calendar-reply.ts, read back with its reader. */
+  readonly calendar?: { readonly method: "REPLY" | "COUNTER"; readonly partstat: string; readonly start: number; readonly end: number };
   /** The classification the row states is right but not what classifyMessage answers today. */
   readonly kindGap?: string;
   readonly gaps?: readonly KnownGap[];
@@ -350,6 +353,38 @@ const FIXTURES: readonly Expectation[] = [
     dsn: { status: "4.4.1", action: "delayed" },
   },
 
+  // ---- Calendar answers (iMIP REPLY, COUNTER) to an appointment's invitation ------------------
+  // Human mail by every rule classify.ts knows (calendars send no Auto-Submitted): the reply
+  // handler finds the text/calendar part first and records it as an RSVP instead of a post.
+  {
+    file: "calendar_reply_google_accepted.eml",
+    kind: "human",
+    subject: "Accepted: Budget review @ Mon 10 Mar 2025 2pm - 3:30pm (CET) (bob@gmail.test)",
+    fromName: "Bob Example",
+    calendar: { method: "REPLY", partstat: "ACCEPTED", start: Date.UTC(2025, 2, 10, 13, 0), end: Date.UTC(2025, 2, 10, 14, 30) },
+  },
+  {
+    file: "calendar_reply_outlook_declined.eml",
+    kind: "human",
+    subject: "Declined: Budget review",
+    fromName: "Carol Jones",
+    calendar: { method: "REPLY", partstat: "DECLINED", start: Date.UTC(2025, 2, 10, 13, 0), end: Date.UTC(2025, 2, 10, 14, 30) },
+  },
+  {
+    file: "calendar_reply_apple_tentative.eml",
+    kind: "human",
+    subject: "Invitation: Budget review (Tentative)",
+    fromName: "Dan Smith",
+    calendar: { method: "REPLY", partstat: "TENTATIVE", start: Date.UTC(2025, 2, 10, 13, 0), end: Date.UTC(2025, 2, 10, 14, 30) },
+  },
+  {
+    // Outlook's "Propose new time": Windows zone name, resolved through the message's own VTIMEZONE.
+    file: "calendar_counter_outlook_new_time.eml",
+    kind: "human",
+    subject: "New Time Proposed: Budget review",
+    calendar: { method: "COUNTER", partstat: "TENTATIVE", start: Date.UTC(2025, 2, 11, 9, 0), end: Date.UTC(2025, 2, 11, 10, 30) },
+  },
+
   // ---- Poison messages ------------------------------------------------------------------------
   {
     // An attachment whose Content-Type header is empty: mailparser gives `false` for its type, which
@@ -444,6 +479,17 @@ describe("inbound .eml fixtures", () => {
         it("has no Message-ID and deduplicates on a digest of the raw message", () => {
           expect(result.message.messageId).toBeUndefined();
           expect(result.message.dedupeKey).toMatch(/^<sha256\.[0-9a-f]{64}@postern\.invalid>$/);
+        });
+      }
+
+      if (expectation.calendar) {
+        const expected = expectation.calendar;
+        it(`carries a calendar ${expected.method} (${expected.partstat})`, () => {
+          const reply = readCalendar(result.message.calendar ?? "");
+          expect(reply?.method).toBe(expected.method);
+          expect(reply?.event.find((p) => p.name === "UID")?.value).toBe("h7mbxq2k4zv6nwt3rdjyc5lf2gpeuaso@example.test");
+          expect(reply?.event.find((p) => p.name === "ATTENDEE")?.params.get("PARTSTAT")).toBe(expected.partstat);
+          expect([reply?.time("DTSTART"), reply?.time("DTEND")]).toEqual([expected.start, expected.end]);
         });
       }
 

@@ -6,6 +6,7 @@ import { actAs } from "../../domain/activity.service.js";
 import type { History } from "../../domain/membership.service.js";
 import { conversationId } from "../arguments.js";
 import { withContext } from "../context.js";
+import { registerCalendarCommands } from "./conversations-calendar.js";
 import { registerDraftCommands } from "./conversations-drafts.js";
 import { registerViewCommands } from "./conversations-views.js";
 import { registerConsentCommands } from "./conversations-consent.js";
@@ -71,6 +72,7 @@ export function registerConversationCommands(program: Command): void {
     );
   registerMembershipCommands(conversations);
   registerConsentCommands(conversations);
+  registerCalendarCommands(conversations);
 
   conversations
     .command("assign")

@@ -9,6 +9,7 @@ import type { AppliedOutcome, InboundContext } from "../inbound.js";
 import { mayPostWithoutToken } from "../authenticate.js";
 import { findThread } from "../thread.js";
 import { isDeskMember } from "../../domain/visibility.js";
+import { handleCalendarReply } from "../calendar-reply.js";
 import { handleNote } from "./note.js";
 import { assertSender, answerAttachments, describe } from "./shared.js";
 
@@ -20,6 +21,9 @@ import { assertSender, answerAttachments, describe } from "./shared.js";
 export async function handleReply(ctx: InboundContext, conversation: Conversation, participant: Participant): Promise<AppliedOutcome> {
   const author = await assertSender(ctx, participant, conversation);
   if (conversation.state !== "open" && conversation.state !== "pending") refuse("conversation_closed", notAcceptingSentence(conversation));
+  // A calendar's answer to the appointment is an RSVP, not a post.
+  const calendar = ctx.inbound.message.calendar;
+  if (calendar !== undefined) return handleCalendarReply(ctx, conversation, participant, author, calendar);
   const { inbound } = ctx;
   const attachments = answerAttachments(ctx, "reply");
   const accepted = participant.state === "invited";
