@@ -5,7 +5,7 @@ import type { DomainContext } from "./context.js";
 import { findParticipant, participantsWithUsers, type ParticipantWithUser } from "./conversations.repo.js";
 import { queueDeliveries } from "./deliveries.repo.js";
 import { requireVisibleConversation } from "./drafts.service.js";
-import { buildCalendar } from "./ical.js";
+import { buildCalendar, PARTSTAT_TEXT } from "./ical.js";
 import { notify } from "./notices.service.js";
 import type { Appointment, Conversation, Partstat, User } from "./records.js";
 import { canonicalZone, isKnownZone, wallTimeToInstant } from "./time-zones.js";
@@ -225,8 +225,6 @@ export function parseMoment(text: string, timezone: string | null, option: strin
   const minutes = Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5));
   return wall - (digits.startsWith("-") ? -1 : 1) * minutes * 60_000;
 }
-
-const PARTSTAT_TEXT = { "needs-action": "NEEDS-ACTION", accepted: "ACCEPTED", declined: "DECLINED", tentative: "TENTATIVE" } as const;
 
 /** `postern calendar --ics FILE`: the listed appointments as one VCALENDAR, addresses as they are (the CLI is the admin's). */
 export function calendarFile(entries: readonly CalendarEntry[]): string {

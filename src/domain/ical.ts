@@ -4,6 +4,7 @@
  * in CRLF and are folded at 75 octets; text values are escaped.
  */
 
+import type { Partstat } from "./records.js";
 import { offsetAt } from "./time-zones.js";
 
 export type IcalMethod = "REQUEST" | "CANCEL";
@@ -16,6 +17,14 @@ export interface IcalPerson {
 export interface IcalAttendee extends IcalPerson {
   readonly partstat: "NEEDS-ACTION" | "ACCEPTED" | "DECLINED" | "TENTATIVE";
 }
+
+/** An RSVP as iCalendar spells it. */
+export const PARTSTAT_TEXT: Readonly<Record<Partstat, IcalAttendee["partstat"]>> = {
+  "needs-action": "NEEDS-ACTION",
+  accepted: "ACCEPTED",
+  declined: "DECLINED",
+  tentative: "TENTATIVE",
+};
 
 export interface IcalEvent {
   readonly uid: string;

@@ -4,9 +4,9 @@ import { tokenAddress } from "../domain/addresses.js";
 import { findAppointment, findRsvp, hasNewerAppointmentDelivery } from "../domain/appointments.repo.js";
 import { findConversation, findParticipant } from "../domain/conversations.repo.js";
 import { findGroupById } from "../domain/groups.repo.js";
-import { buildCalendar, type IcalAttendee } from "../domain/ical.js";
+import { buildCalendar, PARTSTAT_TEXT } from "../domain/ical.js";
 import { mintMessageId } from "../domain/message-ids.js";
-import type { Appointment, Delivery, Partstat } from "../domain/records.js";
+import type { Appointment, Delivery } from "../domain/records.js";
 import { findUserById } from "../domain/users.repo.js";
 import { displayName } from "../domain/users.service.js";
 import type { MailDraft } from "./compose.js";
@@ -15,12 +15,6 @@ import { RenderError } from "./render-error.js";
 import { timeText } from "./render-rsvp.js";
 import { displayNameText, headerText, MAX_VIA_LENGTH } from "./user-text.js";
 
-const PARTSTAT: Record<Partstat, IcalAttendee["partstat"]> = {
-  "needs-action": "NEEDS-ACTION",
-  accepted: "ACCEPTED",
-  declined: "DECLINED",
-  tentative: "TENTATIVE",
-};
 
 /**
  * One participant's iMIP copy of the appointment as it is now (RFC 6047): METHOD:REQUEST while
@@ -66,7 +60,7 @@ export async function draftAppointmentDelivery(tx: Tx, config: Config, delivery:
       location: appointment.location,
       description: `Conversation "${conversation.subject}" on ${via}. Answer with your calendar's buttons; to write to the participants, reply to ${replyAddress}.`,
       organizer: { name: `${displayNameText(organizerName)} via ${via}`, address: replyAddress },
-      attendees: [{ name: displayNameText(recipient.name ?? "") || recipient.email, address: delivery.toAddress, partstat: PARTSTAT[rsvp?.partstat ?? "needs-action"] }],
+      attendees: [{ name: displayNameText(recipient.name ?? "") || recipient.email, address: delivery.toAddress, partstat: PARTSTAT_TEXT[rsvp?.partstat ?? "needs-action"] }],
       cancelled,
     },
   ]);
