@@ -5,7 +5,7 @@ import type { DomainContext } from "./context.js";
 import { findParticipant, participantsWithUsers, type ParticipantWithUser } from "./conversations.repo.js";
 import { queueDeliveries } from "./deliveries.repo.js";
 import { requireVisibleConversation } from "./drafts.service.js";
-import { buildCalendar, PARTSTAT_TEXT } from "./ical.js";
+import { appointmentEvent, buildCalendar, PARTSTAT_TEXT } from "./ical.js";
 import { notify } from "./notices.service.js";
 import type { Appointment, Conversation, Partstat, User } from "./records.js";
 import { canonicalZone, isKnownZone, wallTimeToInstant } from "./time-zones.js";
@@ -231,17 +231,9 @@ export function calendarFile(entries: readonly CalendarEntry[]): string {
   return buildCalendar(
     null,
     entries.map(({ appointment, conversation, organizer, rsvps }) => ({
-      uid: appointment.uid,
-      sequence: appointment.sequence,
-      stamp: appointment.updatedAt,
-      start: appointment.startAt,
-      end: appointment.endAt,
-      timezone: appointment.timezone,
-      summary: conversation.subject,
-      location: appointment.location,
+      ...appointmentEvent(appointment, conversation.subject),
       organizer: { name: organizer ? displayName(organizer) : "Someone", address: organizer?.email ?? "" },
       attendees: rsvps.map((r) => ({ name: displayName(r.user), address: r.user.email, partstat: PARTSTAT_TEXT[r.partstat] })),
-      cancelled: appointment.state === "cancelled",
     })),
   );
 }

@@ -4,7 +4,7 @@
  * in CRLF and are folded at 75 octets; text values are escaped.
  */
 
-import type { Partstat } from "./records.js";
+import type { Appointment, Partstat } from "./records.js";
 import { offsetAt } from "./time-zones.js";
 
 export type IcalMethod = "REQUEST" | "CANCEL";
@@ -25,6 +25,21 @@ export const PARTSTAT_TEXT: Readonly<Record<Partstat, IcalAttendee["partstat"]>>
   declined: "DECLINED",
   tentative: "TENTATIVE",
 };
+
+/** The fields of an event that come from the appointment itself, the same in an invitation and in the export. */
+export function appointmentEvent(appointment: Appointment, summary: string): Omit<IcalEvent, "organizer" | "attendees" | "description"> {
+  return {
+    uid: appointment.uid,
+    sequence: appointment.sequence,
+    stamp: appointment.updatedAt,
+    start: appointment.startAt,
+    end: appointment.endAt,
+    timezone: appointment.timezone,
+    summary,
+    location: appointment.location,
+    cancelled: appointment.state === "cancelled",
+  };
+}
 
 export interface IcalEvent {
   readonly uid: string;

@@ -4,7 +4,7 @@ import { tokenAddress } from "../domain/addresses.js";
 import { findAppointment, findRsvp, hasNewerAppointmentDelivery } from "../domain/appointments.repo.js";
 import { findConversation, findParticipant } from "../domain/conversations.repo.js";
 import { findGroupById } from "../domain/groups.repo.js";
-import { buildCalendar, PARTSTAT_TEXT } from "../domain/ical.js";
+import { appointmentEvent, buildCalendar, PARTSTAT_TEXT } from "../domain/ical.js";
 import { mintMessageId } from "../domain/message-ids.js";
 import type { Appointment, Delivery } from "../domain/records.js";
 import { findUserById } from "../domain/users.repo.js";
@@ -50,18 +50,10 @@ export async function draftAppointmentDelivery(tx: Tx, config: Config, delivery:
 
   const ics = buildCalendar(method, [
     {
-      uid: appointment.uid,
-      sequence: appointment.sequence,
-      stamp: appointment.updatedAt,
-      start: appointment.startAt,
-      end: appointment.endAt,
-      timezone: appointment.timezone,
-      summary: conversation.subject,
-      location: appointment.location,
+      ...appointmentEvent(appointment, conversation.subject),
       description: `Conversation "${conversation.subject}" on ${via}. Answer with your calendar's buttons; to write to the participants, reply to ${replyAddress}.`,
       organizer: { name: `${displayNameText(organizerName)} via ${via}`, address: replyAddress },
       attendees: [{ name: displayNameText(recipient.name ?? "") || recipient.email, address: delivery.toAddress, partstat: PARTSTAT_TEXT[rsvp?.partstat ?? "needs-action"] }],
-      cancelled,
     },
   ]);
   const text = appointmentText({ appointment, subject: conversation.subject, organizer: organizerName, replyAddress, cancelled });
