@@ -7,7 +7,7 @@ import { effectiveDelivery } from "../domain/delivery-modes.service.js";
 import { findGroupById } from "../domain/groups.repo.js";
 import { mintMessageId } from "../domain/message-ids.js";
 import { findNotice } from "../domain/notices.repo.js";
-import { attachmentCountsOfConversation, earlierSentPosts, findPost, listPosts } from "../domain/posts.repo.js";
+import { attachmentCountsOfConversation, listPosts } from "../domain/posts.repo.js";
 import type { Conversation, Delivery, Notice, NoticeKind, Participant, Post, User } from "../domain/records.js";
 import { findUserById } from "../domain/users.repo.js";
 import { displayName } from "../domain/users.service.js";
@@ -54,8 +54,12 @@ export async function draftNoticeDelivery(tx: Tx, config: Config, delivery: Deli
         ? tokenAddress("leave", participant.leaveToken, domain)
         : undefined;
 
-  const firstPost = notice.kind === "invitation" && notice.postId !== null ? await findPost(tx, notice.postId) : undefined;
-  const catchUp = notice.kind === "catch_up" ? await catchUpPosts(tx, notice, conversation, recipient) : undefined;
+  // One read of the conversation's posts and of the recipient's membership serves the first
+  // message, the catch-up and the threading headers.
+  const posts = await listPosts(tx, conversation.id);
+  const readsNotes = await isDeskMember(tx, conversation, recipient.id);
+  const firstPost = notice.kind === "invitation" && notice.postId !== null ? posts.find((post) => post.id === notice.postId) : undefined;
+  const catchUp = notice.kind === "catch_up" ? await catchUpPosts(tx, notice, conversation.id, posts, readsNotes) : undefined;
   const body = noticeBody({
     kind: notice.kind,
     subject: conversation.subject,
@@ -79,8 +83,8 @@ export async function draftNoticeDelivery(tx: Tx, config: Config, delivery: Deli
   });
 
   // Threaded under the conversation: the invitation answers nothing, everything else the last post it knows.
-  const lastPostId = notice.postId ?? (await lastSentPostIdBefore(tx, conversation.id, notice));
-  const chain = lastPostId === undefined ? [] : await chainTo(tx, conversation.id, lastPostId, await isDeskMember(tx, conversation, recipient.id));
+  const lastPostId = notice.postId ?? lastSentPostIdBefore(posts, notice);
+  const chain = lastPostId === undefined ? [] : chainTo(posts, lastPostId, readsNotes);
   const references = boundReferences(chain.map((post) => post.messageId), config.conversations.references_limit);
   const isInvitation = notice.kind === "invitation";
   const fromName = isInvitation && by ? `${displayNameText(displayName(by))} via ${via}` : via;
@@ -126,13 +130,16 @@ function assertStillFitting(notice: Notice, conversation: Conversation, particip
 }
 
 /** The posts a catch-up carries: sent, up to its last post, notes only for the group's members. */
-async function catchUpPosts(tx: Tx, notice: Notice, conversation: Conversation, recipient: User): Promise<{ posts: CatchUpPost[]; total: number }> {
-  const member = await isDeskMember(tx, conversation, recipient.id);
-  const visible = (await listPosts(tx, conversation.id)).filter(
-    (post) => post.state === "sent" && (notice.postId === null || post.id <= notice.postId) && visibleTo(post, member),
-  );
+async function catchUpPosts(
+  tx: Tx,
+  notice: Notice,
+  conversationId: number,
+  all: readonly Post[],
+  member: boolean,
+): Promise<{ posts: CatchUpPost[]; total: number }> {
+  const visible = all.filter((post) => post.state === "sent" && (notice.postId === null || post.id <= notice.postId) && visibleTo(post, member));
   const shown = notice.history === null ? visible : visible.slice(Math.max(0, visible.length - notice.history));
-  const counts = await attachmentCountsOfConversation(tx, conversation.id);
+  const counts = await attachmentCountsOfConversation(tx, conversationId);
   const names = new Map<number, string>();
   const posts: CatchUpPost[] = [];
   for (const post of shown) {
@@ -145,15 +152,13 @@ async function catchUpPosts(tx: Tx, notice: Notice, conversation: Conversation, 
   return { posts, total: visible.length };
 }
 
-async function lastSentPostIdBefore(tx: Tx, conversationId: number, notice: Notice): Promise<number | undefined> {
-  const sent = (await listPosts(tx, conversationId)).filter((post: Post) => post.state === "sent" && (post.sentAt ?? post.createdAt) <= notice.createdAt && !post.note);
+function lastSentPostIdBefore(posts: readonly Post[], notice: Notice): number | undefined {
+  const sent = posts.filter((post) => post.state === "sent" && (post.sentAt ?? post.createdAt) <= notice.createdAt && !post.note);
   return sent[sent.length - 1]?.id;
 }
 
 /** The post and the ones before it, oldest first, for References: those the recipient may see (no note's id for the outside person). */
-async function chainTo(tx: Tx, conversationId: number, postId: number, readsNotes: boolean): Promise<{ messageId: string }[]> {
-  const post = await findPost(tx, postId);
-  if (!post) return [];
-  const earlier = (await earlierSentPosts(tx, conversationId, postId)).filter((link) => visibleTo(link, readsNotes));
-  return visibleTo(post, readsNotes) ? [...earlier, post] : earlier;
+function chainTo(posts: readonly Post[], postId: number, readsNotes: boolean): { messageId: string }[] {
+  if (!posts.some((post) => post.id === postId)) return [];
+  return posts.filter((post) => post.state === "sent" && post.id <= postId && visibleTo(post, readsNotes));
 }
