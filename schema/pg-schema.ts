@@ -83,6 +83,8 @@ export const conversations = pgTable(
     groupId: integer("group_id").references(() => groups.id),
     createdById: integer("created_by_id").notNull().references(() => users.id),
     assigneeId: integer("assignee_id").references(() => users.id),
+    /** Outlook's Thread-Index root (22 bytes, base64): the first message's own when it had one, so its author's Outlook threads our copies. */
+    threadIndex: text("thread_index"),
     createdAt: millis("created_at").notNull(),
     updatedAt: millis("updated_at").notNull(),
   },
@@ -168,6 +170,8 @@ export const posts = pgTable(
     inboundId: integer("inbound_id").references(() => inboundMessages.id),
     /** An internal note (note+TOKEN@): only the group's members receive or see it, never the outside person. */
     note: boolean("note").notNull().default(false),
+    /** The author's formatting: their HTML part, trimmed like the text and sanitized; null for plain-text posts. */
+    html: text("html"),
     createdAt: millis("created_at").notNull(),
     sentAt: millis("sent_at"),
   },

@@ -51,6 +51,8 @@ export const conversations = sqliteTable(
     groupId: integer("group_id").references(() => groups.id),
     createdById: integer("created_by_id").notNull().references(() => users.id),
     assigneeId: integer("assignee_id").references(() => users.id),
+    /** Outlook's Thread-Index root (22 bytes, base64): the first message's own when it had one, so its author's Outlook threads our copies. */
+    threadIndex: text("thread_index"),
     createdAt: millis("created_at").notNull(),
     updatedAt: millis("updated_at").notNull(),
   },
@@ -136,6 +138,8 @@ export const posts = sqliteTable(
     inboundId: integer("inbound_id").references(() => inboundMessages.id),
     /** An internal note (note+TOKEN@): only the group's members receive or see it, never the outside person. */
     note: integer("note", { mode: "boolean" }).notNull().default(false),
+    /** The author's formatting: their HTML part, trimmed like the text and sanitized; null for plain-text posts. */
+    html: text("html"),
     createdAt: millis("created_at").notNull(),
     sentAt: millis("sent_at"),
   },

@@ -24,6 +24,7 @@ const insertOne = (db: Db, t: Tables) =>
       groupId: p("groupId"),
       createdById: p("createdById"),
       assigneeId: p("assigneeId"),
+      threadIndex: p("threadIndex"),
       createdAt: p("createdAt"),
       updatedAt: p("updatedAt"),
     })

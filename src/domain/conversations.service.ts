@@ -1,3 +1,4 @@
+import { threadIndexRoot } from "./thread-index.js";
 import type { Tx } from "../db/store.js";
 import { refuse } from "../errors/refusal.js";
 import { admitOrRefuse, type AdmissionRequest } from "./admission.service.js";
@@ -22,6 +23,8 @@ export interface StartConversationInput {
   readonly alreadyReceived?: ReadonlySet<number>;
   /** Keep it a draft: only its author sees it, nothing is sent until launchConversation. */
   readonly draft?: boolean;
+  /** The first message's own Thread-Index header, if it had one: Outlook threads by it. */
+  readonly threadIndex?: string;
 }
 
 /**
@@ -37,6 +40,7 @@ export async function startConversation(ctx: DomainContext, input: StartConversa
     replies: input.replies ?? "all",
     groupId: input.group?.id ?? null,
     createdById: input.author.id,
+    threadIndex: threadIndexRoot(input.threadIndex, now),
     createdAt: now,
     updatedAt: now,
   });

@@ -31,6 +31,7 @@ const insertOne = (db: Db, t: Tables) =>
       sourceMessageId: p("sourceMessageId"),
       inboundId: p("inboundId"),
       note: p("note"),
+      html: p("html"),
       createdAt: p("createdAt"),
     })
     .returning();

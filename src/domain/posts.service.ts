@@ -24,6 +24,8 @@ export interface PostInput {
   readonly parentId?: number | null;
   /** An internal note: only the group's members receive it (SPEC §2, note+TOKEN@). */
   readonly note?: boolean;
+  /** The author's formatting: their HTML, already trimmed and sanitized (inbound/content.ts). */
+  readonly html?: string | null;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function createPost(ctx: DomainContext, conversation: Conversation,
     sourceMessageId: input.sourceMessageId ?? null,
     inboundId: input.inboundId ?? null,
     note: input.note ?? false,
+    html: input.html ?? null,
     createdAt: now,
   });
   await repo.insertAttachments(

@@ -1,3 +1,4 @@
+import { threadIndexRoot } from "./thread-index.js";
 import type { Tx } from "../db/store.js";
 import { refuse } from "../errors/refusal.js";
 import type { DomainContext } from "./context.js";
@@ -138,6 +139,7 @@ async function openPrivateConversation(ctx: DomainContext, sender: User, author:
     kind: "direct",
     state: "open",
     replies: "all",
+    threadIndex: threadIndexRoot(undefined, ctx.now),
     groupId: null,
     createdById: sender.id,
     createdAt: ctx.now,

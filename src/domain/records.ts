@@ -43,6 +43,8 @@ export interface Conversation {
   readonly groupId: number | null;
   readonly createdById: number;
   readonly assigneeId: number | null;
+  /** Outlook's Thread-Index root, base64 of 22 bytes; null for conversations from before it was kept. */
+  readonly threadIndex: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -83,6 +85,8 @@ export interface Post {
   readonly inboundId: number | null;
   /** An internal note: only the group's members receive or see it. */
   readonly note: boolean;
+  /** The author's formatting (sanitized, trimmed HTML), or null for a plain-text post. */
+  readonly html: string | null;
   readonly createdAt: number;
   readonly sentAt: number | null;
 }

@@ -21,6 +21,8 @@ export interface ParsedMessage {
   /** In-Reply-To first, then References newest first: the order thread matching tries them. */
   readonly threadIds: readonly string[];
   readonly text: string;
+  /** The HTML part as sent (mailparser's), if the message has one; content.ts trims and sanitizes it. */
+  readonly html: string | undefined;
   readonly attachments: readonly AttachmentInput[];
   readonly headers: ReadonlyMap<string, HeaderValue>;
   readonly contentType: string;
@@ -80,6 +82,7 @@ export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PA
     dedupeKey: parsed.messageId ?? `<sha256.${createHash("sha256").update(raw).digest("hex")}@postern.invalid>`,
     threadIds: threadIdsOf(parsed.inReplyTo, parsed.references),
     text: parsed.text ?? "",
+    html: typeof parsed.html === "string" ? parsed.html : undefined,
     attachments: regular.map((a) => ({
       filename: a.filename ?? null,
       // An empty or broken Content-Type comes out as false: store the part as opaque bytes.

@@ -1,3 +1,4 @@
+import { NO_CONTENT, readContent } from "./content.js";
 import type { Config } from "../config/config.js";
 import type { Store, Tx } from "../db/store.js";
 import { Refusal, refuse } from "../errors/refusal.js";
@@ -18,7 +19,6 @@ import { classifyMessage } from "./classify.js";
 import type { AppliedOutcome, PreparedInbound } from "./inbound.js";
 import { parseLimitsOf, parseMessage, type ParsedMessage } from "./parse.js";
 import { resolveRoute } from "./route.js";
-import { trim } from "./trim/trim.js";
 
 export interface InboundEnvelope {
   readonly mailFrom: string;
@@ -123,7 +123,7 @@ export class InboundPipeline {
         rcptTo: envelope.rcptTo,
         message,
         classification,
-        trimmed: classification.kind === "human" ? trim(message.text) : "",
+        ...(classification.kind === "human" ? readContent(message) : NO_CONTENT),
         auth,
       };
       committed = await this.deps.store.transaction((tx) => this.commit(tx, raw, envelope, prepared, receivedAt));

@@ -7,6 +7,8 @@ import { capText, displayNameText, flattenText, MAX_FOOTER_SUBJECT_LENGTH, MAX_V
  */
 export interface PostBodyInput {
   readonly body: string;
+  /** The author's own formatting (sanitized, trimmed HTML), used for the HTML part instead of the text. */
+  readonly html?: string | null;
   readonly authorName: string;
   readonly conversationSubject: string;
   /** "Support" for an inbox conversation, else the site name. */

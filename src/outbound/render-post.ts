@@ -67,6 +67,7 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
   const files = await attachmentsOfPost(tx, post.id);
   const body = postBody({
     body: post.body,
+    html: post.html,
     authorName,
     conversationSubject: conversation.subject,
     via,

@@ -1,3 +1,4 @@
+import { NO_CONTENT, readContent } from "../../src/inbound/content.js";
 import { createConversation } from "../../src/domain/conversations.commands.js";
 import { findParticipant } from "../../src/domain/conversations.repo.js";
 import type { DomainContext } from "../../src/domain/context.js";
@@ -188,7 +189,6 @@ import type { AuthenticationResult } from "../../src/inbound/authenticate.js";
 import { classifyMessage } from "../../src/inbound/classify.js";
 import type { InboundContext, PreparedInbound } from "../../src/inbound/inbound.js";
 import { parseMessage } from "../../src/inbound/parse.js";
-import { trim } from "../../src/inbound/trim/trim.js";
 
 
 /** A small RFC 5322 message. Header values are written as given (so they may be folded or odd). */
@@ -267,7 +267,7 @@ export async function prepareInbound(
     rcptTo: typeof rcptTo === "string" ? [rcptTo] : [...rcptTo],
     message,
     classification,
-    trimmed: classification.kind === "human" ? trim(message.text) : "",
+    ...(classification.kind === "human" ? readContent(message) : NO_CONTENT),
     ...(auth ? { auth: auth === "dmarc-pass" ? dmarcPass(message.from.address.split("@").pop() ?? "") : auth } : {}),
   };
 }

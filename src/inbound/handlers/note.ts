@@ -29,7 +29,8 @@ export async function handleNote(ctx: InboundContext, conversation: Conversation
   const attachments = answerAttachments(ctx, "internal note");
   const post = await createPost(ctx, conversation, {
     author,
-    body: inbound.trimmed,
+    body: inbound.reply.text,
+    html: inbound.reply.html,
     rawBody: inbound.message.text,
     sourceMessageId: inbound.message.messageId ?? null,
     inboundId: ctx.inboundId,

@@ -15,7 +15,8 @@ export async function handlePrivateReply(ctx: InboundContext, delivery: Delivery
   const sender = await learnName(ctx.tx, target.sender, inbound.message.from.name);
   const attachments = answerAttachments(ctx, "private reply");
   const { conversation, post, continued } = await replyPrivately(ctx, { ...target, sender }, {
-    body: inbound.trimmed,
+    body: inbound.reply.text,
+    html: inbound.reply.html,
     rawBody: inbound.message.text,
     sourceMessageId: inbound.message.messageId ?? null,
     inboundId: ctx.inboundId,

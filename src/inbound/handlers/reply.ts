@@ -32,7 +32,8 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
   const cc = await joinDirectRecipients(ctx, current, author, inbound.message);
   const post = await createPost(ctx, current, {
     author,
-    body: inbound.trimmed,
+    body: inbound.reply.text,
+    html: inbound.reply.html,
     rawBody: inbound.message.text,
     sourceMessageId: inbound.message.messageId ?? null,
     inboundId: ctx.inboundId,

@@ -2,6 +2,7 @@ import { refuse } from "../../errors/refusal.js";
 import { startConversation, type StartConversationInput } from "../../domain/conversations.service.js";
 import type { User } from "../../domain/records.js";
 import { joinDirectRecipients } from "../cc.js";
+import { header } from "../parse.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
 import { checkedAttachments, describe } from "./shared.js";
 
@@ -14,8 +15,7 @@ export async function startFromMessage(
 ): Promise<AppliedOutcome> {
   const { inbound } = ctx;
   const attachments = checkedAttachments(ctx);
-  // A new message is trimmed of its signature; a pure forward would trim to nothing, so keep it whole.
-  const body = inbound.trimmed.trim() ? inbound.trimmed : inbound.message.text;
+  const { text: body, html } = inbound.opening;
   if (!body.trim() && attachments.length === 0 && !inbound.message.subject.trim()) {
     refuse("empty_reply", "Your message has no subject, no text and no attachment, so no conversation was started.");
   }
@@ -23,7 +23,8 @@ export async function startFromMessage(
     ...shape,
     subject: inbound.message.subject,
     author,
-    post: { body, rawBody: inbound.message.text, sourceMessageId: inbound.message.messageId ?? null, inboundId: ctx.inboundId, attachments },
+    threadIndex: header(inbound.message, "thread-index"),
+    post: { body, html, rawBody: inbound.message.text, sourceMessageId: inbound.message.messageId ?? null, inboundId: ctx.inboundId, attachments },
   });
   // Joining after the first post was published: those CC'd already have it and get no copy.
   const cc = await joinDirectRecipients(ctx, conversation, author, inbound.message, { starting: true });

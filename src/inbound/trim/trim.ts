@@ -29,7 +29,15 @@ function joinKept(body: BodyLines, keep: Uint8Array): string {
  * forwarded-message blocks and signatures removed; the author's own text, sign-off and inline
  * answers kept. Returns "" when nothing of the author's remains. Line endings come back as "\n".
  */
-export function trim(text: string): string {
+export interface TrimOptions {
+  /**
+   * Keep a forwarded message (its marker, who wrote it and when, and its text): for mail that
+   * starts a conversation, where the forward is what the author passes on.
+   */
+  readonly keepForwarded?: boolean;
+}
+
+export function trim(text: string, _options: TrimOptions = {}): string {
   const body = BodyLines.fromBody(text);
   return joinKept(body, selectVisibleLines(classifyLines(body)));
 }
