@@ -50,6 +50,10 @@ export const users = pgTable("users", {
   messagesEnabled: boolean("messages_enabled").notNull().default(true),
   lastActiveAt: millis("last_active_at"),
   bounceScore: doublePrecision("bounce_score").notNull().default(0),
+  /** When the last bounce counted towards bounceScore: older than [bounces] decay_after, the score starts again from 0. */
+  lastBounceAt: millis("last_bounce_at"),
+  /** Since when mail to this address is stopped: bounceScore reached [bounces] threshold. Null while mail flows. */
+  bouncingSince: millis("bouncing_since"),
   createdAt: millis("created_at").notNull(),
 });
 

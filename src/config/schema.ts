@@ -195,6 +195,20 @@ const reachability = z
   .strict()
   .default({});
 
+const bounces = z
+  .object({
+    /** What a soft bounce (mailbox full, a temporary failure given up on, a policy refusal) adds to the score. */
+    soft_weight: z.number().nonnegative().default(1),
+    /** What a hard bounce (no such recipient) adds. */
+    hard_weight: z.number().nonnegative().default(2),
+    /** At this score mail to the address stops until `users set EMAIL --reset-bounces`; 0: never stop. */
+    threshold: z.number().nonnegative().default(4),
+    /** A bounce after this long without one starts the score again from 0. */
+    decay_after: duration.default("30d"),
+  })
+  .strict()
+  .default({});
+
 const attachments = z
   .object({
     max_count: z.number().int().nonnegative().default(20),
@@ -324,6 +338,7 @@ export const configSchema = z
     consent,
     digest,
     reachability,
+    bounces,
     attachments,
     abilities,
     log,

@@ -158,6 +158,7 @@ export function unreachableBecause(user: User, shownAs = user.email, rules?: Rea
 function unreachability(user: User, shownAs: string, rules: ReachabilityRules | undefined): { sentence: string; skipReason: string } | undefined {
   // A suspended address is one whose mail kept bouncing, or an account an admin stopped.
   if (user.status === "suspended") return { sentence: `${shownAs} cannot receive messages: the account is suspended.`, skipReason: "does not accept messages" };
+  if (user.bouncingSince !== null) return { sentence: `${shownAs} cannot receive messages: mail to it keeps bouncing.`, skipReason: "mail to it keeps bouncing" };
   if (!user.messagesEnabled) return { sentence: `${shownAs} does not accept new conversations.`, skipReason: "does not accept messages" };
   if (rules && rules.inactiveDays > 0 && rules.now - (user.lastActiveAt ?? user.createdAt) > rules.inactiveDays * DAY_MS) {
     const days = rules.inactiveDays === 1 ? "a day" : `${rules.inactiveDays} days`;

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, inArray, lt, lte, min, or, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, inArray, lt, lte, min, ne, or, sql } from "drizzle-orm";
 import { claimDueDeliveries } from "../db/claim.js";
 import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { Delivery, DeliveryKind, DeliveryStatus } from "./records.js";
@@ -86,7 +86,9 @@ const bounced = (db: Db, t: Tables) =>
   db
     .update(t.deliveries)
     .set({ status: "bounced", bouncedAt: setParam("now"), lastError: setParam("error"), errorCategory: setParam("category") })
-    .where(eq(t.deliveries.id, p("id")));
+    // A second report about the same copy changes nothing and must not count twice.
+    .where(and(eq(t.deliveries.id, p("id")), ne(t.deliveries.status, "bounced")))
+    .returning({ id: t.deliveries.id });
 const retry = (db: Db, t: Tables) =>
   db
     .update(t.deliveries)
@@ -189,8 +191,9 @@ export async function markPostponed(tx: Tx, id: number, owner: string, nextAttem
 }
 
 /** A bounce report arrived for this delivery; not lease-guarded, since it comes after the send. */
-export async function markBounced(tx: Tx, id: number, now: number, error: string, category: string | null): Promise<void> {
-  await tx.run(bounced, { id, now, error, category });
+/** False when the delivery was already marked bounced. */
+export async function markBounced(tx: Tx, id: number, now: number, error: string, category: string | null): Promise<boolean> {
+  return (await tx.one(bounced, { id, now, error, category })) !== undefined;
 }
 
 /** The `postern queue list --json` shape (SPEC §7). */

@@ -1,7 +1,10 @@
+import type { Config } from "../config/config.js";
 import type { Tx } from "../db/store.js";
+import { bounceWeightOf, countBounce } from "./bounces.service.js";
+import type { DomainContext } from "./context.js";
 import type { Logger } from "../log.js";
 import * as repo from "./deliveries.repo.js";
-import type { Delivery } from "./records.js";
+import type { Delivery, User } from "./records.js";
 
 /**
  * What happened to one delivery, recorded in one place. Every outcome after the claim is guarded
@@ -18,8 +21,11 @@ export type DeliveryOutcome =
   /** A permanent failure. */
   | { readonly kind: "failed"; readonly error: string; readonly rule: string; readonly category: string; readonly messageId?: string };
 
-export async function recordDeliveryOutcome(tx: Tx, log: Logger, delivery: Delivery, owner: string, outcome: DeliveryOutcome, now: number): Promise<boolean> {
+export async function recordDeliveryOutcome(tx: Tx, config: Config, log: Logger, delivery: Delivery, owner: string, outcome: DeliveryOutcome, now: number): Promise<boolean> {
   const recorded = await record(tx, delivery, owner, outcome, now);
+  // The relay refusing the recipient outright is the same news as a bounce report arriving later.
+  const weight = recorded && outcome.kind === "failed" ? bounceWeightOf(outcome.category, false) : undefined;
+  if (weight) await countBounce(tx, config, delivery.recipientId, weight, now);
   // Logged once committed: a process killed before COMMIT must not report a send nobody recorded.
   tx.afterCommit(() => logOutcome(log, delivery, outcome, recorded));
   return recorded;
@@ -71,9 +77,15 @@ function logOutcome(log: Logger, delivery: Delivery, outcome: DeliveryOutcome, r
   if (!recorded) log.warn({ event: "delivery.lease_lost", ...ids }, "outcome not recorded: the lease was taken over meanwhile");
 }
 
-/** A bounce report about a delivery already sent (VERP). Permanent ones mark it bounced. */
-export async function recordBounce(tx: Tx, delivery: Delivery, now: number, detail: string, category: string | null): Promise<void> {
-  await repo.markBounced(tx, delivery.id, now, `bounced: ${detail}`, category);
+/**
+ * A report that a delivery already sent failed for good (VERP, or a report some server sent to
+ * the reply address instead): the delivery is marked bounced and its recipient's bounce score
+ * rises, once per delivery however many reports arrive.
+ */
+export async function recordBounce(ctx: DomainContext, delivery: Delivery, detail: string, category: string | null): Promise<User | undefined> {
+  if (!(await repo.markBounced(ctx.tx, delivery.id, ctx.now, `bounced: ${detail}`, category))) return undefined;
+  const weight = bounceWeightOf(category, true);
+  return weight ? countBounce(ctx.tx, ctx.config, delivery.recipientId, weight, ctx.now) : undefined;
 }
 
 /** The ids that follow one delivery through the logs. */

@@ -38,7 +38,8 @@ export async function fanOut(ctx: DomainContext, conversation: Conversation, pos
     if (onlyAssignee && participant.role === "owner" && user.id !== conversation.assigneeId) continue;
     // The conversation's own mode (every+/digest+/mute+) before the user's preference; digest
     // readers keep it unread for their digest, muted and "none" get nothing.
-    if (user.status === "suspended" || effectiveDelivery(participant, user) !== "every") continue;
+    // An address that keeps bouncing gets nothing until reset; the post stays unread for it.
+    if (user.status === "suspended" || user.bouncingSince !== null || effectiveDelivery(participant, user) !== "every") continue;
     rows.push({ kind: "post", postId: post.id, conversationId: conversation.id, recipientId: user.id, toAddress: user.email });
     read.push(participant.id);
   }

@@ -19,6 +19,10 @@ export interface User {
   readonly messagesEnabled: boolean;
   readonly lastActiveAt: number | null;
   readonly bounceScore: number;
+  /** When the last bounce counted towards bounceScore. */
+  readonly lastBounceAt: number | null;
+  /** Since when mail to this address is stopped because it kept bouncing; null while mail flows. */
+  readonly bouncingSince: number | null;
   readonly createdAt: number;
 }
 

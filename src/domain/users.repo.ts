@@ -13,7 +13,7 @@ export interface NewUser {
   readonly createdAt: number;
 }
 
-export type UserPatch = Partial<Pick<User, "name" | "username" | "status" | "role" | "delivery" | "messagesEnabled" | "bounceScore" | "lastActiveAt">>;
+export type UserPatch = Partial<Pick<User, "name" | "username" | "status" | "role" | "delivery" | "messagesEnabled" | "bounceScore" | "lastBounceAt" | "bouncingSince" | "lastActiveAt">>;
 
 const p = sql.placeholder;
 
@@ -108,3 +108,25 @@ export async function touchUserActivity(tx: Tx, id: number, now: number): Promis
 }
 
 export type { DeliveryPreference, Role };
+
+/**
+ * Adds one bounce to the user's score in one statement, so bounces processed at the same time on
+ * several nodes all count: a score last raised before `staleBefore` starts again from the weight,
+ * and crossing `threshold` (when above 0) stamps bouncingSince once.
+ */
+const addBounce = (db: Db, t: Tables) => {
+  const score = sql`(CASE WHEN ${t.users.lastBounceAt} IS NULL OR ${t.users.lastBounceAt} < ${p("staleBefore")} THEN 0 ELSE ${t.users.bounceScore} END + ${p("weight")})`;
+  return db
+    .update(t.users)
+    .set({
+      bounceScore: score,
+      lastBounceAt: setParam("now"),
+      bouncingSince: sql`CASE WHEN ${t.users.bouncingSince} IS NOT NULL THEN ${t.users.bouncingSince} WHEN ${p("threshold")} > 0 AND ${score} >= ${p("threshold")} THEN ${p("now")} ELSE NULL END`,
+    })
+    .where(eq(t.users.id, p("id")))
+    .returning();
+};
+
+export async function addBounceToScore(tx: Tx, id: number, bounce: { weight: number; threshold: number; staleBefore: number; now: number }): Promise<User | undefined> {
+  return tx.one(addBounce, { id, ...bounce });
+}

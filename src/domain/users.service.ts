@@ -117,7 +117,7 @@ export async function setUserSettings(tx: Tx, email: string, settings: UserSetti
     ...(settings.delivery !== undefined ? { delivery: settings.delivery } : {}),
     ...(settings.messagesEnabled !== undefined ? { messagesEnabled: settings.messagesEnabled } : {}),
     ...(settings.role !== undefined ? { role: settings.role } : {}),
-    ...(settings.resetBounces ? { bounceScore: 0 } : {}),
+    ...(settings.resetBounces ? { bounceScore: 0, lastBounceAt: null, bouncingSince: null } : {}),
   };
   if (Object.keys(patch).length === 0) refuse("invalid_input", "Nothing to change: give at least one setting.");
   return repo.updateUser(tx, user.id, patch);

@@ -185,7 +185,7 @@ export class DeliveryWorker {
   }
 
   private record(row: Delivery, outcome: DeliveryOutcome): Promise<boolean> {
-    return this.store.transaction((tx) => recordDeliveryOutcome(tx, this.log, row, this.owner, outcome, this.now()));
+    return this.store.transaction((tx) => recordDeliveryOutcome(tx, this.config, this.log, row, this.owner, outcome, this.now()));
   }
 
   /** A temporary failure waits per the retry schedule, until giving up makes it permanent. */

@@ -1,6 +1,8 @@
 import type { Config } from "../config/config.js";
 import type { Tx } from "../db/store.js";
+import { bouncingReason } from "../domain/bounces.service.js";
 import type { Delivery } from "../domain/records.js";
+import { findUserById } from "../domain/users.repo.js";
 import type { MailDraft } from "./compose.js";
 import { loadDkimKey } from "./dkim.js";
 import { draftDigestDelivery } from "./render-digest.js";
@@ -21,6 +23,10 @@ export { RenderError } from "./render-error.js";
  * passing problem (a busy database) worth retrying.
  */
 export async function draftDelivery(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
+  // Queued before the address crossed the bounce threshold: it is not sent either.
+  const recipient = await findUserById(tx, delivery.recipientId);
+  const bouncing = recipient ? bouncingReason(recipient) : undefined;
+  if (bouncing) throw new RenderError(bouncing, "skipped");
   const draft = await draftByKind(tx, config, delivery);
   // Every copy, posts and forwards alike, is signed when DKIM is configured.
   const dkim = loadDkimKey(config);

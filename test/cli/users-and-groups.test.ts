@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { countBounce } from "../../src/domain/bounces.service.js";
+import { findUserByEmail } from "../../src/domain/users.repo.js";
 import { CLI_TIMEOUT_MS, createCliSandbox, expectRefused, type CliSandbox } from "../helpers/cli.js";
 
 const TIMEOUT = 12 * CLI_TIMEOUT_MS;
+const T_BOUNCE = Date.parse("2026-11-01T10:00:00Z");
 
 interface UserRow {
   email: string;
@@ -76,6 +79,20 @@ describe("postern users", () => {
       role: "member",
       messages: "on",
     });
+  });
+
+  it("shows since when mail to a bouncing address is stopped, and --reset-bounces resumes it", { timeout: TIMEOUT }, async () => {
+    await cli.write(async (ctx) => {
+      const alice = await findUserByEmail(ctx.tx, "alice@example.test");
+      for (const at of [T_BOUNCE, T_BOUNCE + 60_000]) await countBounce(ctx.tx, ctx.config, alice!.id, "hard", at);
+    });
+    const stopped = await cli.json<UserView & { bounceScore: number; bouncingSince: string | null; unreachable: string | null }>(["users", "show", "alice@example.test", "--json"]);
+    expect(stopped).toMatchObject({ bounceScore: 4, bouncingSince: new Date(T_BOUNCE + 60_000).toISOString() });
+    expect(stopped.unreachable).toMatch(/keeps bouncing/);
+    expect(await cli.ok(["users", "show", "alice@example.test"])).toMatch(/bouncingSince\s+2026-/);
+
+    await cli.ok(["users", "set", "alice@example.test", "--reset-bounces"]);
+    expect(await cli.json(["users", "show", "alice@example.test", "--json"])).toMatchObject({ bounceScore: 0, bouncingSince: null, unreachable: null });
   });
 
   it("refuses what it cannot do, changing nothing", { timeout: TIMEOUT }, async () => {

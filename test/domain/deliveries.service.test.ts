@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { claimDue } from "../../src/domain/deliveries.repo.js";
 import { recordBounce, recordDeliveryOutcome, type DeliveryOutcome } from "../../src/domain/deliveries.service.js";
 import type { Delivery } from "../../src/domain/records.js";
+import { findUserById } from "../../src/domain/users.repo.js";
 import type { Logger } from "../../src/log.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 import { getDelivery, seedDirectConversation, T0, type DirectConversation } from "../helpers/seed.js";
@@ -37,7 +38,7 @@ async function claimOne(owner = "w1", now = T0): Promise<Delivery> {
   return row;
 }
 const record = (row: Delivery, owner: string, outcome: DeliveryOutcome, now = NOW) =>
-  t.write(({ tx }) => recordDeliveryOutcome(tx, log, row, owner, outcome, now), now);
+  t.write(({ tx, config }) => recordDeliveryOutcome(tx, config, log, row, owner, outcome, now), now);
 const events = () => lines.map((line) => line.event);
 
 /** pino's numeric levels. */
@@ -152,12 +153,28 @@ describe("recordDeliveryOutcome", () => {
   });
 });
 
+describe("bounce score from the relay's own refusals", () => {
+  const scoreOf = async (id: number) => (await t.read(({ tx }) => findUserById(tx, id)))!.bounceScore;
+
+  it("a recipient refused outright counts as a hard bounce, a full mailbox as a soft one", async () => {
+    const claimed = await claimOne();
+    await record(claimed, "w1", { kind: "failed", error: "550 5.1.1 no such user", rule: "smtp-5xx", category: "recipient" });
+    expect(await scoreOf(claimed.recipientId)).toBe(2);
+  });
+
+  it("our relay's own trouble (policy, configuration) counts nothing", async () => {
+    const claimed = await claimOne();
+    await record(claimed, "w1", { kind: "failed", error: "554 5.7.1 relay access denied", rule: "smtp-5xx", category: "policy" });
+    expect(await scoreOf(claimed.recipientId)).toBe(0);
+  });
+});
+
 describe("recordBounce", () => {
   it("marks a sent delivery bounced, with the detail and category", async () => {
     const claimed = await claimOne();
     await record(claimed, "w1", { kind: "sent", messageId: "<m@x.test>", response: "250 ok" });
     const sent = await getDelivery(t, claimed.id);
-    await t.write(({ tx }) => recordBounce(tx, sent, NOW + 1000, "550 5.1.1 mailbox unknown", "recipient"), NOW + 1000);
+    await t.write((ctx) => recordBounce(ctx, sent, "550 5.1.1 mailbox unknown", "recipient"), NOW + 1000);
     expect(await getDelivery(t, claimed.id)).toMatchObject({
       status: "bounced",
       bouncedAt: NOW + 1000,
@@ -169,7 +186,7 @@ describe("recordBounce", () => {
   });
 
   it("records a bounce without a category", async () => {
-    await t.write(({ tx }) => recordBounce(tx, seeded.delivery, NOW, "no reason given", null), NOW);
+    await t.write((ctx) => recordBounce(ctx, seeded.delivery, "no reason given", null), NOW);
     expect(await getDelivery(t, seeded.delivery.id)).toMatchObject({ status: "bounced", bouncedAt: NOW, lastError: "bounced: no reason given", errorCategory: null });
   });
 });

@@ -55,6 +55,9 @@ export function registerUserCommands(program: Command): void {
           // Why new conversations cannot reach them (SPEC §6), or null.
           unreachable: unreachableBecause(user, user.email, reachabilityRules(ctx)) ?? null,
           bounceScore: user.bounceScore,
+          lastBounceAt: iso(user.lastBounceAt),
+          // Since when mail to them is stopped because it kept bouncing (SPEC §3), or null.
+          bouncingSince: iso(user.bouncingSince),
           createdAt: iso(user.createdAt),
           };
         });

@@ -17,7 +17,8 @@ export function readDeliveryStatus(text: string): DeliveryStatusReport {
   return {
     action: field("Action")?.toLowerCase(),
     status: field("Status")?.split(/\s/)[0],
-    diagnostic: field("Diagnostic-Code")?.replace(/^smtp;\s*/i, ""),
+    // The diagnostic type ("smtp;", "X-Postfix;", "X-Notes;"…) says which MTA wrote it, not what happened.
+    diagnostic: field("Diagnostic-Code")?.replace(/^[A-Za-z][\w-]*;\s*/, ""),
   };
 }
 
@@ -49,6 +50,7 @@ export async function handleBounce(ctx: InboundContext, delivery: Delivery): Pro
     return { outcome: "bounce", reason: `delivery ${delivery.id} delayed (${report.status ?? report.action ?? "no status"})`, ...ids };
   }
   const detail = [report.status, report.diagnostic].filter(Boolean).join(" ") || "failed";
-  await recordBounce(ctx.tx, delivery, ctx.now, detail, bounceCategory(report));
-  return { outcome: "bounce", reason: `delivery ${delivery.id} to ${delivery.toAddress} bounced: ${detail}`, ...ids };
+  const stopped = await recordBounce(ctx, delivery, detail, bounceCategory(report));
+  const score = stopped?.bouncingSince === ctx.now ? `; mail to ${delivery.toAddress} stopped (bounce score ${stopped.bounceScore})` : "";
+  return { outcome: "bounce", reason: `delivery ${delivery.id} to ${delivery.toAddress} bounced: ${detail}${score}`, ...ids };
 }

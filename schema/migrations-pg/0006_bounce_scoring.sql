@@ -1,0 +1,2 @@
+ALTER TABLE "users" ADD COLUMN "last_bounce_at" bigint;--> statement-breakpoint
+ALTER TABLE "users" ADD COLUMN "bouncing_since" bigint;
