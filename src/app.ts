@@ -20,6 +20,8 @@ export interface Gateway {
   readonly worker: DeliveryWorker;
   /** Periodic work (invitation expiry, digests); tests run it at once with runNow(). */
   readonly scheduler: Scheduler;
+  /** Reads smtp.tls_key/tls_cert again, as SIGHUP does; false when nothing was reloaded. */
+  reloadTls(): boolean;
   /** Stops accepting mail, lets in-flight sessions and deliveries finish, closes the database. */
   stop(): Promise<void>;
 }
@@ -45,7 +47,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   // SQLite: the worker gets its own connection, so sends never wait behind the inbound batch.
   // PostgreSQL: the pool already gives every transaction a connection of its own.
   const workerStore = config.database.engine === "sqlite" ? await openStore(config.database, "require-current") : store;
-  const transport = options.transport ?? createTransport(config);
+  const transport = options.transport ?? createTransport(config, logger);
   const worker = new DeliveryWorker({ store: workerStore, config, logger, transport, ...(options.now ? { now: options.now } : {}) });
   const pipeline = new InboundPipeline({
     store,
@@ -73,6 +75,13 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   });
   worker.start();
   scheduler.start();
+  // SIGHUP (logrotate, certbot's deploy hook, `systemctl reload`) reloads the certificate; without a
+  // handler Node would end the process.
+  const onSighup = (): void => {
+    logger.info({ event: "gateway.sighup" }, "SIGHUP: reloading the TLS certificate");
+    listener.reloadTls();
+  };
+  process.on("SIGHUP", onSighup);
   logger.info({ event: "gateway.started", port, database: config.database.path, transport: config.outbound.transport, config: config.source }, "Postern is running");
 
   let stopping: Promise<void> | undefined;
@@ -81,8 +90,10 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     store,
     worker,
     scheduler,
+    reloadTls: () => listener.reloadTls(),
     stop() {
       stopping ??= (async () => {
+        process.off("SIGHUP", onSighup);
         await listener.close();
         await scheduler.stop();
         await worker.stop();

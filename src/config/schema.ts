@@ -120,7 +120,16 @@ const outbound = z
     host: z.string().default("127.0.0.1"),
     port: z.number().int().min(1).max(65535).default(25),
     secure: z.boolean().default(false),
+    /**
+     * "opportunistic": STARTTLS when the relay offers it, certificate not verified, and a failed
+     * handshake is retried in clear at once (Postfix's "may"); "required": STARTTLS with a verified
+     * certificate or no delivery; "off": never STARTTLS.
+     */
     starttls: z.enum(["opportunistic", "required", "off"]).default("opportunistic"),
+    /** PEM file of the CA (or the relay's own certificate) that starttls = "required" verifies against, instead of the system CAs. */
+    tls_ca: z.string().min(1).optional(),
+    /** With starttls = "required" (or secure): refuse a relay whose certificate does not verify. false encrypts without verifying. */
+    tls_reject_unauthorized: z.boolean().default(true),
     user: z.string().optional(),
     password: z.string().optional(),
     pool_size: z.number().int().positive().default(5),

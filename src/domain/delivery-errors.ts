@@ -12,12 +12,13 @@ export type SendErrorKind = "temporary" | "permanent";
  * Whose problem a failed send is, for logs, `errorCategory` and an admin deciding what to fix:
  *  - recipient: the address does not exist or is invalid;
  *  - mailbox_full: the address exists but cannot take mail now (quota);
+ *  - message_too_large: the copy is larger than the relay or the receiver accepts;
  *  - policy: refused by the receiver's policy (spam, blocklists, DMARC, greylisting, rate limits);
  *  - network: the relay could not be reached or talked to (DNS, TCP, timeouts, TLS);
  *  - configuration: our own setup is wrong (relay credentials, relaying not allowed, our sender);
  *  - unknown: nothing in the error says.
  */
-export type SendErrorCategory = "recipient" | "mailbox_full" | "policy" | "network" | "configuration" | "unknown";
+export type SendErrorCategory = "recipient" | "mailbox_full" | "message_too_large" | "policy" | "network" | "configuration" | "unknown";
 
 export interface SendErrorVerdict {
   readonly kind: SendErrorKind;
@@ -67,6 +68,16 @@ const NO_SUCH_USER = /user unknown|unknown (user|recipient|mailbox)|no such (use
 const POLICY_TEXT = /spam|blocked|block ?list|black ?list|policy|reputation|dmarc|\bspf\b|\bdkim\b|unsolicited/i;
 
 export const SEND_ERROR_RULES: readonly SendErrorRule[] = [
+  // outbound.starttls = "required" and the relay's certificate does not verify, or it offers no STARTTLS: our
+  // TLS settings (tls_ca) or the relay's certificate must change; five days of retries would change neither.
+  { name: "tls-required", kind: "permanent", category: "configuration", codes: ["ETLSPOLICY"] },
+  // The copy is larger than the relay takes (RFC 1870: 552 5.3.4, at MAIL FROM when it read our SIZE=,
+  // or after DATA), or larger than the limit the relay announced, which nodemailer checks before MAIL FROM.
+  // The same copy will be as large tomorrow. Before mailbox-full: some relays say "exceeds storage allocation".
+  { name: "message-too-large", kind: "permanent", category: "message_too_large", responseCodes: [500, 599], status: /^5\.3\.4$/ },
+  { name: "message-too-large-at-mail", kind: "permanent", category: "message_too_large", responseCodes: [552, 552], command: "MAIL FROM" },
+  { name: "message-too-large-text", kind: "permanent", category: "message_too_large", responseCodes: [500, 599], text: /message (size )?(exceeds|too (big|large))|too (big|large) for|size limit|exceeds (the )?(fixed )?maximum message size/i },
+  { name: "message-too-large-announced", kind: "permanent", category: "message_too_large", codes: ["EMESSAGE"], command: "MAIL FROM", text: /^Message size larger than allowed/ },
   // A relay refusing our credentials is our configuration, not the recipient's address: keep the
   // mail until an admin fixes outbound.user/password, even though the reply is 535.
   { name: "relay-auth", kind: "temporary", category: "configuration", codes: ["EAUTH"] },

@@ -1,18 +1,27 @@
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { createSecureContext } from "node:tls";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
 import type { Config } from "../config/config.js";
 import { Refusal } from "../errors/refusal.js";
 import { SmtpReply, toSmtpReply } from "../errors/smtp-reply.js";
 import type { InboundPipeline } from "../inbound/pipeline.js";
 import type { Logger } from "../log.js";
+import { keepOwnEnhancedStatus } from "./enhanced-status.js";
 import { SessionLimits } from "./limits.js";
+import { checkMailFrom } from "./mail-from.js";
 
 export interface SmtpListener {
   /** Starts listening; resolves with the bound port (useful with port 0). */
   listen(): Promise<number>;
   /** Stops accepting connections and waits for open sessions to finish. */
   close(): Promise<void>;
+  /**
+   * Reads smtp.tls_key and smtp.tls_cert again (SIGHUP): new STARTTLS sessions get the new
+   * certificate, open ones keep theirs. A file that cannot be read or a key that does not match
+   * its certificate leaves the current certificate in place. False when nothing was reloaded.
+   */
+  reloadTls(): boolean;
 }
 
 export interface ListenerDeps {
@@ -26,9 +35,7 @@ export interface ListenerDeps {
  * with its verdict. No rule about conversations lives here.
  */
 export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): SmtpListener {
-  const tls = config.smtp.tls_key && config.smtp.tls_cert
-    ? { key: readFileSync(config.smtp.tls_key), cert: readFileSync(config.smtp.tls_cert) }
-    : undefined;
+  const tls = readTlsFiles(config);
   const limits = new SessionLimits(
     {
       maxConnectionsPerIp: config.smtp.max_connections_per_ip,
@@ -55,9 +62,17 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
     maxClients: config.smtp.max_clients,
     socketTimeout: config.smtp.socket_timeout,
     logger: false,
+    // RFC 2034; every reply of ours already starts with its precise status (see enhanced-status.ts).
+    hideENHANCEDSTATUSCODES: false,
 
     onConnect(session, callback) {
+      keepOwnEnhancedStatus(server, session);
       callback(limits.connect(session) ?? null);
+    },
+
+    onMailFrom(address, _session, callback) {
+      // Refused here, not after DATA: Postern cannot store or answer a non-ASCII mailbox (RFC 6531).
+      callback(checkMailFrom(address) ?? null);
     },
 
     onClose(session) {
@@ -108,7 +123,27 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
         });
       }),
     close: () => new Promise((resolve) => server.close(() => resolve())),
+    reloadTls() {
+      if (!tls) return false;
+      let fresh: { key: Buffer; cert: Buffer };
+      try {
+        fresh = readTlsFiles(config)!;
+        // updateSecureContext drops the old context before building the new one: a bad pair is caught here first.
+        createSecureContext(fresh);
+      } catch (error) {
+        logger.error({ event: "smtp.tls_reload_failed", key: config.smtp.tls_key, cert: config.smtp.tls_cert, err: error }, "TLS certificate not reloaded; the previous one stays in use");
+        return false;
+      }
+      server.updateSecureContext(fresh);
+      logger.info({ event: "smtp.tls_reloaded", key: config.smtp.tls_key, cert: config.smtp.tls_cert }, "TLS certificate reloaded");
+      return true;
+    },
   };
+}
+
+function readTlsFiles(config: Config): { key: Buffer; cert: Buffer } | undefined {
+  if (!config.smtp.tls_key || !config.smtp.tls_cert) return undefined;
+  return { key: readFileSync(config.smtp.tls_key), cert: readFileSync(config.smtp.tls_cert) };
 }
 
 /** Reads DATA; a client below smtp.min_data_rate (past its grace period) is cut off with 421. */

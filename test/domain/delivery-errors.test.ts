@@ -238,7 +238,7 @@ describe("send error categories", () => {
   });
 
   it("gives every rule a category", () => {
-    for (const rule of SEND_ERROR_RULES) expect(rule.category, rule.name).toMatch(/^(recipient|mailbox_full|policy|network|configuration|unknown)$/);
+    for (const rule of SEND_ERROR_RULES) expect(rule.category, rule.name).toMatch(/^(recipient|mailbox_full|message_too_large|policy|network|configuration|unknown)$/);
     expect(new Set(SEND_ERROR_RULES.map((rule) => rule.name)).size).toBe(SEND_ERROR_RULES.length);
   });
 

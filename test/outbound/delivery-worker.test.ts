@@ -7,7 +7,7 @@ import type { Store } from "../../src/db/store.js";
 import { silentLogger } from "../../src/log.js";
 import { HELD_BACK_REASON } from "../../src/domain/digests.service.js";
 import { DeliveryWorker } from "../../src/outbound/delivery-worker.js";
-import { SmtpTransport, smtpPoolOptions } from "../../src/outbound/transports/smtp-transport.js";
+import { SmtpTransport, smtpTransportSettings } from "../../src/outbound/transports/smtp-transport.js";
 import type { Transport } from "../../src/outbound/transports/transport.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.js";
@@ -54,7 +54,7 @@ function relayConfig(port: number, outbound: Record<string, unknown> = {}): Conf
 }
 
 function worker(config: Config, options: { logger?: ReturnType<typeof silentLogger>; owner?: string } = {}): DeliveryWorker {
-  const transport = new SmtpTransport(smtpPoolOptions(config));
+  const transport = new SmtpTransport(smtpTransportSettings(config));
   transports.push(transport);
   const created = new DeliveryWorker({
     // Its own connection, as in the app: the worker never shares the inbound one.

@@ -1,15 +1,16 @@
 import type { Config } from "../../config/config.js";
+import type { Logger } from "../../log.js";
 import { FileTransport } from "./file-transport.js";
-import { SmtpTransport, smtpPoolOptions } from "./smtp-transport.js";
+import { SmtpTransport, smtpTransportSettings } from "./smtp-transport.js";
 import type { Transport } from "./transport.js";
 
 export type { OutboundMessage, Transport } from "./transport.js";
 
-export function createTransport(config: Config): Transport {
+export function createTransport(config: Config, logger?: Logger): Transport {
   switch (config.outbound.transport) {
     case "file":
       return new FileTransport(config.outbound.dir);
     case "smtp":
-      return new SmtpTransport(smtpPoolOptions(config));
+      return new SmtpTransport(smtpTransportSettings(config), logger?.child({ component: "transport" }));
   }
 }

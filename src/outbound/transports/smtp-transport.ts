@@ -1,32 +1,185 @@
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import nodemailer from "nodemailer";
 import type SMTPPool from "nodemailer/lib/smtp-pool/index.js";
 import type { Config } from "../../config/config.js";
+import type { Logger } from "../../log.js";
 import type { OutboundMessage, Transport } from "./transport.js";
+
+/** How a message reached the relay: TLS with a verified certificate, TLS without verification, or in clear. */
+export type TlsOutcome = "verified" | "unverified" | "none";
+
+export interface SmtpTransportSettings {
+  /** Everything but TLS: host, port, auth, pool size, timeouts. */
+  readonly pool: SMTPPool.Options;
+  readonly starttls: "opportunistic" | "required" | "off";
+  /** TLS from the first byte (port 465): no STARTTLS, no clear fallback. */
+  readonly secure: boolean;
+  /** PEM trust anchors for verification instead of the system CAs. */
+  readonly ca?: Buffer;
+  /** Verify the relay's certificate (starttls = "required" or secure). */
+  readonly rejectUnauthorized: boolean;
+}
+
+/**
+ * After a failed opportunistic handshake, copies go in clear for this long before TLS is tried
+ * again: a relay whose TLS is broken (or absent) would otherwise cost a failed connection per copy.
+ */
+const CLEAR_AFTER_TLS_FAILURE_MS = 60 * 60 * 1000;
+
+/**
+ * Thrown instead of nodemailer's error when starttls = "required" cannot be met: the relay's
+ * certificate does not verify, or it offers no STARTTLS. Our configuration or the relay's, never
+ * something a retry fixes (delivery-errors.ts classifies it as permanent, "configuration").
+ */
+export class TlsPolicyError extends Error {
+  readonly code = "ETLSPOLICY";
+  readonly command = "STARTTLS";
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = "TlsPolicyError";
+  }
+}
 
 /**
  * A relay or smarthost (SPEC §4): pooled connections, STARTTLS, optional auth. The envelope is
  * given explicitly, so nodemailer never derives it from the headers (the VERP sender is not the From).
+ *
+ * TLS policy (`outbound.starttls`):
+ *  - "opportunistic" (Postfix's "may"): STARTTLS is always attempted and the certificate is not
+ *    verified, so a self-signed or expired certificate still encrypts. If the handshake fails, or
+ *    the relay offers no STARTTLS, the same copy is sent again at once in clear through a second
+ *    pool, which is used alone for the next hour.
+ *  - "required": STARTTLS with a certificate verified against the system CAs or `tls_ca`; anything
+ *    less fails the copy with a TlsPolicyError.
+ *  - "off": never STARTTLS.
+ * Each change of how copies travel is logged (`outbound.tls`), not every copy.
  */
 export class SmtpTransport implements Transport {
   private readonly transporter: nodemailer.Transporter<SMTPPool.SentMessageInfo>;
+  /** Opportunistic only: the clear pool a failed handshake falls back to, opened on first use. */
+  private clearTransporter: nodemailer.Transporter<SMTPPool.SentMessageInfo> | undefined;
+  private clearUntil = 0;
+  private lastOutcome: TlsOutcome | undefined;
 
-  constructor(options: SMTPPool.Options) {
-    // Every connection, pooled or from verify(), goes through getSocket: Nagle off on all of them.
-    this.transporter = nodemailer.createTransport({ ...options, getSocket: connectWithoutNagle });
+  constructor(
+    private readonly settings: SmtpTransportSettings,
+    private readonly logger?: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.transporter = createPool(settings.pool, primaryTlsOptions(settings));
   }
 
-  async send(message: OutboundMessage): Promise<{ response: string }> {
-    const info = await this.transporter.sendMail({
-      envelope: { from: message.envelope.from, to: [...message.envelope.to] },
+  async send(message: OutboundMessage): Promise<{ response: string; tls: TlsOutcome }> {
+    const mail = {
+      // SIZE= in MAIL FROM when the relay advertises SIZE (RFC 1870): an oversized copy is refused
+      // before its bytes are sent, and nodemailer refuses it itself if the relay announced its limit.
+      envelope: { from: message.envelope.from, to: [...message.envelope.to], size: message.raw.length },
       raw: message.raw,
-    });
-    return { response: info.response };
+    };
+    if (this.settings.starttls === "opportunistic" && !this.settings.secure && this.now() < this.clearUntil) {
+      return this.sendInClear(mail);
+    }
+    let info: SMTPPool.SentMessageInfo;
+    try {
+      info = await this.transporter.sendMail(mail);
+    } catch (error) {
+      if (!this.settings.secure && isHandshakeFailure(error)) {
+        if (this.settings.starttls === "opportunistic") {
+          this.clearUntil = this.now() + CLEAR_AFTER_TLS_FAILURE_MS;
+          this.note("none", { reason: describe(error), fallback: "clear" }, "STARTTLS failed; sending in clear (starttls = opportunistic)");
+          return this.sendInClear(mail);
+        }
+        if (this.settings.starttls === "required") throw requiredTlsFailure(error);
+      }
+      throw error;
+    }
+    const tls = primaryOutcome(this.settings);
+    this.note(tls, {}, "copies reach the relay");
+    return { response: info.response, tls };
   }
 
   async close(): Promise<void> {
     this.transporter.close();
+    this.clearTransporter?.close();
   }
+
+  private async sendInClear(mail: nodemailer.SendMailOptions): Promise<{ response: string; tls: TlsOutcome }> {
+    this.clearTransporter ??= createPool(this.settings.pool, { ignoreTLS: true });
+    const info = await this.clearTransporter.sendMail(mail);
+    this.note("none", {}, "copies reach the relay");
+    return { response: info.response, tls: "none" };
+  }
+
+  private note(tls: TlsOutcome, details: Record<string, unknown>, message: string): void {
+    if (tls === this.lastOutcome && !details.fallback) return;
+    this.lastOutcome = tls;
+    const { host, port } = this.settings.pool;
+    const level = details.fallback ? "warn" : "info";
+    this.logger?.[level]({ event: "outbound.tls", tls, host, port, starttls: this.settings.starttls, ...details }, message);
+  }
+}
+
+function createPool(options: SMTPPool.Options, tls: Partial<SMTPPool.Options>): nodemailer.Transporter<SMTPPool.SentMessageInfo> {
+  // Every connection, pooled or from verify(), goes through getSocket: Nagle off on all of them.
+  return nodemailer.createTransport({ ...options, ...tls, getSocket: connectWithoutNagle });
+}
+
+function primaryTlsOptions(settings: SmtpTransportSettings): Partial<SMTPPool.Options> {
+  const verified = { rejectUnauthorized: settings.rejectUnauthorized, ...(settings.ca ? { ca: settings.ca } : {}) };
+  if (settings.secure) return { secure: true, tls: settings.starttls === "required" ? verified : { rejectUnauthorized: false } };
+  switch (settings.starttls) {
+    case "off":
+      return { ignoreTLS: true };
+    case "required":
+      return { requireTLS: true, tls: verified };
+    case "opportunistic":
+      // requireTLS: a relay that offers no STARTTLS fails here and goes to the clear pool, so
+      // every copy that comes back from this pool did travel encrypted.
+      return { requireTLS: true, tls: { rejectUnauthorized: false } };
+  }
+}
+
+function primaryOutcome(settings: SmtpTransportSettings): TlsOutcome {
+  if (!settings.secure && settings.starttls === "off") return "none";
+  return settings.starttls === "required" && settings.rejectUnauthorized ? "verified" : "unverified";
+}
+
+/**
+ * Did the connection fail while negotiating TLS (STARTTLS refused, handshake broken, certificate
+ * refused) rather than before reaching the relay? nodemailer reports all of them as ESOCKET/ETLS on
+ * "CONN" or "STARTTLS"; a TCP connect or DNS failure carries the syscall that failed.
+ */
+function isHandshakeFailure(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const e = error as { code?: unknown; command?: unknown; syscall?: unknown };
+  if (e.code === "ETLS" || e.command === "STARTTLS") return true;
+  if (e.command !== "CONN" || e.code !== "ESOCKET") return false;
+  return e.syscall !== "connect" && e.syscall !== "getaddrinfo";
+}
+
+/** The relay's certificate failed verification (as opposed to a broken or reset handshake). */
+const CERTIFICATE_PROBLEM = /certificate|self[- ]signed|altnames|unable to (get|verify)/i;
+
+function requiredTlsFailure(error: unknown): Error {
+  const e = error as { message?: string; responseCode?: number };
+  const detail = describe(error);
+  if (CERTIFICATE_PROBLEM.test(e.message ?? "")) {
+    return new TlsPolicyError(
+      `The relay's TLS certificate could not be verified (${detail}); outbound.starttls = "required" needs a certificate signed by a CA the system trusts or by outbound.tls_ca.`,
+      error,
+    );
+  }
+  if (e.responseCode !== undefined && e.responseCode >= 500) {
+    return new TlsPolicyError(`The relay does not offer STARTTLS (${detail}), and outbound.starttls = "required".`, error);
+  }
+  // A handshake cut short or a 454 is passing trouble: left as it is, it is retried.
+  return error as Error;
+}
+
+function describe(error: unknown): string {
+  const e = error as { message?: string };
+  return (e.message ?? String(error)).replace(/\s+/g, " ").trim();
 }
 
 /**
@@ -64,7 +217,7 @@ function connectWithoutNagle(options: SMTPPool.Options, callback: (err: Error | 
   // nodemailer's greeting timeout only starts its clock once it has the socket; this bounds the
   // TCP connect itself, and destroys (rather than ends) a socket that never connected.
   const timer = setTimeout(() => {
-    socket.destroy(Object.assign(new Error("Connection timeout"), { code: "ETIMEDOUT" }));
+    socket.destroy(Object.assign(new Error("Connection timeout"), { code: "ETIMEDOUT", syscall: "connect" }));
   }, options.connectionTimeout ?? 2 * 60 * 1000);
   timer.unref();
   const clear = (): void => clearTimeout(timer);
@@ -74,6 +227,27 @@ function connectWithoutNagle(options: SMTPPool.Options, callback: (err: Error | 
   callback(null, { connection: socket });
 }
 
+/** The transport's settings from `[outbound]`; reads `tls_ca`, so a missing file stops the start naming the key. */
+export function smtpTransportSettings(config: Config): SmtpTransportSettings {
+  const outbound = config.outbound;
+  let ca: Buffer | undefined;
+  if (outbound.tls_ca) {
+    try {
+      ca = readFileSync(outbound.tls_ca);
+    } catch (error) {
+      throw new Error(`outbound.tls_ca: cannot read ${outbound.tls_ca}: ${(error as Error).message}`);
+    }
+  }
+  return {
+    pool: smtpPoolOptions(config),
+    starttls: outbound.starttls,
+    secure: outbound.secure,
+    rejectUnauthorized: outbound.tls_reject_unauthorized,
+    ...(ca ? { ca } : {}),
+  };
+}
+
+/** Connection options shared by both pools; TLS is added per pool by the transport. */
 export function smtpPoolOptions(config: Config): SMTPPool.Options {
   const outbound = config.outbound;
   return {
@@ -81,9 +255,6 @@ export function smtpPoolOptions(config: Config): SMTPPool.Options {
     maxConnections: outbound.pool_size,
     host: outbound.host,
     port: outbound.port,
-    secure: outbound.secure,
-    requireTLS: outbound.starttls === "required",
-    ignoreTLS: outbound.starttls === "off",
     ...(outbound.user ? { auth: { user: outbound.user, pass: outbound.password ?? "" } } : {}),
     // EHLO with our own domain rather than the machine's hostname, which relays may reject.
     name: config.primaryDomain,

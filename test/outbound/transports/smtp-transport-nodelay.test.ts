@@ -3,7 +3,7 @@ import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { buildConfig } from "../../../src/config/config.js";
 import { classifySendError } from "../../../src/domain/delivery-errors.js";
-import { SmtpTransport, smtpPoolOptions } from "../../../src/outbound/transports/smtp-transport.js";
+import { SmtpTransport, smtpTransportSettings } from "../../../src/outbound/transports/smtp-transport.js";
 
 /**
  * Every socket the SMTP transport opens has Nagle off (TCP_NODELAY), and mail still flows over
@@ -81,13 +81,11 @@ async function startServer(options: Partial<SMTPServerOptions> = {}): Promise<Te
 
 function transportFor(port: number, outbound: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): SmtpTransport {
   const config = buildConfig({ gateway: { domain: "example.test" }, outbound: { transport: "smtp", host: "127.0.0.1", port, ...outbound } }, "test");
-  const transport = new SmtpTransport({ ...smtpPoolOptions(config), ...extra });
+  const settings = smtpTransportSettings(config);
+  const transport = new SmtpTransport({ ...settings, pool: { ...settings.pool, ...extra } });
   transports.push(transport);
   return transport;
 }
-
-/** smtp-server's built-in certificate is self-signed; only the TLS tests accept it. */
-const ACCEPT_TEST_CERTIFICATE = { tls: { rejectUnauthorized: false } };
 
 function message(n: number, body = `message ${n}\r\n`): { envelope: { from: string; to: string[] }; raw: Buffer } {
   return {
@@ -164,7 +162,8 @@ describe("SMTP transport sockets", () => {
 
   it("keeps implicit TLS (secure = true) working, with Nagle off underneath", async () => {
     const server = await startServer({ secure: true });
-    const transport = transportFor(server.port, { secure: true }, ACCEPT_TEST_CERTIFICATE);
+    // Implicit TLS under the default opportunistic policy does not verify smtp-server's self-signed certificate.
+    const transport = transportFor(server.port, { secure: true });
 
     await Promise.all([1, 2].map((n) => transport.send(message(n))));
 
@@ -181,7 +180,8 @@ describe("SMTP transport sockets", () => {
         callback();
       },
     });
-    const transport = transportFor(server.port, { starttls: "required" }, ACCEPT_TEST_CERTIFICATE);
+    // smtp-server's built-in certificate is self-signed: required, but not verified.
+    const transport = transportFor(server.port, { starttls: "required", tls_reject_unauthorized: false });
 
     await transport.send(message(1));
 
