@@ -7,7 +7,7 @@ import { isQuotedAt } from "./quote-prefix.js";
 import { findQuoteBlocks, type QuoteBlocks } from "./quote-blocks.js";
 import { couldEndHeader, findReplyHeaders } from "./reply-headers.js";
 import { isRuleLine } from "./rules.js";
-import { isMessageSeparator } from "./separators.js";
+import { isBareMessageMarker, isMessageSeparator } from "./separators.js";
 import { isClientSignatureTag, isSignatureDelimiter } from "./signatures.js";
 import { MAX_HEADER_CANDIDATES, MAX_MARKER_SCAN_LINES, isShortEnoughForPatterns } from "./work-limits.js";
 
@@ -91,14 +91,14 @@ export function classifyLines(body: BodyLines): ClassifiedReply {
     scanned++;
     const line = body.line(i);
 
-    if (isMessageSeparator(line)) {
+    const next = i + 1;
+    const fieldsFollow =
+      kinds[next] === LineKind.Text &&
+      isShortEnoughForPatterns(body.length(next)) &&
+      headerFieldKind(body.line(next)) !== undefined;
+    if (isMessageSeparator(line) || (fieldsFollow && isBareMessageMarker(line))) {
       // The separator takes the header fields printed under it, so that a forward with nothing
       // typed above it can drop both and keep the forwarded body.
-      const next = i + 1;
-      const fieldsFollow =
-        kinds[next] === LineKind.Text &&
-        isShortEnoughForPatterns(body.length(next)) &&
-        headerFieldKind(body.line(next)) !== undefined;
       const end = (fieldsFollow ? readHeaderRun(body, kinds, next)?.end : undefined) ?? i;
       markSpan(kinds, markerEnd, LineKind.Separator, i, end);
       i = end;

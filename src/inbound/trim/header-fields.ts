@@ -7,24 +7,30 @@ export type HeaderFieldKind = "from" | "sent" | "to" | "cc" | "subject" | "reply
 const FIELD_NAMES: Readonly<Record<HeaderFieldKind, readonly string[]>> = {
   from: [
     "From", "De", "Von", "Van", "Da", "Fra", "Från", "Od", "Lähettäjä", "Feladó", "Kimden", "Afzender",
-    "От", "Від", "Από", "发件人", "發件人", "寄件者", "差出人", "보낸 사람",
+    "От", "Від", "Από", "发件人", "發件人", "寄件者", "差出人", "보낸 사람", "보낸사람", "De la", "من", "מאת",
   ],
   sent: [
     "Sent", "Date", "Datum", "Gesendet", "Envoyé", "Envoyé le", "Enviado", "Enviado el", "Enviada", "Inviato",
     "Data", "Verzonden", "Verstuurd", "Sendt", "Skickat", "Wysłano", "Wysłane", "Lähetetty", "Päivämäärä",
     "Dato", "Elküldve", "Dátum", "Gönderildi", "Tarih", "Odesláno", "Message du",
     "Отправлено", "Дата", "Надіслано", "Στάλθηκε", "发送时间", "發送時間", "日期", "送信日時", "日付", "보낸 날짜",
+    "Fecha", "Ημερομηνία", "Dată", "Trimis", "날짜", "تم الإرسال", "التاريخ", "נשלח", "תאריך",
   ],
   to: [
     "To", "À", "A", "An", "Aan", "Para", "Til", "Till", "Do", "Komu", "Vastaanottaja", "Címzett", "Kime",
-    "Кому", "Προς", "收件人", "收件者", "宛先", "받는 사람",
+    "Кому", "Προς", "收件人", "收件者", "宛先", "받는 사람", "Pour", "Către", "إلى", "אל",
   ],
-  cc: ["Cc", "Bcc", "Kopie", "Copie à", "Cópia", "Kopio", "Másolat", "Копия", "Копія", "抄送", "副本"],
+  cc: [
+    "Cc", "Bcc", "Kopie", "Copie à", "Cópia", "Kopio", "Kopia", "Kopi", "DW", "Bilgi", "Másolat", "Másolatot kap",
+    "Копия", "Копія", "Κοιν.", "抄送", "副本", "참조", "نسخة", "עותק",
+  ],
   subject: [
     "Subject", "Objet", "Betreff", "Asunto", "Assunto", "Oggetto", "Onderwerp", "Emne", "Ämne", "Temat",
-    "Aihe", "Tárgy", "Konu", "Sujet", "Předmět", "Тема", "Θέμα", "主题", "主旨", "件名", "제목",
+    "Aihe", "Tárgy", "Konu", "Sujet", "Předmět", "Тема", "Θέμα", "主题", "主旨", "件名", "제목", "Subiect", "الموضوع",
+    "נושא",
   ],
-  replyTo: ["Reply-To", "Antwort an", "Répondre à", "Responder a", "Rispondi a", "Risposta"],
+  // BlackBerry writes "Reply To" without the hyphen.
+  replyTo: ["Reply-To", "Reply To", "Antwort an", "Répondre à", "Responder a", "Rispondi a", "Risposta"],
 };
 
 const KIND_BY_NAME = new Map<string, HeaderFieldKind>();

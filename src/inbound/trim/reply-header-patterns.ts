@@ -11,7 +11,8 @@ export interface ReplyHeaderPattern {
   readonly open?: boolean;
 }
 
-const hasDigit = (s: string): boolean => /\d/.test(s);
+// Any script's digits: Apple Mail writes Arabic dates in Arabic-Indic numerals ("٤ مارس ٢٠٢٥").
+const hasDigit = (s: string): boolean => /\p{Nd}/u.test(s);
 const hasAddress = (s: string): boolean => /[^\s@]@[^\s@]/.test(s);
 const hasTime = (s: string): boolean => /\d{1,2}[:.h]\d{2}/.test(s);
 const hasNumericDate = (s: string): boolean => /\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}/.test(s);
@@ -44,6 +45,14 @@ const WROTE_AT_END = [
   "написав\\(ла\\)", // uk
   "написав",
   "пише",
+  "пишет", // ru: Thunderbird
+  "написал\\(-а\\)", // ru: Yahoo
+  "napisał\\(-a\\)", // pl: Yahoo
+  "şunu yazdı", // tr: Gmail, Yahoo
+  "şunları yazdı", // tr: Apple Mail
+  "כתב/ה", // he: Apple Mail, Yahoo
+  "כתבה",
+  "כתב", // he: Thunderbird
   "a scris", // ro
   "napisao", // hr, sr
 ].join("|");
@@ -73,10 +82,19 @@ export const REPLY_HEADER_PATTERNS: readonly ReplyHeaderPattern[] = [
     pattern: /(?:^| )(?:schrieb|schreef|skrev)(?: .{1,300})? ?:$/iu,
     isPlausible: (s) => hasAddress(s) || (/^(?:Am|Op|Den|På) /i.test(s) && hasTime(s)),
   },
-  // Apple Mail nl: "Op 2 feb. 2015 om 05:28 heeft Jane <j@x> het volgende geschreven:".
-  { pattern: /(?:^| )geschreven ?:$/i, isPlausible: hasDigitOrAddress },
+  // Apple Mail nl: "Op 2 feb. 2015 om 05:28 heeft Jane <j@x> het volgende geschreven:";
+  // Yahoo de: "Am Dienstag, 4. März 2025 um 09:12:15 MEZ hat Jane <j@x> Folgendes geschrieben:".
+  { pattern: /(?:^| )(?:geschreven|geschrieben) ?:$/i, isPlausible: hasDigitOrAddress },
+  // Verb first, date last: fi (Apple Mail, Thunderbird) "Jane <j@x> kirjoitti 4.3.2025 kello 9.12:",
+  // pl (Apple Mail) "Wiadomość napisana przez Jane <j@x> w dniu 4 mar 2025, o godz. 09:12:",
+  // ar (Apple Mail, Thunderbird, Yahoo) "في 4 مارس 2025، الساعة 9:12 ص، كتب Jane <j@x>:".
+  {
+    pattern: /(?: kirjoitti |^Wiadomość napisana przez |(?:^|[ ،,])كتب ).{1,300}:$/u,
+    isPlausible: hasDigitOrAddress,
+  },
   // zh (Apple Mail, Foxmail) "在 2016年11月8日，下午2:23，Jane <j@x> 写道：", ja "… のメッセージ:", ko "… 작성:".
-  { pattern: /(?:写道|寫道|のメッセージ|書きました|작성)\s?[:：]$/u, isPlausible: hasDigitOrAddress },
+  // ja (Apple Mail since macOS 13) "… のメール:", ko (Thunderbird) "… 이(가) 쓴 글:".
+  { pattern: /(?:写道|寫道|のメッセージ|のメール|書きました|작성|쓴 글)\s?[:：]$/u, isPlausible: hasDigitOrAddress },
   // Gmail ru "ср, 30 апр. 2025 г. в 15:19, Jane <j@x>:", Yandex / Mail.ru "30.09.2017, 18.30, "Jane" <j@x>:":
   // no verb at all, only a date and an address followed by a colon.
   { pattern: new RegExp(`${ADDRESS_IN_BRACKETS} ?:$`), isPlausible: hasTime },
@@ -94,7 +112,7 @@ export const REPLY_HEADER_PATTERNS: readonly ReplyHeaderPattern[] = [
  * Gmail's "GMT". A line window without any of them is skipped before joining and matching.
  */
 const HEADER_KEYWORD = new RegExp(
-  `wrote|${WROTE_AT_END}|schrieb|schreef|skrev|geschreven|写道|寫道|のメッセージ|書きました|작성|@|GMT`,
+  `wrote|${WROTE_AT_END}|schrieb|schreef|skrev|geschreven|geschrieben|kirjoitti|napisana|كتب|写道|寫道|のメッセージ|のメール|書きました|작성|쓴 글|@|GMT`,
   "iu",
 );
 

@@ -14,7 +14,7 @@ const MAX_QUOTED_TAIL_LENGTH = 12;
 // Date-first forms open with a digit or a short weekday ("tir. 18. apr.", "pe 20.", "ср, 30 апр."),
 // or a full weekday name and a comma ("понедельник, 6 октября", "Wednesday, 17 November").
 const HEADER_OPENING =
-  /^[ \t]*(?:-{2,} ?)?(?:(?:On|Le|Am|El|Em|Il|In data|Op|Den|På|W dniu|Dnia|Dne|Kello|At) |在|\d|\p{L}{2,4}[.,]? \d|\p{L}{5,12}, \d)/u;
+  /^[ \t]*(?:-{2,} ?)?(?:(?:On|Le|Am|El|Em|Il|In data|Op|Den|På|W dniu|Dnia|Dne|Kello|At|Pe|We|V|Στις|Την|في|ביום|בתאריך) |在|ב-\d|\d|\p{L}{2,4}[.,]{0,2} \d|\p{L}{5,12}, \d)/u;
 
 /**
  * Cheap test, before any join or pattern: could an attribution end on line i (a text or quoted
@@ -26,7 +26,7 @@ export function couldEndHeader(body: BodyLines, kinds: Uint8Array, i: number): b
   const { text } = body;
   const start = body.start(i);
   let last = body.end(i) - 1;
-  while (last >= start && (text.charCodeAt(last) === 0x20 || text.charCodeAt(last) === 0x09)) last--;
+  while (last >= start && isTrailingSpaceOrMark(text.charCodeAt(last))) last--;
   if (last < start) return false;
   const end = text.charCodeAt(last);
   const endsWithColon = end === 0x3a || end === 0xff1a; // ":" or "："
@@ -42,6 +42,11 @@ export function couldEndHeader(body: BodyLines, kinds: Uint8Array, i: number): b
   return startsWithDigit(text, start) && /^\s{0,3}\d{4}[-/.]\d/.test(body.line(i)) && body.line(i).includes("GMT");
 }
 
+/** Spaces, and the direction marks that close a right-to-left attribution (":\u202c"). */
+function isTrailingSpaceOrMark(code: number): boolean {
+  return code === 0x20 || code === 0x09 || code === 0x200e || code === 0x200f || (code >= 0x202a && code <= 0x202e);
+}
+
 function startsWithDigit(text: string, start: number): boolean {
   let i = start;
   while (i - start < 3 && text.charCodeAt(i) === 0x20) i++;
@@ -49,15 +54,24 @@ function startsWithDigit(text: string, start: number): boolean {
   return code >= 0x30 && code <= 0x39;
 }
 
-/** An attribution starts on an unquoted line that carries a date or an address. */
+/**
+ * An attribution starts on an unquoted line that carries a date (in any script's digits) or an
+ * address, or that opens like one and was wrapped before the date ("Wiadomość napisana przez Jane\n<j@x> w dniu 4 mar 2025, o\ngodz. 09:12:").
+ */
 function couldStartHeader(line: string): boolean {
-  return /\d|@/.test(line);
+  return /\p{Nd}|@/u.test(line) || VERB_FIRST_OPENING.test(line);
 }
+
+const VERB_FIRST_OPENING = /^[ \t]*Wiadomość napisana przez /u;
+
+// Direction marks Gmail puts around names and addresses in Arabic and Hebrew attributions.
+const BIDI_CONTROLS = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 function joinHeaderLines(lines: readonly string[]): string {
   return lines
     .map((line, i) => (i === 0 ? line : line.replace(/^[\s>]+/, "")))
     .join(" ")
+    .replace(BIDI_CONTROLS, "")
     .replace(/\s+/g, " ")
     .trim();
 }
@@ -135,6 +149,21 @@ function openingLineAbove(
   return undefined;
 }
 
+// Gmail wraps a long attribution inside or after the address, leaving a first line that holds the
+// bracketed address or ends in "<" ("Jane via Planning <planning@x.org>, 4 Mar 2025\nSal, 09:12 tarihinde şunu yazdı:").
+const SENTENCE_END = /[.!?;…][ \t]*$/u;
+const HOLDS_ADDRESS_BRACKET = /<[^<>\s]{1,100}@[^<>\s]{1,200}>|<[ \t]*$/;
+
+/** The line right above a matched header when the header was wrapped out of it. */
+function addressLineAbove(body: BodyLines, kinds: Uint8Array, earliestStart: number, start: number, end: number): number | undefined {
+  const above = start - 1;
+  if (above < earliestStart || kindAt(kinds, above) !== LineKind.Text || !isShortEnoughForPatterns(body.length(above))) return undefined;
+  const line = body.line(above);
+  // A sentence of the author's ends in punctuation; a wrapped attribution never does.
+  if (!line.includes("@") || !HOLDS_ADDRESS_BRACKET.test(line) || SENTENCE_END.test(line)) return undefined;
+  return matchSpan(body, kinds, above, end) ? above : undefined;
+}
+
 /**
  * Finds every unquoted attribution line ("On … wrote:" and its translations), including ones a
  * client wrapped over several lines. Works from candidate end lines: the shortest span that matches
@@ -154,7 +183,8 @@ export function findReplyHeaders(body: BodyLines, kinds: Uint8Array, candidateEn
     if (!keywords.anyBetween(Math.min(earliestStart, previous?.start ?? earliestStart), end)) continue;
     const shortest = shortestHeaderStart(body, kinds, earliestStart, end);
     if (shortest) {
-      const start = openingLineAbove(body, kinds, earliestStart, shortest.start, end) ?? shortest.start;
+      const opened = openingLineAbove(body, kinds, earliestStart, shortest.start, end) ?? shortest.start;
+      const start = addressLineAbove(body, kinds, earliestStart, opened, end) ?? opened;
       spans.push({ start, end });
       lastOpen = shortest.open;
     } else if (isDatelessAttributionAboveQuote(body, kinds, end)) {

@@ -50,10 +50,11 @@ function answeredQuoteFromIndex(reply: ClassifiedReply, nextNonBlank: Int32Array
  *   attribution goes, the quoted lines stay as context for the answers.
  * - Quoted lines left at the end, after the author's text, go.
  */
-export function selectVisibleLines(reply: ClassifiedReply): Uint8Array {
+export function selectVisibleLines(reply: ClassifiedReply, keepForwarded = false): Uint8Array {
   const { body, kinds, markerEnd, quoteBlocks } = reply;
-  const n = kinds.length;
-  const keep = new Uint8Array(n).fill(1);
+  // A kept forward is left whole from its marker on; the author's part above it is trimmed as usual.
+  const n = keepForwarded ? forwardedMessageStart(kinds) : kinds.length;
+  const keep = new Uint8Array(kinds.length).fill(1);
   const drop = (from: number, to: number): void => {
     keep.fill(0, from, to);
   };
@@ -156,6 +157,26 @@ export function selectVisibleLines(reply: ClassifiedReply): Uint8Array {
   drop(cut, n);
   dropTrailingQuotesAndRules(reply, keep, cut, firstAuthorText);
   return keep;
+}
+
+/**
+ * Where a forwarded message begins: the first separator ("---------- Forwarded message ---------",
+ * "Begin forwarded message:", "-----Original Message-----") or Outlook header block, with the rule
+ * line Outlook draws above it. A reply header met first means the mail answers something rather than
+ * passing it on: nothing is forwarded. `kinds.length` when there is no forward.
+ */
+function forwardedMessageStart(kinds: Uint8Array): number {
+  for (let i = 0; i < kinds.length; i++) {
+    const kind = kindAt(kinds, i);
+    if (kind === LineKind.ReplyHeader) break;
+    if (kind !== LineKind.Separator && kind !== LineKind.HeaderBlock) continue;
+    let start = i;
+    let above = i - 1;
+    while (above >= 0 && kindAt(kinds, above) === LineKind.Blank) above--;
+    if (above >= 0 && kindAt(kinds, above) === LineKind.Rule) start = above;
+    return start;
+  }
+  return kinds.length;
 }
 
 /** Quoted blocks and rule lines left at the end of the author's text are the tail of the previous message. */

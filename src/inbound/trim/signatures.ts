@@ -57,8 +57,48 @@ function couldBeTag(line: string): boolean {
   return line.startsWith(JAPANESE_SENT, last - JAPANESE_SENT.length);
 }
 
+// Tags in every language the clients ship: a verb of sending with its preposition at the start
+// ("Sent from", "Envoyé de", "Trimis de pe", "נשלח מה-", "发自"), or, where the language puts the verb
+// last, the line opening with the device or app and ending in the verb ("iPhoneから送信",
+// "iPhone'umdan gönderildi", "Von Outlook für iOS gesendet"), and in both cases the name of a phone,
+// tablet or mail app. Outlook Mobile's "Get Outlook for iOS" needs Outlook and iOS/Android. So
+// "Sent the Android build to QA" (no preposition), "Sent from the office" (no device) or "Get the
+// Android app first" (not Outlook) stay the author's text.
+const DEVICE_OR_APP = /iPhon|iPad|iPod|Galaxy|Android|BlackBerry|Outlook|Yahoo|Proton ?Mail|Samsung|Huawei|Xiaomi|Pixel|Mail for Windows|TypeApp|BlueMail|Spark|AOL/iu;
+const DEVICE_FIRST = /^(?:Von |iPhon|iPad|iPod|Galaxy|Android|BlackBerry|Outlook|Yahoo|Samsung|Huawei|Xiaomi|Pixel)/u;
+const SENT_FIRST = new RegExp(
+  "^(?:" +
+    [
+      "Sent (?:from|with|via|using|by)", "Envoyé (?:de|depuis|avec|à partir)", "Enviado (?:desde|do|de|con|pelo|a partir)",
+      "Inviato (?:da|dal|con)", "(?:Verstuurd|Verzonden) (?:vanaf|van|met|vanuit|via)", "Skickat (?:från|med)",
+      "Sendt (?:fra|med)", "Lähetetty", "Wysłane (?:z|ze)", "Odesláno (?:z|ze)", "(?:Отправлено|Надіслано) (?:с|из|з|із)",
+      "Trimis (?:de|din|cu)", "(?:أُرسلت|أرسلت|مُرسل|مرسل|تم الإرسال) من", "נשלח מ\\S*", "Στάλθηκε από",
+      "Gesendet (?:von|mit|vom)", "发自", "發自", "从", "從",
+    ].join("|") +
+    ")\\s",
+  "u",
+);
+const SENT_LAST = /(?:gesendet|送信|发送|傳送|보냄|gönderildi|küldve)\.?$/u;
+const OUTLOOK_MOBILE = /Outlook/u;
+const MOBILE_SYSTEM = /iOS|Android/u;
+const GET_FIRST = /^(?:Get|Obtenir|Obtener|Obter o|Scarica|Ottieni|Skaffa|Hent|Få|Hanki|Pobierz|Stáhněte si|Загрузите|Отримати|الحصول على|קבל את|Λήψη του|Obțineți|获取|獲取)\s/u;
+const GET_LAST = /(?:herunterladen|beziehen|downloaden|を入手|받기|edinin|letöltése)$/u;
+// Without a trailing link ("Get Outlook for iOS<https://aka.ms/…>") a tag is a few words.
+const MAX_TAG_WORDS = 10;
+const MAX_PLAIN_TAG_LENGTH = 80;
+
+function isMultilingualTag(trimmed: string): boolean {
+  const text = trimmed.replace(/<https?:[^<>\s]{1,200}>$/, "").trimEnd();
+  if (text.length === 0 || text.length > MAX_PLAIN_TAG_LENGTH || text.split(/\s+/).length > MAX_TAG_WORDS) return false;
+  if (!DEVICE_OR_APP.test(text)) return false;
+  if (SENT_FIRST.test(text) || (DEVICE_FIRST.test(text) && SENT_LAST.test(text))) return true;
+  return OUTLOOK_MOBILE.test(text) && MOBILE_SYSTEM.test(text) && (GET_FIRST.test(text) || GET_LAST.test(text));
+}
+
 export function isClientSignatureTag(line: string): boolean {
-  if (line.length > MAX_TAG_LENGTH * 2 || !couldBeTag(line)) return false;
+  if (line.length > MAX_TAG_LENGTH * 2) return false;
   const trimmed = line.trim();
-  return trimmed.length > 0 && trimmed.length <= MAX_TAG_LENGTH && CLIENT_TAGS.some((tag) => tag.test(trimmed));
+  if (trimmed.length === 0 || trimmed.length > MAX_TAG_LENGTH) return false;
+  if (couldBeTag(line) && CLIENT_TAGS.some((tag) => tag.test(trimmed))) return true;
+  return isMultilingualTag(trimmed);
 }

@@ -37,7 +37,7 @@ export interface TrimOptions {
   readonly keepForwarded?: boolean;
 }
 
-export function trim(text: string, _options: TrimOptions = {}): string {
+export function trim(text: string, options: TrimOptions = {}): string {
   const body = BodyLines.fromBody(text);
-  return joinKept(body, selectVisibleLines(classifyLines(body)));
+  return joinKept(body, selectVisibleLines(classifyLines(body), options.keepForwarded ?? false));
 }

@@ -422,3 +422,59 @@ describe("trim: fixtures", () => {
     for (const name of names) expectFixture(name.replace(/\.txt$/, ""));
   });
 });
+
+describe("trim: sign-off tags in every language, and prose that only looks like one", () => {
+  it.each([
+    "Von Outlook für iOS gesendet",
+    "Outlook für iOS beziehen<https://aka.ms/o0ukef>",
+    "Sent with Proton Mail secure email.",
+    "Odesláno z iPhonu",
+    "נשלח מה-iPhone שלי",
+    "iPhone'umdan gönderildi",
+    "iPhone에서 보냄",
+    "Trimis de pe iPhone-ul meu",
+    "Στάλθηκε από το iPhone μου",
+    "iOS 版 Outlook を入手",
+  ])("removes %s", (tag) => {
+    expect(trim(lines(REPLY, "", tag, "", "On Tue, Mar 4, 2025 at 9:12 AM Bob <bob@example.com> wrote:", "> Lunch?"))).toBe(REPLY);
+  });
+
+  it.each([
+    "Sent the Android build to QA this morning.",
+    "Get the Android app from the store, then log in.",
+    "Wir müssen die Galaxy-Geräte beziehen",
+    "Ich habe es gestern von meinem iPhone gesendet",
+  ])("keeps %s and what follows it", (sentence) => {
+    const input = lines(sentence, "", "More of my own text.", "Ann");
+    expect(trim(input)).toBe(input);
+  });
+});
+
+describe("trim: bidi marks and wrapped attributions", () => {
+  it("reads a Hebrew Gmail attribution wrapped in direction marks", () => {
+    const header = "\u202bבתאריך יום ג׳, 4 במרץ 2025 ב-9:12 מאת \u202aBob Marsh\u202c\u200f <\u202abob@example.com\u202c\u200f>:\u202c";
+    expect(trim(lines("מתאים לי.", "", header, "", "> נפגש?"))).toBe("מתאים לי.");
+  });
+
+  it("reads an attribution wrapped after the sender's address", () => {
+    const input = lines(REPLY, "", "Roberta Marsh <roberta@example.com>, 4 Mar 2025", "Sal, 09:12 tarihinde şunu yazdı:", "", "> Lunch?");
+    expect(trim(input)).toBe(REPLY);
+  });
+
+  it("keeps the author's sentence with an address typed right above a reply header", () => {
+    const input = lines("Write to <help@example.com>, they answer fast.", "On Tue, Mar 4, 2025 at 9:12 AM Bob <bob@example.com> wrote:", "> Lunch?");
+    expect(trim(input)).toBe("Write to <help@example.com>, they answer fast.");
+  });
+});
+
+describe("trim: BlackBerry's bare marker line", () => {
+  it("cuts at '  Original Message  ' followed by header fields", () => {
+    const input = lines(REPLY, "", "  Original Message  ", "From: Bob Marsh", "Sent: Tuesday, March 4, 2025 09:12", "To: Ann", "Subject: Lunch", "", "Lunch?");
+    expect(trim(input)).toBe(REPLY);
+  });
+
+  it("keeps the words 'Original message' on a line of their own in prose", () => {
+    const input = lines("Which one did you sign?", "", "Original message", "", "or the copy?");
+    expect(trim(input)).toBe(input);
+  });
+});
