@@ -5,7 +5,15 @@ import { header, type ParsedMessage } from "./parse.js";
 
 export type Classification =
   | { readonly kind: "human" }
-  | { readonly kind: "automatic"; readonly reason: string }
+  | {
+      readonly kind: "automatic";
+      readonly reason: string;
+      /**
+       * The only sign was `Precedence: list`: a mailing list, or a group (Google Groups, a
+       * forwarder) passing a person's mail on to an inbox, which apply.ts tells apart.
+       */
+      readonly listOnly?: true;
+    }
   | { readonly kind: "loop"; readonly reason: string };
 
 // Out-of-office subjects as common clients and languages write them: the phrase opens the subject
@@ -54,7 +62,7 @@ export function classifyMessage(config: Config, message: ParsedMessage, envelope
     if (value !== undefined && !/^(no|false|0)$/.test(value)) return { kind: "automatic", reason: `automatic: ${name} header` };
   }
   const precedence = header(message, "precedence")?.trim().toLowerCase();
-  if (precedence && /^(bulk|junk|list|auto_reply)$/.test(precedence)) {
+  if (precedence && /^(bulk|junk|auto_reply)$/.test(precedence)) {
     return { kind: "automatic", reason: `automatic: Precedence: ${precedence}` };
   }
   if (message.contentType.startsWith("multipart/report")) {
@@ -63,5 +71,6 @@ export function classifyMessage(config: Config, message: ParsedMessage, envelope
   if (OUT_OF_OFFICE_SUBJECT.test(message.subject.trim())) {
     return { kind: "automatic", reason: "automatic: out-of-office subject" };
   }
+  if (precedence === "list") return { kind: "automatic", reason: "automatic: Precedence: list", listOnly: true };
   return { kind: "human" };
 }

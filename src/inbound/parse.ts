@@ -1,9 +1,15 @@
 import { createHash } from "node:crypto";
 import { simpleParser, type AddressObject, type HeaderValue } from "mailparser";
+import addressparser from "nodemailer/lib/addressparser/index.js";
 import { refuse } from "../errors/refusal.js";
 import { normalizeEmail } from "../domain/addresses.js";
 import { checkAddress } from "../domain/address-syntax.js";
 import type { AttachmentInput } from "../domain/posts.service.js";
+import { repairCharsets } from "./charset-repair.js";
+import { useQuoteAwareFlowedDecoding } from "./trim/flowed-text.js";
+
+// format=flowed quotes keep their "> " depth when decoded (mailparser's own decoder garbles them).
+useQuoteAwareFlowedDecoding();
 
 export interface MailAddress {
   readonly address: string;
@@ -14,6 +20,11 @@ export interface ParsedMessage {
   readonly from: MailAddress;
   readonly to: readonly MailAddress[];
   readonly cc: readonly MailAddress[];
+  readonly replyTo: readonly MailAddress[];
+  /** X-Original-From: the author a group or forwarder names when it re-sends mail under its own From. */
+  readonly originalFrom: MailAddress | undefined;
+  /** Addresses of Delivered-To, then X-Original-To: where relays say the message was first addressed. */
+  readonly relayedTo: readonly string[];
   readonly subject: string;
   readonly messageId: string | undefined;
   /** The Message-ID, or a digest of the raw bytes when there is none: what deduplication keys on. */
@@ -28,8 +39,19 @@ export interface ParsedMessage {
   readonly contentType: string;
   /** Parts of a multipart/report (bounce) that say what failed, as text. */
   readonly deliveryStatus: string | undefined;
+  /** Messages forwarded as message/rfc822 attachments (the attachment stays too), read for their text. */
+  readonly forwarded: readonly ForwardedMessage[];
   /** A calendar answer it carries (iMIP METHOD:REPLY or COUNTER), as iCalendar text. */
   readonly calendar?: string;
+}
+
+/** A message attached as message/rfc822: who wrote it, when, about what, and its text. */
+export interface ForwardedMessage {
+  readonly from: string;
+  readonly to: string;
+  readonly date: string;
+  readonly subject: string;
+  readonly text: string;
 }
 
 /** Bounds checked on the raw bytes before mailparser reads them (config [limits]). */
@@ -57,7 +79,7 @@ export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PA
   }
   let parsed;
   try {
-    parsed = await simpleParser(raw, { skipImageLinks: true, skipTextLinks: true });
+    parsed = await simpleParser(repairCharsets(raw), { skipImageLinks: true, skipTextLinks: true });
   } catch (error) {
     refuse("malformed_message", `Postern could not read this message (${(error as Error).message}).`);
   }
@@ -70,21 +92,24 @@ export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PA
   // The author becomes a user by this address, so it must be one mail can be sent back to.
   const fromCheck = checkAddress(author.address);
   if (!fromCheck.ok) refuse("malformed_message", `The From address cannot be used: ${fromCheck.reason}.`);
-  const from = { address: fromCheck.address, name: author.name };
+  const from = { address: fromCheck.address, name: withoutControls(author.name) };
   const contentType = headerText(parsed.headers.get("content-type")) ?? "text/plain";
   const regular = parsed.attachments.filter((a) => !isReportPart(a.contentType));
   return {
     from,
     to: addressesOf(parsed.to),
     cc: addressesOf(parsed.cc),
-    subject: parsed.subject ?? "",
+    replyTo: addressesOf(parsed.replyTo),
+    originalFrom: originalFromOf(parsed.headers.get("x-original-from")),
+    relayedTo: relayedTo(parsed.headerLines),
+    subject: withoutControls(parsed.subject ?? ""),
     messageId: parsed.messageId,
     dedupeKey: parsed.messageId ?? `<sha256.${createHash("sha256").update(raw).digest("hex")}@postern.invalid>`,
     threadIds: threadIdsOf(parsed.inReplyTo, parsed.references),
-    text: parsed.text ?? "",
-    html: typeof parsed.html === "string" ? parsed.html : undefined,
+    text: withoutControls(parsed.text ?? ""),
+    html: typeof parsed.html === "string" ? withoutControls(parsed.html) : undefined,
     attachments: regular.map((a) => ({
-      filename: a.filename ?? null,
+      filename: a.filename === undefined ? null : withoutControls(a.filename),
       // An empty or broken Content-Type comes out as false: store the part as opaque bytes.
       contentType: usableContentType(a.contentType),
       contentId: a.contentId ?? null,
@@ -94,8 +119,39 @@ export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PA
     headers: parsed.headers,
     contentType: contentType.toLowerCase(),
     deliveryStatus: deliveryStatusOf(contentType, parsed.attachments, parsed.text),
+    forwarded: await forwardedMessagesOf(regular),
     ...calendarAnswerOf(parsed.attachments),
   };
+}
+
+/** Attached messages read for their text: a few, and only of a size a person forwards. */
+const MAX_FORWARDED_READ = 3;
+const MAX_FORWARDED_BYTES = 2 * 1024 * 1024;
+
+async function forwardedMessagesOf(attachments: readonly { contentType: string; content: Buffer }[]): Promise<ForwardedMessage[]> {
+  const out: ForwardedMessage[] = [];
+  for (const part of attachments) {
+    if (out.length >= MAX_FORWARDED_READ) break;
+    if (!/^message\/(rfc822|global)$/i.test(String(part.contentType)) || part.content.length > MAX_FORWARDED_BYTES) continue;
+    try {
+      const inner = await simpleParser(repairCharsets(part.content), { skipImageLinks: true, skipTextLinks: true, skipHtmlToText: false });
+      const text = (field: AddressObject | AddressObject[] | undefined): string =>
+        addressesOf(field)
+          .map((m) => (m.name ? `${m.name} <${m.address}>` : m.address))
+          .join(", ");
+      out.push({
+        from: text(inner.from),
+        to: text(inner.to),
+        // The Date field as its author's client wrote it, not mailparser's Date object.
+        date: withoutControls(inner.headerLines.find((l) => l.key === "date")?.line.replace(/^date:\s*/i, "").trim() ?? ""),
+        subject: withoutControls(inner.subject ?? ""),
+        text: withoutControls(inner.text ?? ""),
+      });
+    } catch {
+      // An attached message mailparser cannot read stays an attachment, and that is all.
+    }
+  }
+  return out;
 }
 
 function addressesOf(field: AddressObject | AddressObject[] | undefined): MailAddress[] {
@@ -104,11 +160,56 @@ function addressesOf(field: AddressObject | AddressObject[] | undefined): MailAd
   const visit = (entries: AddressObject["value"]): void => {
     for (const entry of entries) {
       if (entry.group) visit(entry.group);
-      else if (entry.address) out.push({ address: normalizeEmail(entry.address), name: entry.name ?? "" });
+      else if (entry.address) out.push({ address: normalizeEmail(entry.address), name: withoutControls(entry.name ?? "") });
     }
   };
   for (const object of objects) visit(object.value);
   return out;
+}
+
+/**
+ * NUL and the other C0 controls (tab, line feed and carriage return excepted), and DEL: no person
+ * types them, terminals and some stores choke on them, and a NUL is how a mis-decoded body shows.
+ */
+export function withoutControls(text: string): string {
+  return text.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, "");
+}
+
+/** mailparser leaves X-Original-From a string: its first mailbox, with the name's encoded words decoded. */
+function originalFromOf(value: HeaderValue | undefined): MailAddress | undefined {
+  if (typeof value !== "string") return undefined;
+  const [first] = addressparser(value.slice(0, 2000), { flatten: true });
+  if (!first?.address) return undefined;
+  return { address: normalizeEmail(first.address), name: withoutControls(decodeEncodedWords(first.name)) };
+}
+
+function decodeEncodedWords(text: string): string {
+  return text.replace(/=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=(?:\s+(?==\?))?/g, (word, charset: string, kind: string, data: string) => {
+    const bytes =
+      kind.toLowerCase() === "b"
+        ? Buffer.from(data, "base64")
+        : Buffer.from(data.replace(/_/g, " ").replace(/=([0-9a-fA-F]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))), "latin1");
+    try {
+      return new TextDecoder(charset).decode(bytes);
+    } catch {
+      return word;
+    }
+  });
+}
+
+/** At most this many relay header fields are read: a header block full of them decides nothing more. */
+const MAX_RELAY_FIELDS = 20;
+
+function relayedTo(lines: readonly { key: string; line: string }[]): string[] {
+  const addresses: string[] = [];
+  for (const key of ["delivered-to", "x-original-to"]) {
+    for (const { line } of lines.filter((l) => l.key === key).slice(0, MAX_RELAY_FIELDS)) {
+      const value = line.slice(line.indexOf(":") + 1);
+      const match = /<?\s*([^<>\s,;"]+@[^<>\s,;"]+?)\s*>?\s*$/.exec(value.trim());
+      if (match?.[1]) addresses.push(normalizeEmail(match[1]));
+    }
+  }
+  return addresses;
 }
 
 function threadIdsOf(inReplyTo: string | undefined, references: string | string[] | undefined): string[] {

@@ -123,7 +123,8 @@ export class InboundPipeline {
         rcptTo: envelope.rcptTo,
         message,
         classification,
-        ...(classification.kind === "human" ? readContent(message) : NO_CONTENT),
+        // List mail may turn out to be a person's, passed on to an inbox by a group (apply.ts).
+        ...(classification.kind === "human" || (classification.kind === "automatic" && classification.listOnly) ? readContent(message) : NO_CONTENT),
         auth,
       };
       committed = await this.deps.store.transaction((tx) => this.commit(tx, raw, envelope, prepared, receivedAt));

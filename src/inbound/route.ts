@@ -148,3 +148,28 @@ async function noteRoute(tx: Tx, token: string, address: string): Promise<Route>
   }
   return { type: "note", address, participant, conversation };
 }
+
+/** Token kinds a message may carry in its header fields; bounce and private tokens only count in the envelope. */
+const HEADER_TOKEN_KINDS = new Set(["reply", "note", "leave", "accept", "decline"]);
+
+/**
+ * SPEC §3, thread matching: the token is looked for in the envelope first, then in To, Cc,
+ * Delivered-To and X-Original-To, for mail a relay re-addressed (to an inbox, an alias or the
+ * From address) or whose author put the reply address in Cc. Only the conversation it belongs to
+ * comes from here: the message was already accepted for a recipient that routes at RCPT, and the
+ * token's route applies its own sender check. The first token address decides (one lookup per
+ * message), and a dead one refuses the message, as it would have at RCPT.
+ */
+export async function headerTokenRoute(
+  tx: Tx,
+  config: Config,
+  fields: { readonly to: readonly { address: string }[]; readonly cc: readonly { address: string }[]; readonly relayedTo: readonly string[] },
+): Promise<Route | undefined> {
+  const candidates = [...fields.to.map((m) => m.address), ...fields.cc.map((m) => m.address), ...fields.relayedTo];
+  for (const candidate of candidates) {
+    const address = normalizeEmail(candidate);
+    const target = classifyAddress(address, config.domains, config.fromAddress);
+    if (target.type === "token" && HEADER_TOKEN_KINDS.has(target.kind)) return resolveRoute(tx, config, address);
+  }
+  return undefined;
+}

@@ -4,6 +4,7 @@ import { createPost, publishPost } from "../../domain/posts.service.js";
 import type { Conversation, Participant } from "../../domain/records.js";
 import { isDeskMember } from "../../domain/visibility.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
+import { leaveOnRequest } from "./leave.js";
 import { assertSender, answerAttachments, describe } from "./shared.js";
 
 /**
@@ -25,6 +26,8 @@ export async function handleNote(ctx: InboundContext, conversation: Conversation
   if (conversation.state !== "open") {
     refuse("conversation_closed", `The conversation "${conversation.subject}" is ${conversation.state} and does not accept notes now.`);
   }
+  const leaving = await leaveOnRequest(ctx, conversation, participant);
+  if (leaving) return leaving;
   const { inbound } = ctx;
   const attachments = answerAttachments(ctx, "internal note");
   const post = await createPost(ctx, conversation, {

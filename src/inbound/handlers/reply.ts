@@ -10,6 +10,7 @@ import { mayPostWithoutToken } from "../authenticate.js";
 import { findThread } from "../thread.js";
 import { isDeskMember } from "../../domain/visibility.js";
 import { handleCalendarReply } from "../calendar-reply.js";
+import { leaveOnRequest } from "./leave.js";
 import { handleNote } from "./note.js";
 import { assertSender, answerAttachments, describe } from "./shared.js";
 
@@ -24,6 +25,8 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
   // A calendar's answer to the appointment is an RSVP, not a post.
   const calendar = ctx.inbound.message.calendar;
   if (calendar !== undefined) return handleCalendarReply(ctx, conversation, participant, author, calendar);
+  const leaving = await leaveOnRequest(ctx, conversation, participant);
+  if (leaving) return leaving;
   const { inbound } = ctx;
   const attachments = answerAttachments(ctx, "reply");
   const accepted = participant.state === "invited";

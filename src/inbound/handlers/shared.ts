@@ -1,4 +1,5 @@
 import { refuse } from "../../errors/refusal.js";
+import { classifyAddress } from "../../domain/addresses.js";
 import type { AttachmentInput } from "../../domain/posts.service.js";
 import type { Conversation, Participant, User } from "../../domain/records.js";
 import { findUserById } from "../../domain/users.repo.js";
@@ -32,6 +33,15 @@ export async function tokenOwner(ctx: InboundContext, participant: Participant, 
 /** The author of a message that starts a conversation: known, or staged from their address. */
 export async function senderAsUser(ctx: InboundContext): Promise<User> {
   const { address, name } = ctx.inbound.message.from;
+  // An inbox (or any address of ours) as a staged user would have Postern write to itself, and the
+  // real author would never hear back: group-forwarded mail names its author elsewhere (group-forward.ts).
+  if (classifyAddress(address, ctx.config.domains, ctx.config.fromAddress).type !== "foreign") {
+    refuse(
+      "not_allowed",
+      `${address} is an address of this gateway, so it cannot start a conversation. ` +
+        "A group or forwarder passing mail on under this address must name the original author in X-Original-From or Reply-To.",
+    );
+  }
   const user = await learnName(ctx.tx, await findOrStageUser(ctx, { email: address, name }), name);
   if (user.status === "suspended") refuse("not_allowed", `The account of ${user.email} is suspended.`);
   return user;

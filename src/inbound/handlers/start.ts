@@ -2,6 +2,7 @@ import { refuse } from "../../errors/refusal.js";
 import { startConversation, type StartConversationInput } from "../../domain/conversations.service.js";
 import type { User } from "../../domain/records.js";
 import { joinDirectRecipients } from "../cc.js";
+import { withForwardedMessages } from "../forwarded.js";
 import { header } from "../parse.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
 import { checkedAttachments, describe } from "./shared.js";
@@ -15,7 +16,7 @@ export async function startFromMessage(
 ): Promise<AppliedOutcome> {
   const { inbound } = ctx;
   const attachments = checkedAttachments(ctx);
-  const { text: body, html } = inbound.opening;
+  const { text: body, html } = withForwardedMessages(inbound.opening, inbound.message.forwarded);
   if (!body.trim() && attachments.length === 0 && !inbound.message.subject.trim()) {
     refuse("empty_reply", "Your message has no subject, no text and no attachment, so no conversation was started.");
   }
