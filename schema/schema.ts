@@ -173,7 +173,7 @@ export const notices = sqliteTable(
   "notices",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    kind: text("kind", { enum: ["invitation", "accepted", "declined", "expired", "joined", "left", "removed", "catch_up", "delivery_mode", "rsvp"] }).notNull(),
+    kind: text("kind", { enum: ["invitation", "accepted", "declined", "expired", "joined", "left", "removed", "catch_up", "delivery_mode", "rsvp", "undelivered"] }).notNull(),
     conversationId: integer("conversation_id").notNull().references(() => conversations.id),
     /** The person the notice is about: the invitee, who joined, who left. */
     userId: integer("user_id").notNull().references(() => users.id),
@@ -185,7 +185,11 @@ export const notices = sqliteTable(
     history: integer("history"),
     createdAt: millis("created_at").notNull(),
   },
-  (t) => [index("notices_conversation_idx").on(t.conversationId)],
+  (t) => [
+    index("notices_conversation_idx").on(t.conversationId),
+    // A post's author hears once that a copy could not be delivered, however many copies failed on however many nodes.
+    uniqueIndex("notices_undelivered_once_idx").on(t.postId).where(sql`kind = 'undelivered'`),
+  ],
 );
 
 /** One user's digest of one window (SPEC §6): a window is made once, whichever node gets there first. */

@@ -5,6 +5,7 @@ import type { DomainContext } from "./context.js";
 import type { Logger } from "../log.js";
 import * as repo from "./deliveries.repo.js";
 import type { Delivery, User } from "./records.js";
+import { tellAuthorTooLarge } from "./undelivered.service.js";
 
 /**
  * What happened to one delivery, recorded in one place. Every outcome after the claim is guarded
@@ -23,9 +24,12 @@ export type DeliveryOutcome =
 
 export async function recordDeliveryOutcome(tx: Tx, config: Config, log: Logger, delivery: Delivery, owner: string, outcome: DeliveryOutcome, now: number): Promise<boolean> {
   const recorded = await record(tx, delivery, owner, outcome, now);
-  // The relay refusing the recipient outright is the same news as a bounce report arriving later.
-  const weight = recorded && outcome.kind === "failed" ? bounceWeightOf(outcome.category, false) : undefined;
-  if (weight) await countBounce(tx, config, delivery.recipientId, weight, now);
+  if (recorded && outcome.kind === "failed") {
+    // The relay refusing the recipient outright is the same news as a bounce report arriving later.
+    const weight = bounceWeightOf(outcome.category, false);
+    if (weight) await countBounce(tx, config, delivery.recipientId, weight, now);
+    await tellAuthorTooLarge({ tx, config, now }, delivery, outcome.category);
+  }
   // Logged once committed: a process killed before COMMIT must not report a send nobody recorded.
   tx.afterCommit(() => logOutcome(log, delivery, outcome, recorded));
   return recorded;
@@ -84,6 +88,7 @@ function logOutcome(log: Logger, delivery: Delivery, outcome: DeliveryOutcome, r
  */
 export async function recordBounce(ctx: DomainContext, delivery: Delivery, detail: string, category: string | null): Promise<User | undefined> {
   if (!(await repo.markBounced(ctx.tx, delivery.id, ctx.now, `bounced: ${detail}`, category))) return undefined;
+  await tellAuthorTooLarge(ctx, delivery, category);
   const weight = bounceWeightOf(category, true);
   return weight ? countBounce(ctx.tx, ctx.config, delivery.recipientId, weight, ctx.now) : undefined;
 }

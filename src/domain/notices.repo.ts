@@ -18,13 +18,14 @@ const insertOne = (db: Db, t: Tables) =>
       history: p("history"),
       createdAt: p("createdAt"),
     })
+    // Only a notice that exists once (notices_undelivered_once_idx) can conflict: it is not repeated.
+    .onConflictDoNothing()
     .returning();
 const byId = (db: Db, t: Tables) => db.select().from(t.notices).where(eq(t.notices.id, p("id")));
 
-export async function insertNotice(tx: Tx, values: NewNotice): Promise<Notice> {
-  const row = await tx.one(insertOne, values);
-  if (!row) throw new Error("notice was not inserted");
-  return row;
+/** Undefined when the notice exists once and already does. */
+export async function insertNotice(tx: Tx, values: NewNotice): Promise<Notice | undefined> {
+  return tx.one(insertOne, values);
 }
 
 export async function findNotice(tx: Tx, id: number): Promise<Notice | undefined> {

@@ -34,6 +34,7 @@ export async function notify(ctx: DomainContext, input: NoticeInput): Promise<No
     history: input.history ?? null,
     createdAt: ctx.now,
   });
+  if (!notice) return undefined;
   await queueDeliveries(
     ctx.tx,
     recipients.map((user) => ({ kind: "notice", noticeId: notice.id, conversationId: input.conversation.id, recipientId: user.id, toAddress: user.email })),

@@ -145,7 +145,9 @@ export type NoticeKind =
   /** Confirms a participant's every+/digest+/mute+ change. */
   | "delivery_mode"
   /** Tells the organiser how a participant answered an appointment. */
-  | "rsvp";
+  | "rsvp"
+  /** Tells a post's author that a copy of it could not be delivered and why (too large for the relay). */
+  | "undelivered";
 
 /** System mail about a conversation; one delivery per recipient carries it. */
 export interface Notice {

@@ -124,6 +124,12 @@ export function noticeBody(input: NoticeBodyInput): BodyParts {
       if (rsvp.comment) sections.push(`Their comment: ${capText(flattenText(rsvp.comment), MAX_FOOTER_SUBJECT_LENGTH)}`);
       break;
     }
+    case "undelivered":
+      sections.push(
+        `Your message in the conversation ${subject} could not be delivered to ${about}: it is larger than their mail system accepts, so it will not be tried again. ` +
+          "The others received it. To reach them, send the large files as a link, or fewer attachments at a time.",
+      );
+      break;
     case "catch_up": {
       const posts = input.posts ?? [];
       const total = input.totalPosts ?? posts.length;

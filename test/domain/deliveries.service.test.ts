@@ -5,6 +5,8 @@ import { claimDue } from "../../src/domain/deliveries.repo.js";
 import { recordBounce, recordDeliveryOutcome, type DeliveryOutcome } from "../../src/domain/deliveries.service.js";
 import type { Delivery } from "../../src/domain/records.js";
 import { findUserById } from "../../src/domain/users.repo.js";
+import { tellAuthorTooLarge } from "../../src/domain/undelivered.service.js";
+import { deliveries, notices } from "../../schema/schema.js";
 import type { Logger } from "../../src/log.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 import { getDelivery, seedDirectConversation, T0, type DirectConversation } from "../helpers/seed.js";
@@ -166,6 +168,31 @@ describe("bounce score from the relay's own refusals", () => {
     const claimed = await claimOne();
     await record(claimed, "w1", { kind: "failed", error: "554 5.7.1 relay access denied", rule: "smtp-5xx", category: "policy" });
     expect(await scoreOf(claimed.recipientId)).toBe(0);
+  });
+});
+
+describe("a copy refused for its size", () => {
+  const undelivered = () => t.read(async ({ tx }) => (await tx.db.select().from(notices)).filter((n) => n.kind === "undelivered"));
+
+  it("is failed for good and its author is told once, however many copies fail", async () => {
+    const claimed = await claimOne();
+    await record(claimed, "w1", { kind: "failed", error: "552 5.3.4 Message size exceeds fixed limit", rule: "message-too-large", category: "message_too_large" });
+    await t.write((ctx) => tellAuthorTooLarge(ctx, claimed, "message_too_large"), NOW + 1);
+    const [notice, ...more] = await undelivered();
+    expect(more).toEqual([]);
+    expect(notice).toMatchObject({ postId: claimed.postId, userId: seeded.bob.id });
+    const toAuthor = (await t.read(({ tx }) => tx.db.select().from(deliveries))).filter((d) => d.noticeId === notice!.id);
+    expect(toAuthor.map((d) => d.toAddress)).toEqual([seeded.alice.email]);
+    // Its recipient's address is fine: no bounce score.
+    expect((await t.read(({ tx }) => findUserById(tx, seeded.bob.id)))!.bounceScore).toBe(0);
+  });
+
+  it("a size bounce reported later tells the author too", async () => {
+    const claimed = await claimOne();
+    await record(claimed, "w1", { kind: "sent", messageId: "<m@x.test>", response: "250 ok" });
+    const sent = await getDelivery(t, claimed.id);
+    await t.write((ctx) => recordBounce(ctx, sent, "5.3.4 message too big", "message_too_large"), NOW + 1000);
+    expect(await undelivered()).toHaveLength(1);
   });
 });
 

@@ -76,6 +76,15 @@ describe("notices: system mail about a conversation", () => {
     expect(mail.text).toContain("You have left the conversation \"Garden party\"");
   });
 
+  it("tells an author, from noreply@, that a copy was too large for someone and will not be retried", async () => {
+    const post = await seedPost(t, conversation, alice, { body: "Photos attached." });
+    const { mail } = await render(await noticeDelivery("undelivered", bob, alice, { postId: post.id }));
+    expect(mail.from?.value[0]?.address).toBe(`noreply@${DOMAIN}`);
+    expect(mail.headers.get("auto-submitted")).toBe("auto-generated");
+    expect(mail.text).toContain('Your message in the conversation "Garden party" could not be delivered to Bob');
+    expect(mail.text).toContain("send the large files as a link");
+  });
+
   it("an answerable notice to someone who has since left is skipped, not sent", async () => {
     const delivery = await noticeDelivery("joined", carol, bob, { by: alice });
     await seedLeave(t, conversation, bob);

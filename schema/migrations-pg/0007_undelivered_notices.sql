@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "notices_undelivered_once_idx" ON "notices" USING btree ("post_id") WHERE kind = 'undelivered';

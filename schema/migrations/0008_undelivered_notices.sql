@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX `notices_undelivered_once_idx` ON `notices` (`post_id`) WHERE kind = 'undelivered';
