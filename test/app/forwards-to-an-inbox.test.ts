@@ -86,7 +86,7 @@ describe("a member forwards a customer's mail to the inbox", () => {
   // "Begin forwarded message:" block with "> ", and trim(text, { keepForwarded: true }) cuts it as
   // a quote, so only the note is posted. When the trimmer keeps a quoted forward block, this
   // turns red: make it an ordinary `it`.
-  it.fails("Apple Mail: the note and the quoted \"Begin forwarded message\" block with who wrote it", async () => {
+  it("Apple Mail: the note and the quoted \"Begin forwarded message\" block with who wrote it", async () => {
     const { post, copies, participants } = await forward("forward_apple_mail.eml");
     expect(post.body).toContain("Passing this on for accounts.");
     expect(post.body).toMatch(/From: Hanna Berg <hanna\.berg@customer\.test>/);

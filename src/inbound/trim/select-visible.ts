@@ -1,6 +1,9 @@
 import type { ClassifiedReply } from "./classify.js";
 import { LineKind, isAuthorText, isMarker, kindAt } from "./line-kind.js";
 import { startsWithQuotedReplyHeader } from "./reply-headers.js";
+import { isMessageSeparator } from "./separators.js";
+import { isBlankLine, type BodyLines } from "./lines.js";
+import { isQuotedLine, stripQuotePrefix } from "./quote-prefix.js";
 
 // A rule line ("-----", "______") ends the author's text only when what follows is short enough to
 // be a signature or a list footer; a longer tail is more of the author's own writing.
@@ -53,7 +56,7 @@ function answeredQuoteFromIndex(reply: ClassifiedReply, nextNonBlank: Int32Array
 export function selectVisibleLines(reply: ClassifiedReply, keepForwarded = false): Uint8Array {
   const { body, kinds, markerEnd, quoteBlocks } = reply;
   // A kept forward is left whole from its marker on; the author's part above it is trimmed as usual.
-  const n = keepForwarded ? forwardedMessageStart(kinds) : kinds.length;
+  const n = keepForwarded ? forwardedMessageStart(reply) : kinds.length;
   const keep = new Uint8Array(kinds.length).fill(1);
   const drop = (from: number, to: number): void => {
     keep.fill(0, from, to);
@@ -165,10 +168,13 @@ export function selectVisibleLines(reply: ClassifiedReply, keepForwarded = false
  * line Outlook draws above it. A reply header met first means the mail answers something rather than
  * passing it on: nothing is forwarded. `kinds.length` when there is no forward.
  */
-function forwardedMessageStart(kinds: Uint8Array): number {
+function forwardedMessageStart(reply: ClassifiedReply): number {
+  const { body, kinds, quoteBlocks } = reply;
   for (let i = 0; i < kinds.length; i++) {
     const kind = kindAt(kinds, i);
     if (kind === LineKind.ReplyHeader) break;
+    // Apple Mail's plain text quotes the whole forward, marker included ("> Begin forwarded message:").
+    if (kind === LineKind.Quoted && quoteBlocks.startOf[i] === i && startsWithQuotedForward(body, i)) return i;
     if (kind !== LineKind.Separator && kind !== LineKind.HeaderBlock) continue;
     let start = i;
     let above = i - 1;
@@ -202,4 +208,16 @@ function dropTrailingQuotesAndRules(reply: ClassifiedReply, keep: Uint8Array, cu
     }
     break;
   }
+}
+
+/** The first non-blank line of a quoted block is a forward marker ("> Begin forwarded message:"). */
+function startsWithQuotedForward(body: BodyLines, blockStart: number): boolean {
+  for (let i = blockStart; i < blockStart + 3 && i < body.count; i++) {
+    const line = body.line(i);
+    if (!isQuotedLine(line)) return false;
+    const content = stripQuotePrefix(line);
+    if (isBlankLine(content)) continue;
+    return content.length <= 80 && isMessageSeparator(content);
+  }
+  return false;
 }
