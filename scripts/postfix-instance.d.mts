@@ -2,6 +2,7 @@
 export declare const POSTFIX: string;
 export declare const POSTQUEUE: string;
 export declare const DEFAULT_MESSAGE_SIZE_LIMIT: number;
+export declare const RELAY_MESSAGE_SIZE_LIMIT: number;
 export declare const MX_PROCESS_LIMIT: number;
 
 export declare function postfixUnavailableReason(): string | undefined;

@@ -38,8 +38,13 @@ export const POSTFIX = "/usr/sbin/postfix";
 export const POSTQUEUE = "/usr/sbin/postqueue";
 const POSTCONF = "/usr/sbin/postconf";
 const TEMP_PREFIX = "postern-postfix-";
-/** Postfix's default; docs/deploy-postfix.md explains why the recipe keeps it below Postern's smtp.max_message_size. */
+/** The MX port's limit; docs/deploy-postfix.md explains why the recipe keeps it below Postern's smtp.max_message_size. */
 export const DEFAULT_MESSAGE_SIZE_LIMIT = 25_000_000;
+/**
+ * Everywhere else (the relay port, cleanup, queue): Postern's copy of the largest message it
+ * accepts is larger than that message (a text and an HTML part, re-encoded), so the relay takes more.
+ */
+export const RELAY_MESSAGE_SIZE_LIMIT = 80_000_000;
 /** smtpd processes on the MX port, hence proxy connections to Postern at most (master.cf maxproc). */
 export const MX_PROCESS_LIMIT = 20;
 
@@ -132,7 +137,9 @@ relay_domains = ${posternDomains.join(", ")}
 # Only mail Postfix itself creates for Postern's domains reaches this: DSNs about Postern's
 # outbound copies, sent to bounce+TOKEN@. Everything from outside passes the proxy filter.
 transport_maps = texthash:${dir}/etc/transport
-message_size_limit = ${messageSizeLimit}
+message_size_limit = ${RELAY_MESSAGE_SIZE_LIMIT}
+mailbox_size_limit = 0
+virtual_mailbox_limit = 0
 smtpd_proxy_timeout = 100s
 
 # --- the mailbox domain standing in for the participants' own mail servers ---
@@ -146,7 +153,7 @@ default_transport = retry:4.4.1 this private test instance delivers nothing beyo
 `;
 }
 
-function masterCf({ mxPort, relayPort, plainMxPort, posternHost, posternPort }) {
+function masterCf({ mxPort, relayPort, plainMxPort, posternHost, posternPort, messageSizeLimit }) {
   // Nothing chrooted: the instance lives in a temporary folder, not in /var/spool/postfix.
   return `# Private Postfix instance written by scripts/postfix-instance.mjs; removed on stop.
 # The domain's MX: every transaction is handed to Postern while the client waits.
@@ -154,6 +161,7 @@ function masterCf({ mxPort, relayPort, plainMxPort, posternHost, posternPort }) 
   -o syslog_name=postfix/mx
   -o smtpd_proxy_filter=${posternHost}:${posternPort}
   -o smtpd_relay_restrictions=reject_unauth_destination
+  -o message_size_limit=${messageSizeLimit}
 # Postern's smarthost: relays for 127.0.0.1 only. Like a relay for distant domains it accepts
 # every recipient and reports failures later, by DSN to the copy's bounce+TOKEN@ address.
 127.0.0.1:${relayPort} inet n - n - - smtpd
@@ -165,6 +173,7 @@ ${plainMxPort ? `# NOT the recipe: an ordinary relay_domains front end, which qu
 127.0.0.1:${plainMxPort} inet n - n - - smtpd
   -o syslog_name=postfix/plain-mx
   -o smtpd_relay_restrictions=reject_unauth_destination
+  -o message_size_limit=${messageSizeLimit}
 ` : ""}cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
 rewrite   unix  - - n - - trivial-rewrite
@@ -289,7 +298,7 @@ export async function startPostfix(options) {
       const relayPort = fixedRelayPort ?? (await freePort());
       const plainMxPort = withPlainMx ? await freePort() : undefined;
       writeFileSync(join(configDir, "main.cf"), mainCf({ dir, posternDomains, mailboxDomain, messageSizeLimit, mailboxOwner }));
-      writeFileSync(join(configDir, "master.cf"), masterCf({ mxPort, relayPort, plainMxPort, posternHost, posternPort }));
+      writeFileSync(join(configDir, "master.cf"), masterCf({ mxPort, relayPort, plainMxPort, posternHost, posternPort, messageSizeLimit }));
       try {
         await run(POSTFIX, ["-c", configDir, "start"]);
         running = true;

@@ -12,6 +12,7 @@ import {
   freePort,
   postfixUnavailableReason,
   postfixVersion,
+  RELAY_MESSAGE_SIZE_LIMIT,
   startPostfix,
   stopOnExit,
   type PostfixInstance,
@@ -175,12 +176,16 @@ describe.skipIf(Boolean(unavailable))(`Postern behind Postfix ${unavailable ? ""
 
   it("keeps the recipe's size limits in line: Postfix's below Postern's default, with room for Postfix's own header lines", () => {
     const recipe = readFileSync(RECIPE, "utf8");
-    const postfixLimit = Number(/^message_size_limit = (\d+)$/m.exec(recipe)?.[1]);
+    const postfixLimit = Number(/^ {2}-o message_size_limit=(\d+)$/m.exec(recipe)?.[1]);
+    const relayLimit = Number(/^message_size_limit = (\d+)$/m.exec(recipe)?.[1]);
     const posternLimit = parseSize(/^max_message_size = "([^"]+)"/m.exec(recipe)?.[1] ?? "");
     expect(posternLimit).toBe(buildConfig({}, "test").smtp.max_message_size);
     // Postfix adds its Received: line and may count line ends as one byte where Postern counts two.
     expect(postfixLimit).toBeGreaterThan(0);
     expect(postfixLimit).toBeLessThanOrEqual(posternLimit! * 0.96);
+    // Outbound, a copy of the largest message Postern accepts carries it as text and as HTML.
+    expect(relayLimit).toBeGreaterThanOrEqual(posternLimit! * 3);
+    expect(relayLimit).toBe(RELAY_MESSAGE_SIZE_LIMIT);
     // This run's own limits are set the same way round.
     expect(POSTFIX_LIMIT).toBeLessThan(parseSize(POSTERN_LIMIT)!);
   });
