@@ -1,3 +1,4 @@
+import { linkify } from "./linkify.js";
 import { capText, displayNameText, flattenText, MAX_FOOTER_SUBJECT_LENGTH, MAX_VIA_LENGTH } from "./user-text.js";
 
 /**
@@ -26,8 +27,9 @@ export interface PostBodyInput {
   /** Where the reader answers the author alone (SPEC §2, private+TOKEN@). */
   readonly privateAddress?: string;
   /**
-   * Inline images of the original. Our HTML is rebuilt from the text, so it must reference them
-   * itself: an unreferenced part of multipart/related is hidden by some clients.
+   * Inline images of the original. Those the author's HTML does not show (all of them, when the
+   * HTML is rebuilt from the text) are shown after the text: an unreferenced part of
+   * multipart/related is hidden by some clients.
    */
   readonly inlineImages?: readonly { readonly cid: string; readonly alt: string }[];
 }
@@ -77,7 +79,7 @@ export function postBody(input: PostBodyInput): BodyParts {
   const text = `${banner ? `${banner}\n\n` : ""}${body}\n\n-- \n${footer.map((f) => f.text).join("\n")}\n`;
   const html = htmlDocument(
     (banner ? `<p style="background:#fff4d6;border-left:4px solid #e0a800;padding:6px 10px"><strong>${escapeHtml(banner)}</strong></p>\n` : "") +
-      `${paragraphs(body)}\n${images(input.inlineImages ?? [])}<hr style="border:none;border-top:1px solid #ddd;margin:24px 0 8px">\n` +
+      `${postHtml(body, input.html)}\n${images(unreferenced(input.inlineImages ?? [], input.html))}<hr style="border:none;border-top:1px solid #ddd;margin:24px 0 8px">\n` +
       `<p style="color:#666;font-size:12px;line-height:1.5">` +
       footer.map(footerHtml).join("<br>\n") +
       `</p>`,
@@ -115,6 +117,32 @@ export function forwardBody(input: { readonly gatewayName: string; readonly to: 
   return { text, html: htmlDocument(lines.map((line) => `<p>${escapeHtml(line)}</p>`).join("\n")) };
 }
 
+/**
+ * The post in the copy's HTML: the author's own (sanitized when it arrived), or the text with its
+ * paragraphs and line breaks, web and mail addresses made links.
+ */
+function postHtml(body: string, html: string | null | undefined): string {
+  if (html?.trim()) return `<div>${html}</div>`;
+  return linkedParagraphs(body);
+}
+
+function unreferenced(list: readonly { readonly cid: string; readonly alt: string }[], html: string | null | undefined): { cid: string; alt: string }[] {
+  if (!html?.trim()) return [...list];
+  const shown = new Set<string>();
+  for (const match of html.matchAll(/\ssrc="cid:([^"]+)"/gi)) shown.add(contentIdKey(match[1] as string));
+  return list.filter((image) => !shown.has(contentIdKey(image.cid)));
+}
+
+function contentIdKey(cid: string): string {
+  let key = cid;
+  try {
+    key = decodeURIComponent(cid);
+  } catch {
+    // Not percent-encoded after all: compared as written.
+  }
+  return key.trim().replace(/^<|>$/g, "").toLowerCase();
+}
+
 function images(list: readonly { readonly cid: string; readonly alt: string }[]): string {
   return list
     .map((image) => `<p><img src="cid:${escapeHtml(image.cid)}" alt="${escapeHtml(image.alt)}" style="max-width:100%"></p>\n`)
@@ -128,6 +156,16 @@ export function paragraphs(text: string): string {
     .split(/\n{2,}/)
     .filter((block) => block.trim() !== "")
     .map((block) => `<p>${block.split("\n").map(escapeHtml).join("<br>\n")}</p>`)
+    .join("\n");
+}
+
+/** As paragraphs(), with web and mail addresses made links: a post that came as plain text. */
+export function linkedParagraphs(text: string): string {
+  return text
+    .replace(/\r\n?/g, "\n")
+    .split(/\n{2,}/)
+    .filter((block) => block.trim() !== "")
+    .map((block) => `<p>${block.split("\n").map(linkify).join("<br>\n")}</p>`)
     .join("\n");
 }
 
