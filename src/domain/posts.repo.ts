@@ -12,6 +12,10 @@ export interface PostLink {
   readonly messageId: string;
   /** An internal note: threading for someone who may not see it leaves it out. */
   readonly note: boolean;
+  /** The author's own Message-ID and who and when: threading names it to the author's mailbox. */
+  readonly sourceMessageId: string | null;
+  readonly authorId: number;
+  readonly createdAt: number;
 }
 
 const p = sql.placeholder;
@@ -68,7 +72,7 @@ const insertAttachment = (db: Db, t: Tables) =>
 const attachmentsOf = (db: Db, t: Tables) => db.select().from(t.attachments).where(eq(t.attachments.postId, p("postId"))).orderBy(asc(t.attachments.id));
 const earlierLinks = (db: Db, t: Tables) =>
   db
-    .select({ id: t.posts.id, parentId: t.posts.parentId, messageId: t.posts.messageId, note: t.posts.note })
+    .select({ id: t.posts.id, parentId: t.posts.parentId, messageId: t.posts.messageId, note: t.posts.note, sourceMessageId: t.posts.sourceMessageId, authorId: t.posts.authorId, createdAt: t.posts.createdAt })
     .from(t.posts)
     .where(and(eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent"), lt(t.posts.id, p("beforeId"))))
     .orderBy(asc(t.posts.id));

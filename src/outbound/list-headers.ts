@@ -1,5 +1,4 @@
-// Default import: the module is CommonJS and Node cannot see most of its names as ESM exports.
-import mimeFuncs from "nodemailer/lib/mime-funcs/index.js";
+import { addressNameHeader } from "./user-text.js";
 
 /**
  * RFC 2369/2919 list headers for one recipient's copy. They let clients offer "unsubscribe" (which
@@ -32,11 +31,12 @@ function prepared(value: string): PreparedHeader {
   return { prepared: true, foldLines: true, value };
 }
 
-/** The readable part of List-Id: the subject, short, quoted or RFC 2047-encoded. */
+/** The readable part of List-Id (a phrase): the subject, short, quoted or RFC 2047-encoded so it folds. */
 export function listPhrase(subject: string): string {
   const flat = subject.replace(/\s+/g, " ").trim() || "Conversation";
   const chars = [...flat];
   const short = chars.length > 60 ? `${chars.slice(0, 57).join("")}...` : flat;
-  if (mimeFuncs.isPlainText(short)) return `"${short.replace(/["\\]/g, "\\$&")}"`;
-  return mimeFuncs.encodeWord(short, "B", 52);
+  const phrase = addressNameHeader(short);
+  // Always quoted when not encoded: RFC 2919 readers expect a quoted phrase.
+  return phrase.startsWith('"') || phrase.startsWith("=?") ? phrase : `"${phrase}"`;
 }

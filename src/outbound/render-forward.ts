@@ -8,7 +8,7 @@ import type { Delivery, MailLogEntry } from "../domain/records.js";
 import type { MailDraft } from "./compose.js";
 import { forwardBody } from "./message-body.js";
 import { RenderError } from "./render-error.js";
-import { headerText } from "./user-text.js";
+import { displayNameText, headerText, MAX_VIA_LENGTH } from "./user-text.js";
 
 /**
  * Mail to postmaster@ or abuse@ (RFC 5321 §4.5.1, RFC 2142), passed on to an admin with the
@@ -28,7 +28,7 @@ export async function draftForwardDelivery(tx: Tx, config: Config, delivery: Del
     originalIncluded: inbound.raw !== null,
   });
   const mail: Mail.Options = {
-    from: { name: config.gateway.name, address: `noreply@${domain}` },
+    from: { name: displayNameText(config.gateway.name, MAX_VIA_LENGTH), address: `noreply@${domain}` },
     to: { name: "", address: delivery.toAddress },
     subject: headerText(subject ? `Fwd: ${subject}` : `Mail to ${addressedTo}`),
     // System mail (RFC 3834): auto-responders must not answer it.

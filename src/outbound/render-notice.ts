@@ -11,13 +11,13 @@ import { attachmentCountsOfConversation, listPosts } from "../domain/posts.repo.
 import type { Conversation, Delivery, Notice, NoticeKind, Participant, Post, User } from "../domain/records.js";
 import { findUserById } from "../domain/users.repo.js";
 import { displayName } from "../domain/users.service.js";
-import { isDeskMember, visibleTo } from "../domain/visibility.js";
+import { deskMemberIds, isDeskMember, visibleTo } from "../domain/visibility.js";
 import type { MailDraft } from "./compose.js";
 import { listHeaders } from "./list-headers.js";
 import { noticeBody, type CatchUpPost } from "./notice-body.js";
 import { RenderError } from "./render-error.js";
 import { rsvpSummary } from "./render-rsvp.js";
-import { boundReferences, replySubject } from "./threading.js";
+import { replySubject, threadingHeaders } from "./threading.js";
 import { displayNameText, headerText, MAX_VIA_LENGTH } from "./user-text.js";
 
 /** Notices a recipient answers in the conversation: they carry the recipient's own reply address. */
@@ -82,11 +82,21 @@ export async function draftNoticeDelivery(tx: Tx, config: Config, delivery: Deli
     ...(notice.kind !== "invitation" && leaveAddress ? { leaveAddress } : {}),
   });
 
-  // Threaded under the conversation: the invitation answers nothing, everything else the last post it knows.
-  const lastPostId = notice.postId ?? lastSentPostIdBefore(posts, notice);
-  const chain = lastPostId === undefined ? [] : chainTo(posts, lastPostId, readsNotes);
-  const references = boundReferences(chain.map((post) => post.messageId), config.conversations.references_limit);
+  // Threaded under the conversation: the invitation is the invitee's copy of the first post and
+  // answers nothing, everything else follows the last post it knows.
   const isInvitation = notice.kind === "invitation";
+  const lastPostId = notice.postId ?? lastSentPostIdBefore(posts, notice);
+  const chain = isInvitation || lastPostId === undefined ? [] : chainTo(posts, lastPostId, readsNotes);
+  const members = conversation.kind === "inbox" && !readsNotes ? await deskMemberIds(tx, conversation) : new Set<number>();
+  const threading = threadingHeaders({
+    ancestors: chain,
+    ...(firstPost ? { own: firstPost } : {}),
+    at: notice.createdAt,
+    reader: { userId: recipient.id, seesSourceOf: (post) => post.authorId === undefined || !members.has(post.authorId) },
+    conversation,
+    firstMessageId: posts[0]?.messageId ?? `<conversation-${conversation.id}@${domain}>`,
+    referencesLimit: config.conversations.references_limit,
+  });
   const fromName = isInvitation && by ? `${displayNameText(displayName(by))} via ${via}` : via;
   const fromAddress = replyAddress ? group?.inboxAddress ?? config.fromAddress : `noreply@${domain}`;
 
@@ -96,8 +106,10 @@ export async function draftNoticeDelivery(tx: Tx, config: Config, delivery: Deli
     to: { name: displayNameText(recipient.name ?? ""), address: delivery.toAddress },
     subject: headerText(isInvitation ? conversation.subject : replySubject(conversation.subject, false)),
     date: new Date(notice.createdAt),
-    ...(!isInvitation && references.length ? { inReplyTo: references[references.length - 1], references } : {}),
+    ...(threading.inReplyTo ? { inReplyTo: threading.inReplyTo } : {}),
+    ...(threading.references ? { references: threading.references } : {}),
     headers: {
+      ...threading.headers,
       ...(replyAddress && leaveAddress
         ? listHeaders({ conversationId: conversation.id, subject: conversation.subject, primaryDomain: domain, replyAddress, leaveAddress })
         : { "X-Auto-Response-Suppress": "All" }),
@@ -158,7 +170,7 @@ function lastSentPostIdBefore(posts: readonly Post[], notice: Notice): number | 
 }
 
 /** The post and the ones before it, oldest first, for References: those the recipient may see (no note's id for the outside person). */
-function chainTo(posts: readonly Post[], postId: number, readsNotes: boolean): { messageId: string }[] {
+function chainTo(posts: readonly Post[], postId: number, readsNotes: boolean): Post[] {
   if (!posts.some((post) => post.id === postId)) return [];
   return posts.filter((post) => post.state === "sent" && post.id <= postId && visibleTo(post, readsNotes));
 }

@@ -14,8 +14,8 @@ import type { MailDraft } from "./compose.js";
 import { listHeaders } from "./list-headers.js";
 import { postBody } from "./message-body.js";
 import { RenderError } from "./render-error.js";
-import { ancestorChain, boundReferences, replySubject } from "./threading.js";
-import { displayNameText, headerText, MAX_VIA_LENGTH } from "./user-text.js";
+import { ancestorChain, replySubject, threadingHeaders } from "./threading.js";
+import { attachmentContentType, attachmentFilename, displayNameText, headerText, MAX_VIA_LENGTH } from "./user-text.js";
 
 /**
  * One recipient's personal copy of a post (SPEC §4). The From is the gateway's, never the
@@ -60,10 +60,18 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
   const privateAddress = (await offersPrivateReply(tx, conversation, post, recipient.id)) ? tokenAddress("private", delivery.bounceToken, domain) : undefined;
 
   // Threading from the posts this recipient saw: a note's Message-ID never reaches the outside person.
-  const earlier = (await earlierSentPosts(tx, conversation.id, post.id)).filter((p) => visibleTo(p, readsNotes));
-  const ancestors = ancestorChain(post, earlier);
-  const parent = ancestors[ancestors.length - 1];
-  const references = boundReferences(ancestors.map((p) => p.messageId), config.conversations.references_limit);
+  const sentBefore = await earlierSentPosts(tx, conversation.id, post.id);
+  const earlier = sentBefore.filter((p) => visibleTo(p, readsNotes));
+  const members = outsider ? await deskMemberIds(tx, conversation) : new Set<number>();
+  const threading = threadingHeaders({
+    ancestors: ancestorChain(post, earlier),
+    own: post,
+    at: post.createdAt,
+    reader: { userId: recipient.id, seesSourceOf: (p) => p.authorId === undefined || !members.has(p.authorId) },
+    conversation,
+    firstMessageId: (sentBefore[0] ?? post).messageId,
+    referencesLimit: config.conversations.references_limit,
+  });
   const files = await attachmentsOfPost(tx, post.id);
   const body = postBody({
     body: post.body,
@@ -96,8 +104,12 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
     to,
     subject: headerText(replySubject(conversation.subject, earlier.length === 0)),
     date: new Date(post.createdAt),
-    ...(parent ? { inReplyTo: parent.messageId, references } : {}),
-    headers: listHeaders({ conversationId: conversation.id, subject: conversation.subject, primaryDomain: domain, replyAddress, leaveAddress }),
+    ...(threading.inReplyTo ? { inReplyTo: threading.inReplyTo } : {}),
+    ...(threading.references ? { references: threading.references } : {}),
+    headers: {
+      ...threading.headers,
+      ...listHeaders({ conversationId: conversation.id, subject: conversation.subject, primaryDomain: domain, replyAddress, leaveAddress }),
+    },
     text: body.text,
     html: body.html,
     attachments: files.map(attachment),
@@ -134,15 +146,17 @@ function mailbox(user: User): Mail.Address {
   return { name: displayNameText(user.name ?? ""), address: user.email };
 }
 
+/** The attachment's Content-ID without brackets; none when it is not a short id (it cannot fold). */
 function contentId(row: Attachment): string | undefined {
-  return row.contentId?.trim().replace(/^<|>$/g, "") || undefined;
+  const id = row.contentId?.trim().replace(/^<|>$/g, "");
+  return id && id.length <= 200 && /^[\x21-\x3b\x3d\x3f-\x7e]+$/.test(id) ? id : undefined;
 }
 
 function attachment(row: Attachment): Mail.Attachment {
   const cid = contentId(row);
   return {
-    ...(row.filename ? { filename: row.filename } : {}),
-    contentType: row.contentType,
+    ...(row.filename ? { filename: attachmentFilename(row.filename) } : {}),
+    contentType: attachmentContentType(row.contentType),
     content: row.content,
     contentDisposition: row.inline ? "inline" : "attachment",
     // With a cid and an HTML part, MailComposer puts it in multipart/related beside the HTML.

@@ -1,10 +1,13 @@
-// Default import: the module is CommonJS and Node cannot see most of its names as ESM exports.
-import mimeFuncs from "nodemailer/lib/mime-funcs/index.js";
-
 /**
  * User text (names, subjects) on its way into headers and footers. RFC 5322 §2.1.1 caps a header
- * line at 998 octets, and a name or subject carrying newlines must never start a line of its own:
- * in a footer it could pass for one of Postern's own lines.
+ * line at 998 octets (78 recommended), and a name or subject carrying newlines must never start a
+ * line of its own: in a footer it could pass for one of Postern's own lines.
+ *
+ * MailComposer folds only at spaces, quotes a printable-ASCII display name whole (a quoted string
+ * cannot fold), and may split a character outside the emoji planes between two encoded words. So
+ * text that is not short, plain ASCII goes out as RFC 2047 encoded words made here, each well under
+ * 78 octets, split only between code points: any such value folds, and decodes back to exactly
+ * the text given.
  */
 
 /** Display names in From/To and in footers; longer ones end in an ellipsis. */
@@ -13,6 +16,13 @@ export const MAX_NAME_LENGTH = 200;
 export const MAX_FOOTER_SUBJECT_LENGTH = 200;
 /** A group or site name after "via". */
 export const MAX_VIA_LENGTH = 100;
+
+/** A run of non-blanks this long could not fold within 78 octets once its header name precedes it. */
+const LONGEST_PLAIN_RUN = 64;
+/** Octets of UTF-8 in one B-encoded word: 45 bytes are 60 base64 characters, 72 with `=?UTF-8?B?…?=`. */
+const B_WORD_BYTES = 45;
+/** Characters of Q-encoding in one Q-encoded word: 72 with `=?UTF-8?Q?…?=`. */
+const Q_WORD_CHARS = 60;
 
 /** One line: every run of whitespace or control characters (CR, LF, NEL, U+2028…) becomes one space. */
 export function flattenText(text: string): string {
@@ -32,16 +42,90 @@ export function displayNameText(name: string, max = MAX_NAME_LENGTH): string {
 }
 
 /**
- * An unstructured header value (Subject) MailComposer can always fold. It folds only at spaces
- * and leaves plain ASCII alone, so a long URL would make one endless line, and text that merely
- * looks like an RFC 2047 encoded word would be decoded by the reader into something else. Both
- * are sent as encoded words (each well under 78 octets), which decode back to exactly this text.
+ * An unstructured header value (Subject, Thread-Topic), flattened to one line. Short plain ASCII
+ * is left for MailComposer to fold at its spaces; anything else becomes encoded words.
  */
 export function headerText(value: string): string {
   const flat = flattenText(value);
-  const unfoldable = /\S{70,}/.test(flat);
-  const looksEncoded = /=\?[^?\s]*\?[bq]\?/i.test(flat);
-  if (!unfoldable && !looksEncoded) return flat;
-  // eslint-disable-next-line no-control-regex
-  return mimeFuncs.encodeWord(flat, /^[\x00-\x7f]*$/.test(flat) ? "Q" : "B", 52);
+  return needsEncoding(flat) ? encodedWords(flat) : flat;
+}
+
+/**
+ * A display name as it stands before `<address>` (the phrase of RFC 5322 §3.4): an atom run as is,
+ * other short printable ASCII quoted, anything else encoded words (RFC 2047 §5 (3)).
+ */
+export function addressNameHeader(name: string): string {
+  const flat = flattenText(name);
+  if (needsEncoding(flat)) return encodedWords(flat);
+  if (/^[\w ]*$/.test(flat)) return flat;
+  const quoted = `"${flat.replace(/[\\"]/g, "\\$&")}"`;
+  // Escaping can double a run of quotes or backslashes past what folds.
+  return hasLongRun(quoted) ? encodedWords(flat) : quoted;
+}
+
+/** Extensions kept whole when a file name is shortened: "report.pdf", "archive.tar.gz". */
+const EXTENSION = /(\.[A-Za-z0-9]{1,10}){1,2}$/;
+/** A file name as attachments carry it (Content-Type name=, Content-Disposition filename*=). */
+export const MAX_FILENAME_LENGTH = 120;
+
+/**
+ * An attachment's file name: one line, capped keeping its extension. MailComposer repeats it in
+ * Content-Type's `name=` as one quoted string, which cannot fold.
+ */
+export function attachmentFilename(name: string): string {
+  const flat = flattenText(name);
+  if ([...flat].length <= MAX_FILENAME_LENGTH) return flat;
+  const extension = EXTENSION.exec(flat)?.[0] ?? "";
+  return `${capText(flat.slice(0, flat.length - extension.length), MAX_FILENAME_LENGTH - extension.length)}${extension}`;
+}
+
+/**
+ * A MIME type as attachments carry it: `type/subtype` only, else application/octet-stream (a
+ * sender's endless or malformed Content-Type would otherwise be repeated in every copy).
+ */
+export function attachmentContentType(type: string): string {
+  const clean = type.trim().toLowerCase();
+  return /^[a-z0-9!#$&^_.+-]{1,64}\/[a-z0-9!#$&^_.+-]{1,64}$/.test(clean) ? clean : "application/octet-stream";
+}
+
+function hasLongRun(text: string): boolean {
+  return new RegExp(`\\S{${LONGEST_PLAIN_RUN},}`).test(text);
+}
+
+/**
+ * Whether a one-line value must be encoded: non-ASCII, a run of non-blanks too long to fold, or
+ * text a reader would take for an encoded word (and decode into something other than what was typed).
+ */
+function needsEncoding(flat: string): boolean {
+  return /[^\x20-\x7e]/.test(flat) || hasLongRun(flat) || /=\?[^?\s]*\?[bq]\?/i.test(flat);
+}
+
+/**
+ * The text as encoded words separated by spaces (which decoders drop between encoded words): Q
+ * for ASCII, readable in the raw message, B otherwise. Words break between code points only, so
+ * no word holds half a character (RFC 2047 §5, last paragraph).
+ */
+export function encodedWords(text: string): string {
+  if (text === "") return "";
+  const ascii = /^[\x00-\x7f]*$/.test(text);
+  const words: string[] = [];
+  let current = "";
+  let size = 0;
+  for (const char of text) {
+    const cost = ascii ? qEncode(char).length : Buffer.byteLength(char, "utf8");
+    if (size + cost > (ascii ? Q_WORD_CHARS : B_WORD_BYTES) && current !== "") {
+      words.push(current);
+      current = "";
+      size = 0;
+    }
+    current += char;
+    size += cost;
+  }
+  words.push(current);
+  return words.map((word) => (ascii ? `=?UTF-8?Q?${qEncode(word)}?=` : `=?UTF-8?B?${Buffer.from(word, "utf8").toString("base64")}?=`)).join(" ");
+}
+
+/** RFC 2047 §4.2 Q-encoding of ASCII, restricted to the characters allowed in a phrase (§5 (3)). */
+function qEncode(text: string): string {
+  return text.replace(/[^A-Za-z0-9!*+\-/ ]/g, (char) => `=${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`).replace(/ /g, "_");
 }

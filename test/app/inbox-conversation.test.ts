@@ -90,8 +90,11 @@ describe("a stranger writes to a group inbox and the team answers", () => {
     const toCarol = replies.find((m) => m.envelope.rcptTo[0] === "carol@customer.test")!;
     expect(toCarol.parsed.from?.value[0]).toEqual({ address: "support@example.test", name: "Alice Agent via support" });
     expect(toCarol.parsed.subject).toBe("Re: Broken widget");
-    expect(toCarol.parsed.inReplyTo).toBe(first!.parsed.messageId);
-    expect(toCarol.parsed.references).toEqual(first!.parsed.messageId);
+    // Carol's mailbox has her first message under its own Message-ID: the reply answers that one
+    // (src/outbound/threading.ts), and names no member's original id.
+    const carolsOwnId = (await t.read(({ tx }) => listPosts(tx, 1)))[0]!.sourceMessageId;
+    expect(toCarol.parsed.inReplyTo).toBe(carolsOwnId);
+    expect(toCarol.parsed.references).toEqual([first!.parsed.messageId, carolsOwnId]);
     expect(toCarol.parsed.text).toContain("We are sending a new one today.");
     expect(toCarol.parsed.text).toContain("Thanks,\nAlice");
     expect(toCarol.parsed.text).not.toContain("It broke.");

@@ -83,14 +83,17 @@ describe("internal notes (note+TOKEN@): the desk talks among itself", () => {
     const copies = await nextMessages(t, 3, 2);
     const toCarol = copyFor(copies, CAROL);
     expect(toCarol.parsed.text).toContain("Your refund is on its way.");
-    expect(threadIds(toCarol)).toEqual([alice.parsed.messageId, alice.parsed.messageId]);
+    // Carol's client has her first message under its own Message-ID: her copy answers that one, and
+    // names no member's original id (src/outbound/threading.ts); the note's ids appear nowhere.
+    const [carolsPost, , bobsPost] = await t.read(({ tx }) => listPosts(tx, 1));
+    expect(threadIds(toCarol)).toEqual([carolsPost!.sourceMessageId, alice.parsed.messageId, carolsPost!.sourceMessageId]);
     expect(toCarol.raw.toString()).not.toContain(noteId.replace(/[<>]/g, ""));
     expect(toCarol.raw.toString()).not.toContain("refund approved");
     // No note address and no private address in the outside person's copy.
     expect(addressIn(toCarol, "note")).toBeUndefined();
     expect(toCarol.raw.toString()).not.toMatch(/note\+|private\+/);
     // A public post answers the last public post, never a note, whoever reads it.
-    expect(threadIds(copyFor(copies, ALICE))).toEqual([alice.parsed.messageId, alice.parsed.messageId]);
+    expect(threadIds(copyFor(copies, ALICE))).toEqual([alice.parsed.messageId, carolsPost!.sourceMessageId, alice.parsed.messageId, bobsPost!.sourceMessageId]);
 
     // Carol's answer to Bob's copy is public, and answers Bob's post.
     await t.send({ from: CAROL, to: replyToOf(toCarol), subject: `Re: ${SUBJECT}`, text: "Great, thanks." });

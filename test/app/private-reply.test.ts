@@ -75,8 +75,11 @@ describe("private replies (private+TOKEN@): answering one post's author alone", 
     const [toAnnAgain] = await nextMessages(t, 6, 1);
     expect(toAnnAgain!.envelope.rcptTo).toEqual([ANN]);
     expect(toAnnAgain!.parsed.subject).toBe("Re: Team dinner (private)");
-    expect(toAnnAgain!.parsed.inReplyTo).toBe(toBen!.parsed.messageId);
-    expect((await t.read(({ tx }) => listPosts(tx, 2))).map((p) => p.body.trim())).toEqual(["Can I bring my partner?", "Of course!", "Thanks, see you there."]);
+    // It answers Ann's "Of course!", which her mailbox holds under her own Message-ID (src/outbound/threading.ts).
+    const privatePosts = await t.read(({ tx }) => listPosts(tx, 2));
+    expect(toAnnAgain!.parsed.inReplyTo).toBe(privatePosts[1]!.sourceMessageId);
+    expect(toAnnAgain!.parsed.references).toContain(toBen!.parsed.messageId);
+    expect(privatePosts.map((p) => p.body.trim())).toEqual(["Can I bring my partner?", "Of course!", "Thanks, see you there."]);
     // Cid never heard of any of it, and nobody CC'd was brought in.
     const all = await settle(t, 7);
     expect(all.filter((m) => m.envelope.rcptTo.includes(CID))).toHaveLength(2);
