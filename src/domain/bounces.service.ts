@@ -34,3 +34,12 @@ export function bouncingReason(user: User): string | undefined {
   if (user.bouncingSince === null) return undefined;
   return `mail to ${user.email} stopped on ${new Date(user.bouncingSince).toISOString()}: it kept bouncing (bounce score ${user.bounceScore}); "postern users set ${user.email} --reset-bounces" resumes it`;
 }
+
+/**
+ * Who stopped receiving mail since the post before this one, and before this one was written:
+ * the first copy after a stop tells the others once (SPEC §3), so nobody keeps writing to
+ * someone who no longer reads it, without every later copy repeating it.
+ */
+export function newlyBouncing(users: readonly User[], previousPostAt: number | undefined, postAt: number): User[] {
+  return users.filter((user) => user.bouncingSince !== null && user.bouncingSince <= postAt && (previousPostAt === undefined || user.bouncingSince > previousPostAt));
+}

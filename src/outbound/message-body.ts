@@ -8,6 +8,8 @@ import { capText, displayNameText, flattenText, MAX_FOOTER_SUBJECT_LENGTH, MAX_V
  */
 export interface PostBodyInput {
   readonly body: string;
+  /** Participants whose mail stopped because it kept bouncing, named once to the others (SPEC §3). */
+  readonly notReceiving?: readonly string[];
   /** The author's own formatting (sanitized, trimmed HTML), used for the HTML part instead of the text. */
   readonly html?: string | null;
   readonly authorName: string;
@@ -74,6 +76,11 @@ export function postBody(input: PostBodyInput): BodyParts {
     });
   }
   footer.push(line("To leave the conversation, send an email to", input.leaveAddress));
+  const stopped = (input.notReceiving ?? []).map((name) => displayNameText(name) || "Someone");
+  if (stopped.length > 0) {
+    const who = stopped.length === 1 ? `${stopped[0]} is` : `${stopped.slice(0, -1).join(", ")} and ${stopped[stopped.length - 1]} are`;
+    footer.unshift({ text: `${who} not receiving mail from this conversation any more: mail to their address kept bouncing.` });
+  }
 
   // "-- " is the signature separator: clients grey it out, and reply trimming drops it when quoted.
   const text = `${banner ? `${banner}\n\n` : ""}${body}\n\n-- \n${footer.map((f) => f.text).join("\n")}\n`;

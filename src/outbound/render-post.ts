@@ -5,6 +5,7 @@ import { tokenAddress } from "../domain/addresses.js";
 import { activeParticipantUsers, findConversation, findParticipant } from "../domain/conversations.repo.js";
 import { findGroupById } from "../domain/groups.repo.js";
 import { attachmentsOfPost, earlierSentPosts, findPost } from "../domain/posts.repo.js";
+import { newlyBouncing } from "../domain/bounces.service.js";
 import { offersPrivateReply } from "../domain/private-replies.service.js";
 import type { Attachment, Conversation, Delivery, User } from "../domain/records.js";
 import { findUserById } from "../domain/users.repo.js";
@@ -73,8 +74,15 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
     referencesLimit: config.conversations.references_limit,
   });
   const files = await attachmentsOfPost(tx, post.id);
+  // The outside person hears about the other outside people only, never about a member's mailbox.
+  const stopped = newlyBouncing(
+    (await activeParticipantUsers(tx, conversation.id)).filter((user) => user.id !== recipient.id && !members.has(user.id)),
+    sentBefore[sentBefore.length - 1]?.createdAt,
+    post.createdAt,
+  );
   const body = postBody({
     body: post.body,
+    notReceiving: stopped.map((user) => user.name?.trim() || "One participant"),
     html: post.html,
     authorName,
     conversationSubject: conversation.subject,

@@ -23,10 +23,11 @@ describe("bounce scoring", () => {
     t = await startTestGateway({ consent: { kinds: [] } });
     conversation = await t.write(async (ctx) => {
       await addUser(ctx, { email: "sam@staff.test", name: "Sam Staff", role: "admin" });
-      const created = await createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test"], subject: "Contract", body: "Draft attached." });
+      await addUser(ctx, { email: "dana@client.test", name: "Dana Client" });
+      const created = await createConversation(ctx, { from: "sam@staff.test", to: ["dana@client.test", "erin@client.test"], subject: "Contract", body: "Draft attached." });
       return (await findConversation(ctx.tx, created.conversation.id))!;
     });
-    await t.sink.waitFor(1);
+    await t.sink.waitFor(2);
   });
   afterEach(() => t.dispose());
 
@@ -38,8 +39,9 @@ describe("bounce scoring", () => {
       await publishPost(ctx, current, post);
       return post;
     });
+  const copiesTo = (address: string) => t.sink.messages.filter((m) => m.envelope.rcptTo.includes(address));
   const bounceLast = async (eml = "bounce_dsn_hard.eml") => {
-    const copy = t.sink.messages[t.sink.messages.length - 1]!;
+    const copy = copiesTo("dana@client.test").at(-1)!;
     const address = copy.envelope.mailFrom;
     // Each report is a message of its own: a repeated Message-ID would be a duplicate.
     const raw = fixture(eml).replace("BOUNCE_ADDRESS", address).replace(/^(Message-I[Dd]: <)/m, `$1${t.sink.messages.length}.`);
@@ -53,7 +55,7 @@ describe("bounce scoring", () => {
     expect(await dana()).toMatchObject({ bounceScore: 2, bouncingSince: null });
 
     await postBySam("Second try.");
-    await t.sink.waitFor(2);
+    await t.sink.waitFor(4);
     const second = await bounceLast();
     expect(second.response).toMatch(/^250 /);
     expect((await t.read(({ tx }) => listMailLog(tx)))[0]!.reason).toMatch(/mail to dana@client.test stopped \(bounce score 4\)/);
@@ -61,15 +63,23 @@ describe("bounce scoring", () => {
     expect(stopped.bounceScore).toBe(4);
     expect(stopped.bouncingSince).not.toBeNull();
 
-    // The third post queues nothing for her: no copy, no retry for days.
+    // The third post queues nothing for her: no copy, no retry for days. Erin's copy says so, once.
     const third = await postBySam("Third try.");
     expect((await danaDeliveries()).filter((d) => d.postId === third.id)).toEqual([]);
-    expect(t.sink.messages).toHaveLength(2);
+    await t.sink.waitFor(5);
+    const toErin = () => copiesTo("erin@client.test").map((m) => m.parsed.text ?? "");
+    expect(toErin()[2]).toContain("Dana Client is not receiving mail from this conversation any more: mail to their address kept bouncing.");
+    expect(toErin()[1]).not.toContain("not receiving mail");
+    await postBySam("Fourth try.");
+    await t.sink.waitFor(6);
+    expect(toErin()[3]).toContain("Fourth try.");
+    expect(toErin()[3]).not.toContain("not receiving mail");
+    expect(copiesTo("dana@client.test")).toHaveLength(2);
 
     await t.write(({ tx }) => setUserSettings(tx, "dana@client.test", { resetBounces: true }));
-    await postBySam("Fourth try.");
-    await t.sink.waitFor(3);
-    expect(t.sink.messages[2]!.parsed.text).toContain("Fourth try.");
+    await postBySam("Fifth try.");
+    await t.sink.waitFor(8);
+    expect(copiesTo("dana@client.test").at(-1)!.parsed.text).toContain("Fifth try.");
   });
 
   it("does not count a delayed-delivery report", async () => {
