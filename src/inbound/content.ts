@@ -14,10 +14,12 @@ export interface PostContent {
 export interface InboundContent {
   readonly reply: PostContent;
   readonly opening: PostContent;
+  /** What the author wrote, untrimmed, as text: the text part, or the HTML's text when there is none. */
+  readonly untrimmed: string;
 }
 
 /** Automatic mail posts nothing. */
-export const NO_CONTENT: InboundContent = { reply: { text: "", html: null }, opening: { text: "", html: null } };
+export const NO_CONTENT: InboundContent = { reply: { text: "", html: null }, opening: { text: "", html: null }, untrimmed: "" };
 
 // Fwd:, FW:, WG: (German), TR: (French), RV:/ENC: (Spanish, Portuguese), I: (Italian), Doorst: (Dutch), VS:/VB: (Nordic).
 const FORWARD_SUBJECT = /^\s*(fwd?|wg|tr|rv|enc|i|doorst|vs|vb|vl|pd|ред|転送)\s*[:：]/i;
@@ -27,7 +29,9 @@ const FORWARD_SUBJECT = /^\s*(fwd?|wg|tr|rv|enc|i|doorst|vs|vb|vl|pd|ред|転�
  * first message of a conversation (a forwarded message is what the author is passing on, so it stays).
  */
 export function readContent(message: ParsedMessage): InboundContent {
-  return { reply: readPost(message, "reply"), opening: readPost(message, "opening") };
+  const textPart = message.contentType.startsWith("text/html") ? "" : message.text;
+  const untrimmed = textPart.trim() !== "" || message.html === undefined ? textPart : flatText(message.html);
+  return { reply: readPost(message, "reply"), opening: readPost(message, "opening"), untrimmed };
 }
 
 function readPost(message: ParsedMessage, mode: "reply" | "opening"): PostContent {

@@ -14,6 +14,8 @@ export interface PreparedInbound {
   readonly reply: PostContent;
   /** What a message starting a conversation posts: signature removed, a forwarded message kept with who wrote it. */
   readonly opening: PostContent;
+  /** What the author wrote, untrimmed: kept with the post (rawBody). */
+  readonly untrimmed: string;
   /** SPF/DKIM/DMARC (SPEC §3), computed before the transaction; undefined when [auth] mode is "off". */
   readonly auth?: AuthenticationResult | undefined;
 }

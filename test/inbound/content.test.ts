@@ -105,6 +105,8 @@ describe("readContent: HTML mail from each client", () => {
     const message = await parseMessage(readFileSync(new URL("../fixtures/eml/html_gmail_html_only_mixed_inline_image.eml", import.meta.url)));
     expect(message.text).toBe("");
     expect(readContent(message).opening.text).toContain("Could you take a look?");
+    // What is kept with the post as written, untrimmed, is the HTML's text too.
+    expect(readContent(message).untrimmed).toContain("Could you take a look?");
   });
 
   it("shows the copies no HTML when it says more than the trimmed text (a quote no markup marks)", async () => {

@@ -34,7 +34,7 @@ export async function handleNote(ctx: InboundContext, conversation: Conversation
     author,
     body: inbound.reply.text,
     html: inbound.reply.html,
-    rawBody: inbound.message.text,
+    rawBody: inbound.untrimmed,
     sourceMessageId: inbound.message.messageId ?? null,
     inboundId: ctx.inboundId,
     attachments,

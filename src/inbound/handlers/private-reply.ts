@@ -17,7 +17,7 @@ export async function handlePrivateReply(ctx: InboundContext, delivery: Delivery
   const { conversation, post, continued } = await replyPrivately(ctx, { ...target, sender }, {
     body: inbound.reply.text,
     html: inbound.reply.html,
-    rawBody: inbound.message.text,
+    rawBody: inbound.untrimmed,
     sourceMessageId: inbound.message.messageId ?? null,
     inboundId: ctx.inboundId,
     attachments,

@@ -37,7 +37,7 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
     author,
     body: inbound.reply.text,
     html: inbound.reply.html,
-    rawBody: inbound.message.text,
+    rawBody: inbound.untrimmed,
     sourceMessageId: inbound.message.messageId ?? null,
     inboundId: ctx.inboundId,
     attachments,

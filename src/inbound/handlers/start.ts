@@ -25,7 +25,7 @@ export async function startFromMessage(
     subject: inbound.message.subject,
     author,
     threadIndex: header(inbound.message, "thread-index"),
-    post: { body, html, rawBody: inbound.message.text, sourceMessageId: inbound.message.messageId ?? null, inboundId: ctx.inboundId, attachments },
+    post: { body, html, rawBody: inbound.untrimmed, sourceMessageId: inbound.message.messageId ?? null, inboundId: ctx.inboundId, attachments },
   });
   // Joining after the first post was published: those CC'd already have it and get no copy.
   const cc = await joinDirectRecipients(ctx, conversation, author, inbound.message, { starting: true });
