@@ -158,16 +158,25 @@ export class SqliteStore implements Store {
       return;
     }
     const results: { ok: boolean; value: unknown; effects: (() => void)[] }[] = [];
+    /** The error that ended the whole transaction under a job (SQLITE_FULL may), if one did. */
+    let ended: { error: unknown } | undefined;
     for (const job of batch) {
+      if (ended) break;
       const effects: (() => void)[] = [];
       this.effects = effects;
       try {
         results.push({ ok: true, value: await this.savepoint(() => job.work(this.tx)), effects });
       } catch (error) {
         results.push({ ok: false, value: error, effects: [] });
+        if (!this.sqlite.inTransaction) ended = { error };
       } finally {
         this.effects = undefined;
       }
+    }
+    if (ended) {
+      // Nothing of the batch is left to commit: every job gets the cause (a full disk gets its own 451 sentence), not "no transaction".
+      for (const job of batch) job.reject(ended.error);
+      return;
     }
     try {
       this.sqlite.exec("COMMIT");

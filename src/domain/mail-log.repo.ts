@@ -1,4 +1,4 @@
-import { and, count, desc, eq, getTableColumns, gte, inArray, sql } from "drizzle-orm";
+import { and, count, desc, eq, getTableColumns, gte, inArray, notLike, sql } from "drizzle-orm";
 import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { MailLogEntry, MailLogOutcome } from "./records.js";
 
@@ -106,6 +106,8 @@ const temporaryFailures = (db: Db, t: Tables) =>
         eq(t.inboundMessages.fromAddress, p("fromAddress")),
         eq(t.inboundMessages.outcome, "rejected"),
         eq(t.inboundMessages.smtpCode, 451),
+        // A full disk is the gateway's trouble, not the message's: it must never end in 554 repeated_failure.
+        notLike(t.inboundMessages.reason, "storage_full:%"),
         gte(t.inboundMessages.receivedAt, p("since")),
       ),
     );

@@ -29,7 +29,8 @@ export type RefusalReason =
   | "multiple_authors"
   | "repeated_failure"
   | "too_many_unknown_recipients"
-  | "temporary_failure";
+  | "temporary_failure"
+  | "storage_full";
 
 export class Refusal extends Error {
   constructor(

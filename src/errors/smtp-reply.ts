@@ -56,10 +56,15 @@ const REPLY_CODES: Record<RefusalReason, readonly [code: number, enhancedStatus:
   // Deliberately temporary: a client guessing tokens is slowed down for a minute, not bounced.
   too_many_unknown_recipients: [450, "4.7.1"],
   temporary_failure: [451, "4.3.0"],
+  // SPEC §3's temporary problem, with its own sentence: the gateway's condition, not the message's, so never counted towards repeated_failure.
+  storage_full: [451, "4.3.0"],
 };
 
 export const TEMPORARY_FAILURE_SENTENCE =
   "Postern could not process this message right now; please try again later.";
+
+export const STORAGE_FULL_SENTENCE =
+  "Postern's storage is full, so this message was not stored; please try again later.";
 
 /** Any error → the reply the client gets. Unknown errors are temporary: never bounce on a bug. */
 export function toSmtpReply(error: unknown): SmtpReply {
@@ -68,5 +73,18 @@ export function toSmtpReply(error: unknown): SmtpReply {
     const [code, status] = REPLY_CODES[error.reason];
     return new SmtpReply(code, status, error.sentence, error.reason);
   }
+  if (isStorageFull(error)) return toSmtpReply(new Refusal("storage_full", STORAGE_FULL_SENTENCE));
   return new SmtpReply(451, "4.3.0", TEMPORARY_FAILURE_SENTENCE, "temporary_failure");
+}
+
+/**
+ * The disk (or the database's quota) is full: SQLite's SQLITE_FULL, PostgreSQL's disk_full
+ * (SQLSTATE 53100), or the system's ENOSPC, on the error or its cause.
+ */
+function isStorageFull(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === "SQLITE_FULL" || code === "ENOSPC" || code === "53100") return true;
+  }
+  return false;
 }

@@ -129,6 +129,24 @@ describe("SqliteStore: group commit with a savepoint per transaction", () => {
     expect(committed()).toEqual([1, 2]);
   });
 
+  it("a statement that ends the whole transaction (as SQLITE_FULL may) fails every job of the batch with its error, none half-committed", async () => {
+    // RAISE(ROLLBACK) ends the transaction from inside a statement, as a full disk can.
+    await t.store.transaction(async (tx) => {
+      tx.db.run(sql`CREATE TRIGGER ends_everything BEFORE INSERT ON items WHEN NEW.value = 13 BEGIN SELECT RAISE(ROLLBACK, 'disk is full'); END`);
+    });
+    const settled = await Promise.allSettled([
+      t.store.transaction(async (tx) => await insert(tx, 1)),
+      t.store.transaction(async (tx) => await insert(tx, 13)),
+      t.store.transaction(async (tx) => await insert(tx, 2)),
+    ]);
+    expect(settled.map((s) => s.status)).toEqual(["rejected", "rejected", "rejected"]);
+    for (const s of settled) expect((s as PromiseRejectedResult).reason).toMatchObject({ message: "disk is full" });
+    expect(committed()).toEqual([]);
+    // The connection works on.
+    await t.store.transaction(async (tx) => await insert(tx, 3));
+    expect(committed()).toEqual([3]);
+  });
+
   it("lets part of a transaction roll back in a nested savepoint while the rest commits", async () => {
     const result = await t.store.transaction(async (tx) => {
       await insert(tx, 1);

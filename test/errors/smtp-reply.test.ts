@@ -1,6 +1,7 @@
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { Refusal, refuse, type RefusalReason } from "../../src/errors/refusal.js";
-import { SmtpReply, TEMPORARY_FAILURE_SENTENCE, toSmtpReply } from "../../src/errors/smtp-reply.js";
+import { SmtpReply, STORAGE_FULL_SENTENCE, TEMPORARY_FAILURE_SENTENCE, toSmtpReply } from "../../src/errors/smtp-reply.js";
 
 // A Record over the union: the type checker fails here when a reason is added and not listed.
 const EVERY_REASON: Record<RefusalReason, true> = {
@@ -31,6 +32,7 @@ const EVERY_REASON: Record<RefusalReason, true> = {
   repeated_failure: true,
   too_many_unknown_recipients: true,
   temporary_failure: true,
+  storage_full: true,
 };
 const REASONS = Object.keys(EVERY_REASON) as RefusalReason[];
 
@@ -51,7 +53,7 @@ describe("toSmtpReply", () => {
   });
 
   it("only a temporary failure (and the unknown-recipient throttle) is temporary: every other refusal is permanent", () => {
-    const temporary: RefusalReason[] = ["temporary_failure", "too_many_unknown_recipients"];
+    const temporary: RefusalReason[] = ["temporary_failure", "too_many_unknown_recipients", "storage_full"];
     for (const reason of REASONS) {
       const reply = toSmtpReply(new Refusal(reason, "x"));
       expect(reply.permanent, reason).toBe(!temporary.includes(reason));
@@ -97,6 +99,30 @@ describe("toSmtpReply", () => {
     expect(reply.permanent).toBe(false);
     expect(reply.sentence).toBe(TEMPORARY_FAILURE_SENTENCE);
     expect(reply.message).not.toMatch(/SQLITE|undefined|boom/);
+  });
+
+  it("answers a full disk 451 4.3.0 with a sentence saying the message was not stored (never 5xx: nothing is wrong with the message)", () => {
+    // A real SQLITE_FULL: a database capped at a few pages, filled up.
+    const db = new Database(":memory:");
+    db.pragma("max_page_count = 8");
+    db.exec("CREATE TABLE t (x BLOB)");
+    let full: unknown;
+    try {
+      for (let i = 0; i < 100; i++) db.prepare("INSERT INTO t VALUES (?)").run(Buffer.alloc(4096));
+    } catch (error) {
+      full = error;
+    } finally {
+      db.close();
+    }
+    expect((full as { code?: string }).code).toBe("SQLITE_FULL");
+    const noSpace = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    const pgDiskFull = Object.assign(new Error("could not extend file: No space left on device"), { code: "53100" });
+    for (const error of [full, noSpace, pgDiskFull, new Error("commit failed", { cause: noSpace })]) {
+      const reply = toSmtpReply(error);
+      expect([reply.code, reply.enhancedStatus, reply.reason]).toEqual([451, "4.3.0", "storage_full"]);
+      expect(reply.sentence).toBe(STORAGE_FULL_SENTENCE);
+      expect(reply.message).not.toMatch(/SQLITE|ENOSPC|53100/);
+    }
   });
 
   it("passes an SmtpReply through unchanged", () => {
