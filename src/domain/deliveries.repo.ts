@@ -49,6 +49,8 @@ const insertOne = (db: Db, t: Tables) =>
     .returning();
 const byBounceToken = (db: Db, t: Tables) => db.select().from(t.deliveries).where(eq(t.deliveries.bounceToken, p("token")));
 const byId = (db: Db, t: Tables) => db.select().from(t.deliveries).where(eq(t.deliveries.id, p("id")));
+const postCopies = (db: Db, t: Tables) =>
+  db.select().from(t.deliveries).where(and(eq(t.deliveries.postId, p("postId")), eq(t.deliveries.kind, "post")));
 const leased = (t: Tables) => and(eq(t.deliveries.id, p("id")), eq(t.deliveries.status, "sending"), eq(t.deliveries.leaseOwner, p("owner")));
 const releaseLease = { leaseOwner: null, leaseExpiresAt: null } as const;
 
@@ -138,6 +140,11 @@ export async function queueDeliveries(tx: Tx, rows: readonly DeliveryToQueue[], 
 
 export async function findDelivery(tx: Tx, id: number): Promise<Delivery | undefined> {
   return tx.one(byId, { id });
+}
+
+/** The copies of one post, one per recipient: a bounce report that missed its VERP address is matched against them. */
+export async function findPostCopies(tx: Tx, postId: number): Promise<Delivery[]> {
+  return tx.all(postCopies, { postId });
 }
 
 export async function findDeliveryByBounceToken(tx: Tx, token: string): Promise<Delivery | undefined> {

@@ -2,6 +2,7 @@ import { Refusal, refuse } from "../errors/refusal.js";
 import { refusedUnderEnforce } from "./authenticate.js";
 import { handleAlias } from "./handlers/alias.js";
 import { handleBounce } from "./handlers/bounce.js";
+import { handleMisdirectedBounce } from "./handlers/misdirected-bounce.js";
 import { handleFromAddress } from "./handlers/from-address.js";
 import { handleDeliveryMode } from "./handlers/delivery-mode.js";
 import { handleInbox } from "./handlers/inbox.js";
@@ -30,6 +31,12 @@ export async function applyInbound(ctx: InboundContext): Promise<AppliedOutcome>
   // postmaster@ and abuse@ exist for automatic mail (DSNs, abuse feedback reports): forward it to
   // the admins like any other. Only Postern's own mail coming back is dropped there too.
   if (envelopeRoute.type === "postmaster" && ctx.inbound.classification.kind === "automatic") return handlePostmaster(ctx, envelopeRoute.address);
+  // Some servers bounce to a copy's From or Reply-To instead of its VERP address: the report still
+  // counts when it names one copy beyond doubt (misdirected-bounce.ts); otherwise it is ignored below.
+  if (ctx.inbound.classification.kind === "automatic") {
+    const bounce = await handleMisdirectedBounce(ctx, envelopeRoute);
+    if (bounce) return bounce;
+  }
   const forward = await readGroupForward(ctx.tx, ctx.config, ctx.inbound, envelopeRoute);
   if (forward.kind === "loop") return { outcome: "ignored", reason: forward.reason };
   if (forward.kind === "none" && ctx.inbound.classification.kind !== "human") {

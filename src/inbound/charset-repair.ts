@@ -193,3 +193,14 @@ function repairEncodedWords(head: string): string {
     return `=?UTF-8${language}?${kind}?${data}?=`;
   });
 }
+
+/**
+ * A header parameter sent as raw UTF-8 bytes (`filename="請求書.pdf"`, no RFC 2231 or 2047
+ * encoding), which mailparser reads one byte per character: when those bytes form valid UTF-8
+ * with non-ASCII characters, that is what the sender wrote. Anything else is returned unchanged.
+ */
+export function utf8ReadAsLatin1(text: string): string {
+  if (!/[\x80-\xff]/.test(text) || /[^\x00-\xff]/.test(text)) return text;
+  const bytes = Buffer.from(text, "latin1");
+  return isUtf8(bytes) ? bytes.toString("utf8") : text;
+}

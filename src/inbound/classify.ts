@@ -45,6 +45,10 @@ export function classifyMessage(config: Config, message: ParsedMessage, envelope
     return { kind: "loop", reason: "loop: this message was sent by Postern itself" };
   }
   const fromKind = classifyAddress(message.from.address, config.domains, config.fromAddress);
+  // Postern never writes From postmaster@ or abuse@ (its own mail is caught by its Message-ID
+  // above), but the MTA in front of it does, for its reports: those are automatic, not loops, so
+  // that postmaster@ still forwards them to the admins.
+  if (fromKind.type === "postmaster") return { kind: "automatic", reason: `automatic: sent by ${message.from.address}, a mail server's address` };
   if (fromKind.type !== "foreign" && fromKind.type !== "local") {
     return { kind: "loop", reason: `loop: From is Postern's own address ${message.from.address}` };
   }

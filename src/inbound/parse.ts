@@ -5,7 +5,7 @@ import { refuse } from "../errors/refusal.js";
 import { normalizeEmail } from "../domain/addresses.js";
 import { checkAddress } from "../domain/address-syntax.js";
 import type { AttachmentInput } from "../domain/posts.service.js";
-import { repairCharsets } from "./charset-repair.js";
+import { repairCharsets, utf8ReadAsLatin1 } from "./charset-repair.js";
 import { useQuoteAwareFlowedDecoding } from "./trim/flowed-text.js";
 
 // format=flowed quotes keep their "> " depth when decoded (mailparser's own decoder garbles them).
@@ -39,6 +39,8 @@ export interface ParsedMessage {
   readonly contentType: string;
   /** Parts of a multipart/report (bounce) that say what failed, as text. */
   readonly deliveryStatus: string | undefined;
+  /** The header block of the message a multipart/report is about (text/rfc822-headers or message/rfc822). */
+  readonly reportedHeaders?: string | undefined;
   /** Messages forwarded as message/rfc822 attachments (the attachment stays too), read for their text. */
   readonly forwarded: readonly ForwardedMessage[];
   /** A calendar answer it carries (iMIP METHOD:REPLY or COUNTER), as iCalendar text. */
@@ -109,7 +111,7 @@ export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PA
     text: withoutControls(parsed.text ?? ""),
     html: typeof parsed.html === "string" ? withoutControls(parsed.html) : undefined,
     attachments: regular.map((a) => ({
-      filename: a.filename === undefined ? null : withoutControls(a.filename),
+      filename: a.filename === undefined ? null : withoutControls(utf8ReadAsLatin1(a.filename)),
       // An empty or broken Content-Type comes out as false: store the part as opaque bytes.
       contentType: usableContentType(a.contentType),
       contentId: a.contentId ?? null,
@@ -119,6 +121,7 @@ export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PA
     headers: parsed.headers,
     contentType: contentType.toLowerCase(),
     deliveryStatus: deliveryStatusOf(contentType, parsed.attachments, parsed.text),
+    reportedHeaders: reportedHeadersOf(contentType, parsed.attachments),
     forwarded: await forwardedMessagesOf(regular),
     ...calendarAnswerOf(parsed.attachments),
   };
@@ -241,6 +244,13 @@ function deliveryStatusOf(contentType: string, attachments: { contentType: strin
   return part ? part.content.toString("utf8") : text;
 }
 
+/** A bounce encloses the original's headers (alone or with the whole message); only the header block is read. */
+function reportedHeadersOf(contentType: string, attachments: { contentType: string; content: Buffer }[]): string | undefined {
+  if (!/^multipart\/report/i.test(contentType)) return undefined;
+  const part = attachments.find((a) => /^(text\/rfc822-headers|message\/(rfc822|global))$/i.test(a.contentType));
+  return part?.content.subarray(0, 65_536).toString("utf8").split(/\r?\n\r?\n/, 1)[0];
+}
+
 /** The first text/calendar (or .ics) part answering an invitation; other calendar mail stays an attachment. */
 function calendarAnswerOf(attachments: { contentType: string; content: Buffer }[]): { calendar?: string } {
   for (const part of attachments) {
@@ -273,10 +283,11 @@ export interface RawStructure {
 
 /**
  * One linear pass over the raw bytes, no MIME decoding: counts header fields and MIME parts and
- * refuses past the limits, stopping at the first line over a limit.
+ * refuses past the limits, stopping at the first line over a limit. Lines are read from the
+ * Buffer one at a time (a body line only when it could be a delimiter or a Content-Type field):
+ * no copy of the whole message is made.
  */
 export function checkStructure(raw: Buffer, limits: ParseLimits): RawStructure {
-  const text = raw.toString("latin1");
   const boundaries = new Set<string>();
   let headers = 0;
   let delimiters = 0;
@@ -302,11 +313,13 @@ export function checkStructure(raw: Buffer, limits: ParseLimits): RawStructure {
     }
   };
   let start = 0;
-  while (start <= text.length) {
-    let end = text.indexOf("\n", start);
-    if (end === -1) end = text.length;
-    const line = text.charCodeAt(end - 1) === 13 && end > start ? text.slice(start, end - 1) : text.slice(start, end);
+  while (start <= raw.length) {
+    let end = raw.indexOf(LF, start);
+    if (end === -1) end = raw.length;
+    const lineStart = start;
     start = end + 1;
+    if (!inHeader && !mayMatterInBody(raw[lineStart])) continue;
+    const line = raw.toString("latin1", lineStart, raw[end - 1] === CR && end > lineStart ? end - 1 : end);
     const isContentType = /^content-type\s*:/i.test(line);
     if (isContentType) over(++contentTypes);
     if (inHeader) {
@@ -338,4 +351,12 @@ export function checkStructure(raw: Buffer, limits: ParseLimits): RawStructure {
     }
   }
   return { headers, parts: Math.max(1 + delimiters, contentTypes), fromFields };
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** A body line can only be a boundary delimiter ("--") or a Content-Type field ("C" or "c"). */
+function mayMatterInBody(first: number | undefined): boolean {
+  return first === 0x2d || first === 0x43 || first === 0x63;
 }

@@ -17,6 +17,7 @@ import { applyInbound } from "./apply.js";
 import { authenticate, systemResolver, type AuthenticationResult, type DnsResolver } from "./authenticate.js";
 import { classifyMessage } from "./classify.js";
 import type { AppliedOutcome, PreparedInbound } from "./inbound.js";
+import { refuseOversized } from "./oversized.js";
 import { parseLimitsOf, parseMessage, type ParsedMessage } from "./parse.js";
 import { resolveRoute } from "./route.js";
 
@@ -105,6 +106,11 @@ export class InboundPipeline {
       await this.recordRefusedRecipient(address, envelope, reply);
       throw reply;
     }
+  }
+
+  /** DATA past smtp.max_message_size: logged without its bytes, and rejected with the 552 to send (oversized.ts). */
+  refuseOversized(envelope: InboundEnvelope, size: number): Promise<never> {
+    return refuseOversized(this.deps, envelope, size, this.now());
   }
 
   async process(raw: Buffer, envelope: InboundEnvelope): Promise<InboundVerdict> {

@@ -45,6 +45,9 @@ export function primaryRoute(routes: readonly Route[]): Route | undefined {
  */
 export async function resolveRoute(tx: Tx, config: Config, rawAddress: string): Promise<Route> {
   const address = normalizeEmail(rawAddress);
+  // RFC 5321 §4.5.1: RCPT TO:<Postmaster> without a domain MUST be accepted (any case); smtp-server
+  // lets it through as written, and it means the primary domain's postmaster.
+  if (address === "postmaster") return { type: "postmaster", address: `postmaster@${config.primaryDomain}` };
   const target = classifyAddress(address, config.domains, config.fromAddress);
   switch (target.type) {
     case "foreign":

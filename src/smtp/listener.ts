@@ -3,13 +3,14 @@ import type { AddressInfo } from "node:net";
 import { createSecureContext } from "node:tls";
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from "smtp-server";
 import type { Config } from "../config/config.js";
-import { Refusal } from "../errors/refusal.js";
 import { SmtpReply, toSmtpReply } from "../errors/smtp-reply.js";
 import type { InboundPipeline } from "../inbound/pipeline.js";
 import type { Logger } from "../log.js";
 import { keepOwnEnhancedStatus } from "./enhanced-status.js";
 import { SessionLimits } from "./limits.js";
 import { checkMailFrom } from "./mail-from.js";
+import { ProcessingLanes } from "./processing-lanes.js";
+import { receiveMessage, spoolDirOf, type ReceivedMessage } from "./spool.js";
 
 export interface SmtpListener {
   /** Starts listening; resolves with the bound port (useful with port 0). */
@@ -45,6 +46,8 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
     },
     logger,
   );
+  const spool = { dir: spoolDirOf(config.database), memoryLimit: SPOOL_MEMORY_LIMIT };
+  const lanes = new ProcessingLanes();
   const server = new SMTPServer({
     name: config.primaryDomain,
     banner: config.smtp.banner ?? "Postern conversation gateway",
@@ -88,13 +91,32 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
     },
 
     onData(stream, session, callback) {
-      readMessage(stream, limits, session)
-        .then((raw) => {
+      readMessage(stream, limits, session, spool)
+        .then((message) => {
           if (stream.sizeExceeded) {
-            throw new Refusal("message_too_large", `The message is larger than the ${config.smtp.max_message_size} bytes this gateway accepts.`);
+            void message.discard();
+            return pipeline.refuseOversized(envelopeOf(session), stream.byteLength);
           }
+          const envelope = envelopeOf(session);
+          // The message is read back into memory only when its lane has room, and only once.
+          const work = async () => {
+            let raw: Buffer;
+            try {
+              raw = await message.bytes();
+            } finally {
+              void message.discard();
+            }
+            return pipeline.process(raw, envelope);
+          };
+          // processing_timeout counts from the moment the message's turn comes; the wait for it has its own bound.
           return limits.whileBusy(session, () =>
-            withTimeout(pipeline.process(raw, envelopeOf(session)), config.smtp.processing_timeout),
+            waitForLane(
+              (signal) => inLane(lanes, message.size, work, config.smtp.processing_timeout, signal),
+              LANE_WAIT_LIMIT,
+            ).catch((error: unknown) => {
+              void message.discard();
+              throw error;
+            }),
           );
         })
         .then(
@@ -146,22 +168,24 @@ function readTlsFiles(config: Config): { key: Buffer; cert: Buffer } | undefined
   return { key: readFileSync(config.smtp.tls_key), cert: readFileSync(config.smtp.tls_cert) };
 }
 
-/** Reads DATA; a client below smtp.min_data_rate (past its grace period) is cut off with 421. */
-function readMessage(stream: SMTPServerDataStream, limits: SessionLimits, session: SMTPServerSession): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const rate = limits.watchData(stream, session, (reply) => {
-      chunks.length = 0;
-      reject(reply);
-    });
-    stream.on("data", (chunk: Buffer) => {
-      rate.received(chunk.length);
-      // Past the limit, keep draining the stream but stop holding its bytes.
-      if (!stream.sizeExceeded) chunks.push(chunk);
-    });
-    stream.once("end", () => resolve(Buffer.concat(chunks)));
-    stream.once("error", reject);
-  });
+/** A message held in memory up to this size; a larger one goes to a spool file as it arrives. */
+const SPOOL_MEMORY_LIMIT = 256 * 1024;
+
+/**
+ * Reads DATA into memory or a spool file; a client below smtp.min_data_rate (past its grace
+ * period) is cut off with 421.
+ */
+function readMessage(
+  stream: SMTPServerDataStream,
+  limits: SessionLimits,
+  session: SMTPServerSession,
+  spool: { readonly dir: string; readonly memoryLimit: number },
+): Promise<ReceivedMessage> {
+  // Past the SIZE limit, the stream is still drained but its bytes are no longer held.
+  const reading = receiveMessage(stream, spool, () => !stream.sizeExceeded);
+  const rate = limits.watchData(stream, session, (reply) => reading.abort(reply));
+  stream.on("data", (chunk: Buffer) => rate.received(chunk.length));
+  return reading.received;
 }
 
 function envelopeOf(session: SMTPServerSession) {
@@ -174,6 +198,43 @@ function envelopeOf(session: SMTPServerSession) {
     // What the client said in EHLO/HELO; SPF checks it as well (SPEC §3).
     helo: session.hostNameAppearsAs ?? "",
   };
+}
+
+/**
+ * How long a received message may wait for its turn to be processed (ProcessingLanes) before it
+ * is answered 451 and dropped: well inside the 10 minutes RFC 5321 §4.5.3.2.6 has a client wait
+ * for the reply to DATA, so a backlog of large mail is retried later rather than dropped by the client.
+ */
+const LANE_WAIT_LIMIT = 3 * 60_000;
+
+/** Runs `start` with a signal that is aborted with a 451 once `ms` have passed (the lanes drop a message still waiting). */
+function waitForLane<T>(start: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new SmtpReply(451, "4.3.2", "Postern is busy with other large messages; please try again later.", "temporary_failure")),
+    ms,
+  );
+  return start(controller.signal).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The work's verdict, or 451 once it has run `timeout` ms. Its lane stays taken until the work
+ * itself ends, even when the client has had its 451: the memory it holds is still in use.
+ */
+function inLane<T>(lanes: ProcessingLanes, size: number, work: () => Promise<T>, timeout: number, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    lanes
+      .run(
+        size,
+        () => {
+          const running = work();
+          withTimeout(running, timeout).then(resolve, reject);
+          return running.catch(() => undefined);
+        },
+        signal,
+      )
+      .catch(reject);
+  });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

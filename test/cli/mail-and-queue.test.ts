@@ -2,8 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { claimDue, markDeferred, markFailed, markSent, type QueueEntry as QueueRow } from "../../src/domain/deliveries.repo.js";
 import type { DomainContext } from "../../src/domain/context.js";
 import type { Delivery } from "../../src/domain/records.js";
-import { insertMailLogEntry } from "../../src/domain/mail-log.repo.js";
-import { CLI_TIMEOUT_MS, createCliSandbox, expectRefused, type CliSandbox } from "../helpers/cli.js";
+import { insertMailLogEntry, listMailLog } from "../../src/domain/mail-log.repo.js";
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI_TIMEOUT_MS, createCliSandbox, expectRefused, REPO_ROOT, runPostern, type CliSandbox } from "../helpers/cli.js";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 const TIMEOUT = 8 * CLI_TIMEOUT_MS;
 
@@ -159,3 +163,67 @@ describe("postern queue", () => {
     expectRefused(missing, /424242/);
   });
 });
+
+describe("postern mail log --id N --raw", () => {
+  let t: TestGateway;
+  let configPath: string;
+
+  beforeAll(async () => {
+    // No admin: mail to postmaster@ stays in the mail log, which is where an admin-to-be reads it.
+    t = await startTestGateway();
+    const { database } = t.config;
+    configPath = join(t.dir, "cli.toml");
+    writeFileSync(
+      configPath,
+      [
+        "[gateway]",
+        'domain = "example.test"',
+        "[database]",
+        `engine = ${JSON.stringify(database.engine)}`,
+        ...(database.engine === "postgres" ? [`url = ${JSON.stringify(database.url)}`] : [`path = ${JSON.stringify(database.path)}`]),
+      ].join("\n"),
+    );
+  }, TIMEOUT);
+  afterAll(() => t?.dispose());
+
+  const postern = (...args: string[]) => runPostern(["--config", configPath, "mail", "log", ...args]);
+
+  it("prints a postmaster message kept for lack of an admin byte for byte, as it arrived over SMTP", { timeout: TIMEOUT }, async () => {
+    // Raw 8-bit and ISO-2022-JP must come out unchanged: --raw writes bytes, not text.
+    const raw = Buffer.concat([
+      Buffer.from("From: someone@isp.test\r\nTo: postmaster@example.test\r\nSubject: =?ISO-2022-JP?B?GyRCMnFAJRsoQg==?=\r\nMessage-ID: <kept-1@isp.test>\r\n"),
+      Buffer.from("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nYour server sends odd mail. Grüße, 田中\r\n", "utf8"),
+    ]);
+    const info = await t.send({ envelope: { from: "someone@isp.test", to: ["postmaster@example.test"] }, raw });
+    expect(info.response).toMatch(/kept in the mail log: there is no admin/);
+    const [entry] = await t.read(({ tx }) => listMailLog(tx));
+
+    const shown = await runPosternBytes(["--config", configPath, "mail", "log", "--id", String(entry!.id), "--raw"]);
+    expect(shown.code).toBe(0);
+    // What smtp-server hands over: the message as sent, possibly with a trailing line end added.
+    expect(shown.stdout.subarray(0, raw.length).equals(raw)).toBe(true);
+
+    const one = JSON.parse((await postern("--id", String(entry!.id), "--json")).stdout) as Record<string, unknown>;
+    expect(one).toMatchObject({ id: entry!.id, outcome: "accepted", to: ["postmaster@example.test"], messageId: "<kept-1@isp.test>" });
+    expect(one.reason).toMatch(/no admin to forward it to/);
+  });
+
+  it("says so when an entry kept no bytes, and refuses --raw without --id or for an unknown id", { timeout: TIMEOUT }, async () => {
+    await expect(t.send({ from: "someone@isp.test", to: "nobody@example.test", text: "hello" })).rejects.toThrow();
+    const refusedRcpt = (await t.read(({ tx }) => listMailLog(tx)))[0]!;
+    expectRefused(await postern("--id", String(refusedRcpt.id), "--raw"), /kept no message bytes/);
+    expectRefused(await postern("--raw"), /--raw shows one message: name it with --id N/);
+    expectRefused(await postern("--id", "999999", "--raw"), /no mail log entry 999999/);
+  });
+});
+
+/** Like runPostern, with stdout as bytes: --raw output is not text. */
+function runPosternBytes(args: readonly string[]): Promise<{ code: number; stdout: Buffer }> {
+  const { POSTERN_CONFIG: _ignored, ...env } = process.env;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [join(REPO_ROOT, "bin", "postern.js"), ...args], { cwd: REPO_ROOT, env, encoding: "buffer", timeout: CLI_TIMEOUT_MS }, (error, stdout) => {
+      if (error && typeof error.code !== "number") return reject(error);
+      resolve({ code: error ? (error.code as number) : 0, stdout });
+    });
+  });
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { repairCharsets } from "../../src/inbound/charset-repair.js";
+import { repairCharsets, utf8ReadAsLatin1 } from "../../src/inbound/charset-repair.js";
 import { parseMessage, withoutControls } from "../../src/inbound/parse.js";
 
 const head = (contentType: string, encoding = "8bit") =>
@@ -71,5 +71,16 @@ describe("repairCharsets", () => {
 describe("withoutControls", () => {
   it("drops NUL, BEL, ESC and DEL, keeps tab and line breaks", () => {
     expect(withoutControls("a\u0000b\u0007c\u001bd\u007fe\tf\ng\r\n")).toBe("abcde\tf\ng\r\n");
+  });
+});
+
+describe("utf8ReadAsLatin1: a raw UTF-8 header parameter read one byte per character", () => {
+  it("gives back what the sender wrote when the bytes are UTF-8, and leaves anything else alone", () => {
+    expect(utf8ReadAsLatin1(Buffer.from("請求書.pdf", "utf8").toString("latin1"))).toBe("請求書.pdf");
+    // A real ISO-8859-1 name ("café", é = 0xE9) is not valid UTF-8 and stays as read.
+    expect(utf8ReadAsLatin1("caf\u00e9.pdf")).toBe("caf\u00e9.pdf");
+    expect(utf8ReadAsLatin1("plain.pdf")).toBe("plain.pdf");
+    // Already decoded (RFC 2231): characters beyond Latin-1 mean there is nothing to repair.
+    expect(utf8ReadAsLatin1("Grüße 請求書.pdf")).toBe("Grüße 請求書.pdf");
   });
 });

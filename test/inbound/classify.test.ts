@@ -190,4 +190,13 @@ describe("classifyMessage: loops", () => {
     expect((await classify({ from: `reply+${newToken()}@example.test` })).kind).toBe("loop");
     expect((await classify({ from: `bounce+${newToken()}@second.test` })).kind).toBe("loop");
   });
+
+  it("mail From postmaster@ or abuse@ of Postern's domains is automatic, not a loop: Postern never writes from there, the MTA in front of it does", async () => {
+    for (const from of ["Mail Delivery System <postmaster@example.test>", "abuse@second.test"]) {
+      const result = await classify({ from }, false);
+      expect(result.kind).toBe("automatic");
+    }
+    // Its own Message-ID still makes it a loop, whatever the From.
+    expect((await classify({ from: "postmaster@example.test", messageId: mintMessageId(config, "forward") })).kind).toBe("loop");
+  });
 });

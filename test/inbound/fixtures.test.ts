@@ -206,6 +206,14 @@ const FIXTURES: readonly Expectation[] = [
     attachments: [{ filename: "PO-55812 signed.pdf", contentType: "application/pdf", inline: false }],
   },
   {
+    file: "attachment_raw_utf8_filename.eml",
+    kind: "human",
+    subject: "請求書",
+    kept: ["請求書を添付します。"],
+    // UTF-8 bytes in filename="…" with no RFC 2231/2047 encoding: mailparser reads them as Latin-1.
+    attachments: [{ filename: "請求書.pdf", contentType: "application/pdf", inline: false }],
+  },
+  {
     file: "new_message_inline_image_gmail.eml",
     kind: "human",
     kept: ["Exporting the monthly report to Excel fails", "It worked fine last week."],
@@ -351,6 +359,14 @@ const FIXTURES: readonly Expectation[] = [
 
   // ---- Delivery status notifications (envelope sender "") ---------------------------------------
   { file: "bounce_dsn_hard.eml", kind: "automatic", dsn: { status: "5.1.1", action: "failed" } },
+  // Sent to a copy's Reply-To or From instead of its VERP address (test/app/misdirected-bounces.test.ts).
+  { file: "bounce_postfix_to_reply_address.eml", kind: "automatic", dsn: { status: "5.1.1", action: "failed" } },
+  {
+    file: "bounce_exchange_to_from_address.eml",
+    kind: "automatic",
+    subject: "Undeliverable: Contract",
+    dsn: { status: "5.2.2", action: "failed" },
+  },
   {
     file: "bounce_postfix_user_unknown.eml",
     kind: "automatic",

@@ -1,0 +1,90 @@
+/**
+ * How many received messages are worked on (read back, parsed, authenticated, committed) at
+ * once. Working on a message costs several times its size in memory, so large messages share a
+ * budget of bytes and wait their turn in arrival order, while small ones have a lane of their own
+ * and never queue behind them. A message larger than the whole budget runs alone.
+ */
+export interface LaneLimits {
+  /** Messages up to this many bytes take the small lane. */
+  readonly smallMessage: number;
+  /** Small messages worked on at once. */
+  readonly smallConcurrency: number;
+  /** Bytes of large messages worked on at once. */
+  readonly largeBudget: number;
+}
+
+/** One 10 MB message (or a few of a few MB) in work at once, and one of up to the 25 MB default SIZE alone. */
+export const DEFAULT_LANE_LIMITS: LaneLimits = { smallMessage: 256 * 1024, smallConcurrency: 8, largeBudget: 16 * 1024 * 1024 };
+
+interface Waiting {
+  readonly size: number;
+  readonly start: () => void;
+}
+
+export class ProcessingLanes {
+  private smallRunning = 0;
+  private largeBytes = 0;
+  private largeRunning = 0;
+  private readonly smallQueue: Waiting[] = [];
+  private readonly largeQueue: Waiting[] = [];
+
+  constructor(private readonly limits: LaneLimits = DEFAULT_LANE_LIMITS) {}
+
+  /**
+   * Runs `work` once its lane has room. Aborting `signal` before then takes the message out of
+   * the queue: it is never worked on, and the promise rejects with the signal's reason.
+   */
+  run<T>(size: number, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const small = size <= this.limits.smallMessage;
+    return new Promise<T>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        const queue = small ? this.smallQueue : this.largeQueue;
+        const at = queue.indexOf(waiting);
+        if (at >= 0) queue.splice(at, 1);
+        reject(signal!.reason);
+        // A large message leaving the head of the queue may let the next one in.
+        this.next();
+      };
+      const waiting: Waiting = {
+        size,
+        start: () => {
+          signal?.removeEventListener("abort", onAbort);
+          work()
+            .then(resolve, reject)
+            .finally(() => {
+              if (small) this.smallRunning--;
+              else {
+                this.largeRunning--;
+                this.largeBytes -= size;
+              }
+              this.next();
+            });
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      (small ? this.smallQueue : this.largeQueue).push(waiting);
+      this.next();
+    });
+  }
+
+  /** Messages waiting for their turn, by lane (for diagnostics and tests). */
+  get waiting(): { readonly small: number; readonly large: number } {
+    return { small: this.smallQueue.length, large: this.largeQueue.length };
+  }
+
+  private next(): void {
+    while (this.smallQueue.length > 0 && this.smallRunning < this.limits.smallConcurrency) {
+      this.smallRunning++;
+      this.smallQueue.shift()!.start();
+    }
+    // In arrival order: a message too large for the room left waits, and so do those behind it.
+    for (let head = this.largeQueue[0]; head; head = this.largeQueue[0]) {
+      if (this.largeRunning > 0 && this.largeBytes + head.size > this.limits.largeBudget) break;
+      this.largeQueue.shift();
+      this.largeRunning++;
+      this.largeBytes += head.size;
+      head.start();
+    }
+  }
+}
