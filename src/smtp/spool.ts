@@ -35,7 +35,7 @@ const MAX_PENDING_WRITE = 256 * 1024;
 /**
  * Reads a DATA stream to its end. `keep()` says whether to go on holding bytes: false once
  * smtp-server has seen the message go over its SIZE limit, after which the rest is only drained.
- * Rejects with the stream's error or the spool file's (ENOSPC becomes 451 4.3.1 upstream);
+ * Rejects with the stream's error or the spool file's (ENOSPC becomes 451 4.3.0, storage full, upstream);
  * `abort()` on the returned handle stops waiting and frees what was held.
  */
 export function receiveMessage(
