@@ -117,11 +117,56 @@ export function cutAfterKept(document: Document, rendering: Rendering, trimmed: 
     return true;
   }
   const last = rendering.tokens[kept.length - 1] as PlacedToken;
-  // The punctuation closing the last word stays with it ("Amir." keeps its full stop).
-  const tail = /^[^\s\p{L}\p{N}\p{M}]*/u.exec(last.node.data.slice(last.end))?.[0] ?? "";
+  // The punctuation closing the last word stays with it ("Amir." keeps its full stop), also when
+  // markup ends before it ("<b>today</b>.").
+  const tail = closingPunctuation(last.node.data.slice(last.end));
   last.node.data = last.node.data.slice(0, last.end + tail.length);
-  removeAfter(last.node);
+  let end: Text = last.node;
+  if (last.end + tail.length === last.node.data.length) {
+    const next = nextText(last.node);
+    const more = next ? closingPunctuation(next.data) : "";
+    if (next && more) {
+      next.data = more;
+      end = next;
+    }
+  }
+  removeAfter(end);
   return true;
+}
+
+function closingPunctuation(text: string): string {
+  return /^[^\s\p{L}\p{N}\p{M}]*/u.exec(text)?.[0] ?? "";
+}
+
+/** The next text node in document order that has any text, over inline markup boundaries. */
+function nextText(node: ChildNode): Text | undefined {
+  let current: ChildNode | null = node;
+  while (current) {
+    let sibling: ChildNode | null = current.next;
+    while (sibling) {
+      const first = firstText(sibling);
+      if (first) return first;
+      // A block element between them is a new line, not the end of the sentence.
+      if (isTag(sibling) && !INLINE.has(sibling.name)) return undefined;
+      sibling = sibling.next;
+    }
+    const parent: ChildNode | null = current.parent as ChildNode | null;
+    if (!parent || parent.type === "root" || (isTag(parent) && !INLINE.has(parent.name))) return undefined;
+    current = parent;
+  }
+  return undefined;
+}
+
+const INLINE = new Set(["a", "b", "strong", "i", "em", "u", "span", "font", "small", "big", "code", "s", "strike", "sub", "sup", "mark"]);
+
+function firstText(node: ChildNode): Text | undefined {
+  if (isText(node)) return node.data === "" ? undefined : node;
+  if (!isTag(node) || !INLINE.has(node.name)) return undefined;
+  for (const child of node.children) {
+    const found = firstText(child);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function removeAfter(node: ChildNode): void {

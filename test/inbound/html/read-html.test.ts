@@ -28,6 +28,12 @@ describe("readHtml: quote blocks", () => {
     expect(reading.quoted).toContain("rollout dates");
   });
 
+  it("keeps the full stop after formatting that ends right before the quote", () => {
+    const reading = read('<p>It leaves <b>today</b>.</p><div class="gmail_quote">On Sun, Carol wrote:<blockquote>Hello</blockquote></div>');
+    expect(reading?.html).toBe("<p>It leaves <b>today</b>.</p>");
+    expect(reading?.text).toBe("It leaves today.");
+  });
+
   it("keeps a blockquote with the author's answers on both sides (inline answers)", () => {
     const html = `<div>Hi Alice,</div><blockquote type="cite">Can you do Monday?</blockquote><div>Yes, Monday works.</div><blockquote type="cite">And the room?</blockquote><div>Room 4.</div>`;
     const reading = read(html);
