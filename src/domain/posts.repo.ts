@@ -159,3 +159,17 @@ const lastSentPublic = (db: Db, t: Tables) =>
 export async function lastSentPublicPost(tx: Tx, conversationId: number): Promise<Post | undefined> {
   return tx.one(lastSentPublic, { conversationId });
 }
+
+const textSize = (db: Db, t: Tables) =>
+  db
+    .select({ bytes: sql<number>`length(${t.posts.body}) + coalesce(length(${t.posts.html}), 0)` })
+    .from(t.posts)
+    .where(eq(t.posts.id, p("postId")));
+const attachmentsSize = (db: Db, t: Tables) =>
+  db.select({ bytes: sql<number>`coalesce(sum(${t.attachments.size}), 0)` }).from(t.attachments).where(eq(t.attachments.postId, p("postId")));
+
+/** About how large a post's copies are (text, HTML and attachments), without loading any of it. */
+export async function postSize(tx: Tx, postId: number): Promise<number> {
+  const text = Number((await tx.one(textSize, { postId }))?.bytes ?? 0);
+  return text + Number((await tx.one(attachmentsSize, { postId }))?.bytes ?? 0);
+}

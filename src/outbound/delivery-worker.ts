@@ -7,12 +7,18 @@ import { deliveryIds, recordDeliveryOutcome, type DeliveryOutcome } from "../dom
 import { HELD_BACK_REASON } from "../domain/digests.service.js";
 import type { Delivery } from "../domain/records.js";
 import type { Logger } from "../log.js";
+import { ProcessingLanes } from "../concurrency/processing-lanes.js";
+import { postSize } from "../domain/posts.repo.js";
 import { checkDailyLimit } from "./daily-limit.js";
 import { Limiter } from "./limiter.js";
 import { compose, draftDelivery, RenderError, type RenderedDelivery } from "./render.js";
 import { nextAttempt } from "./retry-policy.js";
 import { classifySendError } from "../domain/delivery-errors.js";
 import type { Transport } from "./transports/transport.js";
+
+/** A copy carries its post about twice (text and HTML), and attachments grow by a third in base64. */
+const COPY_SIZE_FACTOR = 2;
+const MAX_REMEMBERED_POST_SIZES = 1000;
 
 export interface DeliveryWorkerOptions {
   /** The worker's own connection: sends never wait behind the inbound group commit, nor it behind them. */
@@ -40,6 +46,8 @@ export class DeliveryWorker {
   private readonly now: () => number;
   readonly owner: string;
   private readonly limiter: Limiter;
+  private readonly lanes: ProcessingLanes;
+  private readonly postSizes = new Map<number, number>();
   /** Rows this worker holds a lease on, waiting for a send slot or being sent. */
   private readonly claimed = new Set<number>();
   private readonly tasks = new Set<Promise<void>>();
@@ -58,6 +66,8 @@ export class DeliveryWorker {
     this.now = options.now ?? Date.now;
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.limiter = new Limiter(this.config.outbound.pool_size);
+    // Copies up to 256 KiB are never held back; larger ones share 16 MiB, one 10 MB copy at a time.
+    this.lanes = new ProcessingLanes({ smallMessage: 256 * 1024, smallConcurrency: this.config.outbound.batch_size, largeBudget: 16 * 1024 * 1024 });
   }
 
   /** Polls at once, then every `outbound.poll_interval`. */
@@ -129,8 +139,10 @@ export class DeliveryWorker {
 
   private dispatch(row: Delivery): Promise<void> {
     this.claimed.add(row.id);
-    const task = this.limiter
-      .run(() => this.deliver(row))
+    // Big copies take their turn within a byte budget before a send slot, so they neither pile up
+    // in memory several at once nor keep the slots from the small copies queued behind them.
+    const task = this.copySize(row)
+      .then((size) => this.lanes.run(size, () => this.limiter.run(() => this.deliver(row))))
       .catch((error: unknown) => {
         // Recording the outcome failed; the lease runs out and the row is tried once more.
         this.log.error({ event: "delivery.error", ...deliveryIds(row), err: error }, "delivery outcome not recorded");
@@ -143,6 +155,23 @@ export class DeliveryWorker {
       });
     this.tasks.add(task);
     return task;
+  }
+
+  /**
+   * About how much memory the copy takes to render and compose: its post's text, HTML and
+   * attachments (base64 adds a third), known without loading them; remembered per post, since a
+   * post's copies come in a burst. Other kinds of mail are small.
+   */
+  private async copySize(row: Delivery): Promise<number> {
+    if (row.kind !== "post" || row.postId === null) return 0;
+    let size = this.postSizes.get(row.postId);
+    if (size === undefined) {
+      const postId = row.postId;
+      size = Math.ceil((await this.store.read((tx) => postSize(tx, postId))) * COPY_SIZE_FACTOR);
+      if (this.postSizes.size >= MAX_REMEMBERED_POST_SIZES) this.postSizes.delete(this.postSizes.keys().next().value as number);
+      this.postSizes.set(postId, size);
+    }
+    return size;
   }
 
   private async deliver(row: Delivery): Promise<void> {

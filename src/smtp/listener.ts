@@ -9,7 +9,7 @@ import type { Logger } from "../log.js";
 import { keepOwnEnhancedStatus } from "./enhanced-status.js";
 import { SessionLimits } from "./limits.js";
 import { checkMailFrom } from "./mail-from.js";
-import { ProcessingLanes } from "./processing-lanes.js";
+import { ProcessingLanes } from "../concurrency/processing-lanes.js";
 import { receiveMessage, spoolDirOf, type ReceivedMessage } from "./spool.js";
 
 export interface SmtpListener {

@@ -12,10 +12,10 @@ import { describe, expect, it } from "vitest";
 // are always fine.
 // ---------------------------------------------------------------------------
 const ALLOWED: Record<string, readonly string[]> = {
-  smtp: ["inbound", "errors", "config", "log"],
+  smtp: ["inbound", "concurrency", "errors", "config", "log"],
   inbound: ["domain", "db", "errors", "config", "log"],
   domain: ["db", "errors", "config", "log", "schema"],
-  outbound: ["domain", "db", "errors", "config", "log"],
+  outbound: ["domain", "db", "concurrency", "errors", "config", "log"],
   scheduler: ["domain", "db", "errors", "config", "log"],
   cli: ["domain", "db", "errors", "config", "log", "app"],
   // app composes everything except cli (and schema, which only db and domain may touch).
@@ -25,6 +25,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   config: ["errors"],
   log: ["config"],
   errors: [],
+  // How much work runs at once, by size: shared by the inbound listener and the delivery worker.
+  concurrency: [],
   // Outside src/: importable only by db and domain.
   schema: [],
 };

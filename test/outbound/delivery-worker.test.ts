@@ -332,3 +332,48 @@ describe("delivery worker over SMTP", () => {
     expect(relay.replies).toEqual([]);
   });
 });
+
+describe("memory: big copies take turns", () => {
+  /** A relay that takes a moment per message and remembers how many it held at once. */
+  function countingTransport(): Transport & { most: number } {
+    let now = 0;
+    const counter = {
+      most: 0,
+      async send(message: { raw: Buffer }) {
+        now++;
+        counter.most = Math.max(counter.most, now);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        now--;
+        return { response: `250 ok ${message.raw.length}` };
+      },
+      async close() {},
+    };
+    return counter;
+  }
+
+  async function sendAll(bodyBytes: number, attachmentBytes: number): Promise<number> {
+    const seeded = await seedDirectConversation(t);
+    for (let i = 0; i < 3; i++) {
+      await seedPostCopy(t, seeded.conversation, seeded.alice, seeded.bob, {
+        body: `Copy ${i}. ${"x".repeat(bodyBytes)}`,
+        attachments: attachmentBytes ? [{ filename: `scan-${i}.pdf`, contentType: "application/pdf", contentId: null, inline: false, content: Buffer.alloc(attachmentBytes, i) }] : [],
+        now: clock + i,
+      });
+    }
+    clock += 10 * MIN;
+    const transport = countingTransport();
+    const config = buildConfig({ gateway: { domain: DOMAIN }, outbound: { pool_size: 5, max_per_user_per_day: 0 } });
+    const created = new DeliveryWorker({ store: workerStore, config, logger: silentLogger(), transport, now: () => clock });
+    workers.push(created);
+    await created.pollOnce();
+    return transport.most;
+  }
+
+  it("sends copies of 10 MB posts one at a time, whatever the pool's width", { timeout: 60_000 }, async () => {
+    expect(await sendAll(10, 10 * 1024 * 1024)).toBe(1);
+  });
+
+  it("sends small copies side by side", async () => {
+    expect(await sendAll(10, 0)).toBeGreaterThan(1);
+  });
+});

@@ -1,8 +1,9 @@
 /**
- * How many received messages are worked on (read back, parsed, authenticated, committed) at
- * once. Working on a message costs several times its size in memory, so large messages share a
- * budget of bytes and wait their turn in arrival order, while small ones have a lane of their own
- * and never queue behind them. A message larger than the whole budget runs alone.
+ * How many messages are worked on at once: received ones (read back, parsed, authenticated,
+ * committed) and copies being sent (rendered, composed, handed to the relay). Working on a message
+ * costs several times its size in memory, so large messages share a budget of bytes and wait their
+ * turn in arrival order, while small ones have a lane of their own and never queue behind them. A
+ * message larger than the whole budget runs alone.
  */
 export interface LaneLimits {
   /** Messages up to this many bytes take the small lane. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ProcessingLanes } from "../../src/smtp/processing-lanes.js";
+import { ProcessingLanes } from "../../src/concurrency/processing-lanes.js";
 
 const MB = 1024 * 1024;
 
