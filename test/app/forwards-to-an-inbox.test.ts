@@ -7,13 +7,12 @@
 
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { participantsWithUsers } from "../../src/domain/conversations.repo.js";
 import { listPosts, attachmentsOfPost } from "../../src/domain/posts.repo.js";
 import { findUserByEmail } from "../../src/domain/users.repo.js";
-import { addUser } from "../../src/domain/users.service.js";
 import type { SinkMessage } from "../helpers/smtp-sink.js";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { startDesk } from "../helpers/desk.js";
+import type { TestGateway } from "../helpers/gateway.js";
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/eml/${name}`, import.meta.url));
 const to = (m: SinkMessage) => m.envelope.rcptTo[0];
@@ -22,14 +21,7 @@ describe("a member forwards a customer's mail to the inbox", () => {
   let t: TestGateway;
 
   beforeEach(async () => {
-    t = await startTestGateway();
-    await t.write(async (ctx) => {
-      await addUser(ctx, { email: "alice@team.test", name: "Alice Agent", role: "staff" });
-      await addUser(ctx, { email: "bob@team.test", name: "Bob Agent", role: "staff" });
-      await addGroup(ctx, { name: "support", inbox: "support@example.test" });
-      await addGroupMember(ctx, "support", "alice@team.test");
-      await addGroupMember(ctx, "support", "bob@team.test");
-    });
+    t = await startDesk();
   });
   afterEach(() => t.dispose());
 

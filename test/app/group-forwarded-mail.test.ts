@@ -7,14 +7,14 @@
 
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { listConversationSummaries, participantsWithUsers } from "../../src/domain/conversations.repo.js";
 import { listMailLog } from "../../src/domain/mail-log.repo.js";
 import { listPosts } from "../../src/domain/posts.repo.js";
 import { findUserByEmail } from "../../src/domain/users.repo.js";
 import { addUser } from "../../src/domain/users.service.js";
 import type { SinkMessage } from "../helpers/smtp-sink.js";
-import { smtpError, startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { startDesk } from "../helpers/desk.js";
+import { smtpError, type TestGateway } from "../helpers/gateway.js";
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/eml/${name}`, import.meta.url), "utf8");
 const to = (m: SinkMessage) => m.envelope.rcptTo[0];
@@ -24,15 +24,8 @@ describe("mail a group or forwarder passes on to an inbox", () => {
   let t: TestGateway;
 
   beforeEach(async () => {
-    t = await startTestGateway();
-    await t.write(async (ctx) => {
-      await addUser(ctx, { email: "alice@team.test", name: "Alice Agent", role: "staff" });
-      await addUser(ctx, { email: "bob@team.test", name: "Bob Agent", role: "staff" });
-      await addUser(ctx, { email: "molly@team.test", name: "Molly Member", username: "molly" });
-      await addGroup(ctx, { name: "support", inbox: "support@example.test" });
-      await addGroupMember(ctx, "support", "alice@team.test");
-      await addGroupMember(ctx, "support", "bob@team.test");
-    });
+    t = await startDesk();
+    await t.write((ctx) => addUser(ctx, { email: "molly@team.test", name: "Molly Member", username: "molly" }));
   });
   afterEach(() => t.dispose());
 

@@ -1,25 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { eq } from "drizzle-orm";
-import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
-import { addUser } from "../../src/domain/users.service.js";
 import { findUserByEmail } from "../../src/domain/users.repo.js";
 import { listConversationSummaries, participantsWithUsers } from "../../src/domain/conversations.repo.js";
 import { listPosts } from "../../src/domain/posts.repo.js";
 import { deliveries } from "../../schema/schema.js";
-import { rawHeader, startTestGateway, tokenOf, type TestGateway } from "../helpers/gateway.js";
+import { startDesk } from "../helpers/desk.js";
+import { rawHeader, tokenOf, type TestGateway } from "../helpers/gateway.js";
 
 describe("a stranger writes to a group inbox and the team answers", () => {
   let t: TestGateway;
 
   beforeEach(async () => {
-    t = await startTestGateway();
-    await t.write(async (ctx) => {
-      await addUser(ctx, { email: "alice@team.test", name: "Alice Agent", role: "staff" });
-      await addUser(ctx, { email: "bob@team.test", name: "Bob Agent", role: "staff" });
-      await addGroup(ctx, { name: "support", inbox: "support@example.test" });
-      await addGroupMember(ctx, "support", "alice@team.test");
-      await addGroupMember(ctx, "support", "bob@team.test");
-    });
+    t = await startDesk();
   });
   afterEach(() => t.dispose());
 

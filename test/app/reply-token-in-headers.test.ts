@@ -5,13 +5,12 @@
 // Postern accept mail for an envelope recipient it refuses at RCPT. All over real SMTP.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { listConversationSummaries } from "../../src/domain/conversations.repo.js";
 import { listPosts } from "../../src/domain/posts.repo.js";
-import { addUser } from "../../src/domain/users.service.js";
 import type { SinkMessage } from "../helpers/smtp-sink.js";
 import { rawClient } from "../helpers/raw-smtp.js";
-import { rawHeader, smtpError, startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { startDesk } from "../helpers/desk.js";
+import { rawHeader, smtpError, type TestGateway } from "../helpers/gateway.js";
 
 const to = (m: SinkMessage) => m.envelope.rcptTo[0];
 const replyAddress = (m: SinkMessage | undefined) => m!.parsed.replyTo!.value[0]!.address!;
@@ -23,14 +22,7 @@ describe("a reply whose token is only in its header fields", () => {
   let carolsReply: string;
 
   beforeEach(async () => {
-    t = await startTestGateway();
-    await t.write(async (ctx) => {
-      await addUser(ctx, { email: "alice@team.test", name: "Alice Agent", role: "staff" });
-      await addUser(ctx, { email: "bob@team.test", name: "Bob Agent", role: "staff" });
-      await addGroup(ctx, { name: "support", inbox: "support@example.test" });
-      await addGroupMember(ctx, "support", "alice@team.test");
-      await addGroupMember(ctx, "support", "bob@team.test");
-    });
+    t = await startDesk();
     await t.send({ from: "carol@customer.test", to: "support@example.test", subject: "Broken widget", text: "It broke." });
     const copies = await t.sink.waitFor(2);
     alicesReply = replyAddress(copies.find((m) => to(m) === "alice@team.test"));
