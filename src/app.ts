@@ -1,3 +1,4 @@
+import { ProcessingLanes } from "./concurrency/processing-lanes.js";
 import type { Config } from "./config/config.js";
 import { openStore } from "./db/database.js";
 import type { Store } from "./db/store.js";
@@ -48,7 +49,10 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   // PostgreSQL: the pool already gives every transaction a connection of its own.
   const workerStore = config.database.engine === "sqlite" ? await openStore(config.database, "require-current") : store;
   const transport = options.transport ?? createTransport(config, logger);
-  const worker = new DeliveryWorker({ store: workerStore, config, logger, transport, ...(options.now ? { now: options.now } : {}) });
+  // Large messages received and large copies sent take turns within one budget: each costs several
+  // times its size in memory, and two budgets side by side would add up.
+  const largeWork = new ProcessingLanes();
+  const worker = new DeliveryWorker({ store: workerStore, config, logger, transport, largeWork, ...(options.now ? { now: options.now } : {}) });
   const pipeline = new InboundPipeline({
     store,
     config,
@@ -57,7 +61,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
     onDeliveriesQueued: () => worker.wake(),
     resolver: options.resolver ?? systemResolver,
   });
-  const listener = createSmtpListener({ config, logger, pipeline });
+  const listener = createSmtpListener({ config, logger, pipeline, largeWork });
   let port: number;
   try {
     port = await listener.listen();

@@ -29,7 +29,14 @@ export class ProcessingLanes {
   private readonly smallQueue: Waiting[] = [];
   private readonly largeQueue: Waiting[] = [];
 
-  constructor(private readonly limits: LaneLimits = DEFAULT_LANE_LIMITS) {}
+  /**
+   * `sharedLarge`: lanes whose large budget this one uses instead of its own, so that messages
+   * received and copies sent, each large, do not add up: one budget for both.
+   */
+  constructor(
+    private readonly limits: LaneLimits = DEFAULT_LANE_LIMITS,
+    private readonly sharedLarge?: ProcessingLanes,
+  ) {}
 
   /**
    * Runs `work` once its lane has room. Aborting `signal` before then takes the message out of
@@ -37,6 +44,7 @@ export class ProcessingLanes {
    */
   run<T>(size: number, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const small = size <= this.limits.smallMessage;
+    if (!small && this.sharedLarge) return this.sharedLarge.run(size, work, signal);
     return new Promise<T>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const onAbort = () => {

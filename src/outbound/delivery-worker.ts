@@ -7,7 +7,7 @@ import { deliveryIds, recordDeliveryOutcome, type DeliveryOutcome } from "../dom
 import { HELD_BACK_REASON } from "../domain/digests.service.js";
 import type { Delivery } from "../domain/records.js";
 import type { Logger } from "../log.js";
-import { ProcessingLanes } from "../concurrency/processing-lanes.js";
+import { DEFAULT_LANE_LIMITS, ProcessingLanes } from "../concurrency/processing-lanes.js";
 import { postSize } from "../domain/posts.repo.js";
 import { checkDailyLimit } from "./daily-limit.js";
 import { Limiter } from "./limiter.js";
@@ -31,6 +31,8 @@ export interface DeliveryWorkerOptions {
   readonly now?: () => number;
   /** Lease owner written on claimed rows; unique per process by default. */
   readonly owner?: string;
+  /** The budget for large copies, shared with the listener's large received messages. */
+  readonly largeWork?: ProcessingLanes;
 }
 
 /**
@@ -67,7 +69,10 @@ export class DeliveryWorker {
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.limiter = new Limiter(this.config.outbound.pool_size);
     // Copies up to 256 KiB are never held back; larger ones share 16 MiB, one 10 MB copy at a time.
-    this.lanes = new ProcessingLanes({ smallMessage: 256 * 1024, smallConcurrency: this.config.outbound.batch_size, largeBudget: 16 * 1024 * 1024 });
+    this.lanes = new ProcessingLanes(
+      { smallMessage: DEFAULT_LANE_LIMITS.smallMessage, smallConcurrency: this.config.outbound.batch_size, largeBudget: DEFAULT_LANE_LIMITS.largeBudget },
+      options.largeWork,
+    );
   }
 
   /** Polls at once, then every `outbound.poll_interval`. */

@@ -9,7 +9,7 @@ import type { Logger } from "../log.js";
 import { keepOwnEnhancedStatus } from "./enhanced-status.js";
 import { SessionLimits } from "./limits.js";
 import { checkMailFrom } from "./mail-from.js";
-import { ProcessingLanes } from "../concurrency/processing-lanes.js";
+import { DEFAULT_LANE_LIMITS, ProcessingLanes } from "../concurrency/processing-lanes.js";
 import { receiveMessage, spoolDirOf, type ReceivedMessage } from "./spool.js";
 
 export interface SmtpListener {
@@ -29,13 +29,15 @@ export interface ListenerDeps {
   readonly config: Config;
   readonly logger: Logger;
   readonly pipeline: InboundPipeline;
+  /** The budget for large messages, shared with the delivery worker's large copies. */
+  readonly largeWork?: ProcessingLanes;
 }
 
 /**
  * The thin adapter: RCPT TO asks the router, DATA hands the bytes to the pipeline and answers
  * with its verdict. No rule about conversations lives here.
  */
-export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): SmtpListener {
+export function createSmtpListener({ config, logger, pipeline, largeWork }: ListenerDeps): SmtpListener {
   const tls = readTlsFiles(config);
   const limits = new SessionLimits(
     {
@@ -47,7 +49,7 @@ export function createSmtpListener({ config, logger, pipeline }: ListenerDeps): 
     logger,
   );
   const spool = { dir: spoolDirOf(config.database), memoryLimit: SPOOL_MEMORY_LIMIT };
-  const lanes = new ProcessingLanes();
+  const lanes = new ProcessingLanes(DEFAULT_LANE_LIMITS, largeWork);
   const server = new SMTPServer({
     name: config.primaryDomain,
     banner: config.smtp.banner ?? "Postern conversation gateway",

@@ -19,7 +19,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   scheduler: ["domain", "db", "errors", "config", "log"],
   cli: ["domain", "db", "errors", "config", "log", "app"],
   // app composes everything except cli (and schema, which only db and domain may touch).
-  app: ["smtp", "inbound", "domain", "outbound", "scheduler", "db", "errors", "config", "log"],
+  app: ["smtp", "inbound", "domain", "outbound", "scheduler", "concurrency", "db", "errors", "config", "log"],
   db: ["schema", "config", "errors", "log"],
   // Infrastructure.
   config: ["errors"],

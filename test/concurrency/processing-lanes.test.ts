@@ -106,3 +106,27 @@ describe("processing lanes", () => {
     expect(await l.run(10 * MB, async () => "next")).toBe("next");
   });
 });
+
+describe("processing lanes sharing one large budget", () => {
+  it("lets a large copy wait for a large received message, while each side's small ones go on", async () => {
+    const shared = new ProcessingLanes({ smallMessage: 256 * 1024, smallConcurrency: 1, largeBudget: 16 * MB });
+    const inbound = new ProcessingLanes({ smallMessage: 256 * 1024, smallConcurrency: 2, largeBudget: 16 * MB }, shared);
+    const outbound = new ProcessingLanes({ smallMessage: 256 * 1024, smallConcurrency: 2, largeBudget: 16 * MB }, shared);
+    const started: string[] = [];
+    const [received, copy, smallIn, smallOut] = ["received", "copy", "small in", "small out"].map((name) => job(started, name));
+    const results = [
+      inbound.run(10 * MB, received!.work),
+      outbound.run(10 * MB, copy!.work),
+      inbound.run(1000, smallIn!.work),
+      outbound.run(1000, smallOut!.work),
+    ];
+    await turn();
+    expect(started).toEqual(["received", "small in", "small out"]);
+    received!.finish();
+    await turn();
+    await turn();
+    expect(started).toContain("copy");
+    for (const j of [copy, smallIn, smallOut]) j!.finish();
+    expect(await Promise.all(results)).toEqual(["received", "copy", "small in", "small out"]);
+  });
+});
