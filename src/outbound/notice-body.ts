@@ -1,6 +1,6 @@
 import type { EffectiveDelivery } from "../domain/delivery-modes.service.js";
 import type { NoticeKind } from "../domain/records.js";
-import { escapeHtml, htmlDocument, paragraphs, type BodyParts } from "./message-body.js";
+import { escapeHtml, htmlDocument, linkedParagraphs, type BodyParts } from "./message-body.js";
 import { capText, displayNameText, flattenText, MAX_FOOTER_SUBJECT_LENGTH, MAX_VIA_LENGTH } from "./user-text.js";
 
 /** One earlier post as a catch-up shows it: who wrote it, when, and what they wrote. */
@@ -147,5 +147,6 @@ export function noticeBody(input: NoticeBodyInput): BodyParts {
   }
   if (input.leaveAddress) sections.push(`To leave the conversation, send an email to ${input.leaveAddress}.`);
   const text = `${sections.join("\n\n")}\n`;
-  return { text, html: htmlDocument(sections.map((section) => paragraphs(section) || `<p>${escapeHtml(section)}</p>`).join("\n")) };
+  // Addresses in the posts it carries and in its own sentences (accept+, decline+, leave+) become links.
+  return { text, html: htmlDocument(sections.map((section) => linkedParagraphs(section) || `<p>${escapeHtml(section)}</p>`).join("\n")) };
 }

@@ -9,7 +9,7 @@ import { findUserById } from "../domain/users.repo.js";
 import { displayName } from "../domain/users.service.js";
 import { deskMemberIds } from "../domain/visibility.js";
 import type { MailDraft } from "./compose.js";
-import { escapeHtml, htmlDocument, paragraphs } from "./message-body.js";
+import { escapeHtml, htmlDocument, linkedParagraphs } from "./message-body.js";
 import { RenderError } from "./render-error.js";
 import { capText, displayNameText, flattenText, headerText, MAX_FOOTER_SUBJECT_LENGTH, MAX_VIA_LENGTH } from "./user-text.js";
 
@@ -102,7 +102,7 @@ function digestBody(sections: readonly Section[], muted: readonly { subject: str
       const heading = `----- ${displayNameText(post.author) || "Someone"}, ${post.at.toUTCString()} -----`;
       const trimmed = capText(post.body.trim(), MAX_POST_CHARS) || "(no text)";
       text.push(`${heading}\n${trimmed}`);
-      html.push(`<p style="color:#666">${escapeHtml(heading)}</p>\n${paragraphs(trimmed)}`);
+      html.push(`<p style="color:#666">${escapeHtml(heading)}</p>\n${linkedParagraphs(trimmed)}`);
     }
     if (section.replyAddress) {
       text.push(`To answer in this conversation, send an email to ${section.replyAddress}.`);

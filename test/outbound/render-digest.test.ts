@@ -29,7 +29,7 @@ describe("render a digest", () => {
     await seedPost(t, quiet, alice, { body: "More blah." });
     const { conversation } = await seedConversation(t, alice, [bob], { subject: "Plans", body: "Friday?" });
     await seedPost(t, conversation, bob, { body: "Yes." });
-    await seedPost(t, conversation, alice, { body: "Noon then.\n\nSee you." });
+    await seedPost(t, conversation, alice, { body: "Noon then.\n\nSee you at https://maps.example/cafe" });
 
     const digest = await t.write((ctx) => makeDigest(ctx, bob.id), T0);
     const delivery = (await allDeliveries(t)).find((d) => d.digestId === digest!.id)!;
@@ -41,9 +41,11 @@ describe("render a digest", () => {
     expect(draft.messageId).toBe(`<postern.digest.${delivery.bounceToken}@example.test>`);
     // Posts after Bob's own answer only: writing read the ones before it.
     expect(text).not.toContain("Friday?");
-    expect(text).toContain(`== "Plans" ==\n\n----- Alice, ${new Date(T0).toUTCString()} -----\nNoon then.\n\nSee you.\n\nTo answer in this conversation, send an email to ${bobsReply}.`);
+    expect(text).toContain(`== "Plans" ==\n\n----- Alice, ${new Date(T0).toUTCString()} -----\nNoon then.\n\nSee you at https://maps.example/cafe\n\nTo answer in this conversation, send an email to ${bobsReply}.`);
     expect(text).toContain('Muted: 2 unread messages in "Chatter".');
     expect(text).not.toContain("Blah.");
     expect(String(draft.mail.html)).toContain(`<a href="mailto:${bobsReply}">`);
+    // A post that came as plain text has its web address linked, as in a copy of its own.
+    expect(String(draft.mail.html)).toContain('<a href="https://maps.example/cafe"');
   });
 });

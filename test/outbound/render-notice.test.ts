@@ -110,6 +110,8 @@ describe("notices: system mail about a conversation", () => {
     expect(mail.text).toContain("Saturday at three?");
     expect(mail.text).toContain(`accept+${token}@${DOMAIN}`);
     expect(mail.text).toContain(`decline+${token}@${DOMAIN}`);
+    // In HTML the addresses to answer with are links a reader can click.
+    expect(mail.html).toContain(`<a href="mailto:accept+${token}@${DOMAIN}"`);
     expect(mail.replyTo?.value[0]?.address).toBe(`reply+${token}@${DOMAIN}`);
   });
 });
