@@ -22,8 +22,11 @@ const REQUESTS = [
   "avregistrera", "afmeld", "avmeld", "wypisz mnie",
 ];
 
-const POLITE_PREFIX = /^(please|pls|plz|kindly|bitte|merci de|s'il vous plaît|svp|por favor|per favore|alstublieft|proszę)[\s,]+/;
-const POLITE_SUFFIX = /[\s,]+(please|pls|plz|thanks|thank you|thx|bitte|danke|merci|svp|s'il vous plaît|gracias|grazie|bedankt)$/;
+// Courtesy words around the request ("please remove me", "abmelden, danke") do not make it a message.
+const POLITE_BEFORE = ["please", "pls", "plz", "kindly", "bitte", "merci de", "s'il vous plaît", "svp", "por favor", "per favore", "alstublieft", "proszę"];
+const POLITE_AFTER = ["please", "pls", "plz", "thanks", "thank you", "thx", "bitte", "danke", "merci", "svp", "s'il vous plaît", "gracias", "grazie", "bedankt"];
+const POLITE_PREFIX = new RegExp(`^(${POLITE_BEFORE.join("|")})[\\s,]+`);
+const POLITE_SUFFIX = new RegExp(`[\\s,]+(${POLITE_AFTER.join("|")})$`);
 
 const KNOWN = new Set(REQUESTS);
 
