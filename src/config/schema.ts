@@ -65,6 +65,11 @@ const smtp = z
     min_data_rate_grace: duration.default("10s"),
     /** How long one message may take to process after DATA before the client is told 451. */
     processing_timeout: duration.default("30s"),
+    /**
+     * How long the listener waits before its 220 greeting; a client that talks first is refused as an
+     * early talker (spamware does). 0 greets at once, for a trusted front MTA or a benchmark.
+     */
+    greeting_delay: duration.default("100ms"),
     /** Both or neither: STARTTLS is offered only with a key and its certificate. */
     tls_key: z.string().min(1).optional(),
     tls_cert: z.string().min(1).optional(),
@@ -139,6 +144,11 @@ const outbound = z
     give_up_after: duration.default("5d"),
     lease: duration.default("2m"),
     poll_interval: duration.default("1s"),
+    /**
+     * Claim, render and send in a worker thread with its own database connection, woken when
+     * deliveries are queued, so inbound and outbound work on two cores; false keeps them on one.
+     */
+    delivery_thread: z.boolean().default(true),
     batch_size: z.number().int().positive().default(50),
     /** 0 means no limit; system mail (invitations, digests) never counts. */
     max_per_user_per_day: z.number().int().nonnegative().default(100),
