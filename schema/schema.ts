@@ -147,7 +147,14 @@ export const posts = sqliteTable(
     createdAt: millis("created_at").notNull(),
     sentAt: millis("sent_at"),
   },
-  (t) => [index("posts_conversation_idx").on(t.conversationId), index("posts_source_message_id_idx").on(t.sourceMessageId)],
+  (t) => [
+    // A conversation's posts in order (threading, `conversations show`), on both engines. The
+    // columns after id are what the visibility rule and the listing look at: counting what one
+    // participant can see or has not read (`conversations list --user`) and listing a long
+    // conversation read the index alone, never each post's row and text.
+    index("posts_conversation_idx").on(t.conversationId, t.id, t.state, t.authorId, t.note, t.sentAt, t.createdAt),
+    index("posts_source_message_id_idx").on(t.sourceMessageId),
+  ],
 );
 
 export const attachments = sqliteTable(
@@ -286,6 +293,8 @@ export const deliveries = sqliteTable(
     uniqueIndex("deliveries_post_recipient_idx").on(t.postId, t.recipientId).where(sql`${t.postId} IS NOT NULL`),
     index("deliveries_due_idx").on(t.status, t.nextAttemptAt),
     index("deliveries_recipient_sent_idx").on(t.recipientId, t.sentAt),
+    // Copies to one person in flight right now (the daily limit): found among few rows however many were sent before.
+    index("deliveries_recipient_status_idx").on(t.recipientId, t.status),
     uniqueIndex("deliveries_notice_recipient_idx").on(t.noticeId, t.recipientId).where(sql`${t.noticeId} IS NOT NULL`),
     uniqueIndex("deliveries_digest_idx").on(t.digestId).where(sql`${t.digestId} IS NOT NULL`),
   ],

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type Database from "better-sqlite3";
@@ -23,8 +23,22 @@ import { Refusal } from "../errors/refusal.js";
  * created_at). A database migrated by drizzle's `migrate()` is up to date here, and the reverse.
  */
 
-/** schema/migrations in the checkout, found from this file so it holds whatever the working directory. */
-export const MIGRATIONS_FOLDER = resolve(dirname(fileURLToPath(import.meta.url)), "../../schema/migrations");
+/**
+ * A folder of schema/ in the checkout, found from this file so it holds whatever the working
+ * directory: the nearest schema/NAME with a drizzle journal above src/db, or above dist/src/db
+ * (the build compiles the schema's TypeScript but leaves the SQL where drizzle-kit writes it).
+ */
+export function schemaFolder(name: string): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (let dir = resolve(here, "../.."); ; dir = dirname(dir)) {
+    const folder = join(dir, "schema", name);
+    if (existsSync(join(folder, "meta", "_journal.json"))) return folder;
+    if (dirname(dir) === dir) return resolve(here, "../../schema", name);
+  }
+}
+
+/** schema/migrations in the checkout. */
+export const MIGRATIONS_FOLDER = schemaFolder("migrations");
 
 /** drizzle's default table name; drizzle's `migrate()` uses it when no `migrationsTable` is given. */
 const MIGRATIONS_TABLE = "__drizzle_migrations";

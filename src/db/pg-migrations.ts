@@ -1,12 +1,12 @@
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import type pg from "pg";
 import { Refusal } from "../errors/refusal.js";
+import { schemaFolder } from "./migrations.js";
 
-export const PG_MIGRATIONS_FOLDER = resolve(dirname(fileURLToPath(import.meta.url)), "../../schema/migrations-pg");
+/** schema/migrations-pg in the checkout, from src/db or dist/src/db. */
+export const PG_MIGRATIONS_FOLDER = schemaFolder("migrations-pg");
 
 /**
  * Any fixed number: every Postern node asks for the same advisory lock, so nodes starting

@@ -2,10 +2,11 @@ import type { Tx } from "../db/store.js";
 import { refuse } from "../errors/refusal.js";
 import { actAs } from "./activity.service.js";
 import type { DomainContext } from "./context.js";
+import { postLines, type PostLine } from "./conversation-views.repo.js";
 import * as repo from "./conversations.repo.js";
 import { requireVisibleConversation } from "./drafts.service.js";
-import { lastSentPost, listPosts } from "./posts.repo.js";
-import type { Conversation, Participant, Post, User } from "./records.js";
+import { lastSentPost } from "./posts.repo.js";
+import type { Conversation, Participant, User } from "./records.js";
 
 /**
  * What the CLI shows of conversations, and for whom. Without a viewer it is an admin's view:
@@ -40,18 +41,20 @@ export interface ConversationView {
   readonly participants: readonly repo.ParticipantWithUser[];
   /** The viewer's own participation, when there is a viewer. */
   readonly viewerParticipant?: Participant;
-  readonly posts: readonly Post[];
+  /** Oldest first, without their text unless asked for. */
+  readonly posts: readonly PostLine[];
 }
 
 /**
  * One conversation as `viewer` sees it: a draft only for its author, and only the posts they
  * could see (none of someone else's drafts, notes only for the desk). An admin without a viewer
- * sees every sent post.
+ * sees every sent post. The posts' text is read only with `bodies`: a long conversation's
+ * listing then costs its metadata alone.
  */
-export async function viewConversation(tx: Tx, id: number, viewer?: User): Promise<ConversationView> {
+export async function viewConversation(tx: Tx, id: number, viewer?: User, options: { readonly bodies?: boolean } = {}): Promise<ConversationView> {
   const conversation = await requireVisibleConversation(tx, id, viewer);
   const participants = await repo.participantsWithUsers(tx, id);
-  const all = await listPosts(tx, id);
+  const all = await postLines(tx, id, options.bodies ?? false);
   if (!viewer) return { conversation, participants, posts: all.filter((post) => post.state === "sent") };
   const viewerParticipant = participants.find((row) => row.user.id === viewer.id)?.participant;
   if (!viewerParticipant) refuse("not_a_participant", `${viewer.email} does not take part in conversation ${id}.`);

@@ -3,6 +3,7 @@ import { listConversationsFor, markConversationRead, viewConversation } from "..
 import { findUserById } from "../../domain/users.repo.js";
 import { requireUser } from "../../domain/users.service.js";
 import { conversationId } from "../arguments.js";
+import type { Tx } from "../../db/store.js";
 import { withContext } from "../context.js";
 import { iso, printJson, printLine, printTable } from "../output.js";
 
@@ -19,6 +20,68 @@ interface ListOptions {
  * message bodies only with --bodies (SPEC §6: messages are private). Views never count as the
  * viewer's activity: an admin looking is not the person acting.
  */
+/**
+ * `conversations list`: the rows it prints. Exported, with `conversationShown`, so
+ * scripts/bench-queries.ts times exactly what the command runs.
+ */
+export async function conversationsListed(tx: Tx, options: ListOptions) {
+  const userOf = (email: string | undefined) => (email === undefined ? undefined : requireUser(tx, email));
+  const user = await userOf(options.user);
+  const viewer = await userOf(options.as);
+  const assignee = await userOf(options.assigned);
+  const summaries = await listConversationsFor(tx, {
+    ...(user ? { user } : {}),
+    ...(viewer ? { viewer } : {}),
+    ...(assignee ? { assignee } : {}),
+    ...(options.unassigned ? { unassigned: true } : {}),
+  });
+  return summaries.map(({ conversation: c, participants, posts, assignee, participant, unread }) => ({
+    id: c.id,
+    subject: c.subject,
+    kind: c.kind,
+    state: c.state,
+    participants,
+    posts,
+    assignee,
+    updatedAt: iso(c.updatedAt),
+    ...(participant ? { unread: unread ?? 0, role: participant.role, participantState: participant.state } : {}),
+  }));
+}
+
+/** `conversations show ID`: what it prints, as its JSON object. */
+export async function conversationShown(tx: Tx, id: number, options: { readonly as?: string; readonly bodies?: boolean }) {
+  const viewer = options.as === undefined ? undefined : await requireUser(tx, options.as);
+  const { conversation: c, participants, posts } = await viewConversation(tx, id, viewer, { bodies: options.bodies ?? false });
+  const emails = new Map<number, string | null>(participants.map(({ user }) => [user.id, user.email]));
+  // Authors who are no longer participants (rare): looked up once each, not once per post.
+  const emailOf = async (userId: number | null) => {
+    if (userId === null) return null;
+    if (!emails.has(userId)) emails.set(userId, (await findUserById(tx, userId))?.email ?? null);
+    return emails.get(userId) ?? null;
+  };
+  const shown = [];
+  for (const p of posts) {
+    shown.push({
+      id: p.id,
+      author: await emailOf(p.authorId),
+      createdAt: iso(p.createdAt),
+      state: p.state,
+      note: p.note,
+      ...(options.bodies ? { body: p.body } : {}),
+    });
+  }
+  return {
+    id: c.id,
+    subject: c.subject,
+    kind: c.kind,
+    state: c.state,
+    replies: c.replies,
+    assignee: await emailOf(c.assigneeId),
+    participants: participants.map(({ participant, user }) => ({ email: user.email, role: participant.role, state: participant.state })),
+    posts: shown,
+  };
+}
+
 export function registerViewCommands(conversations: Command): void {
   conversations
     .command("list")
@@ -30,29 +93,7 @@ export function registerViewCommands(conversations: Command): void {
     .option("--json", "print JSON")
     .action((options: ListOptions, command: Command) =>
       withContext(command.optsWithGlobals(), async ({ read }) => {
-        const summaries = await read(async ({ tx }) => {
-          const userOf = (email: string | undefined) => (email === undefined ? undefined : requireUser(tx, email));
-          const user = await userOf(options.user);
-          const viewer = await userOf(options.as);
-          const assignee = await userOf(options.assigned);
-          return listConversationsFor(tx, {
-            ...(user ? { user } : {}),
-            ...(viewer ? { viewer } : {}),
-            ...(assignee ? { assignee } : {}),
-            ...(options.unassigned ? { unassigned: true } : {}),
-          });
-        });
-        const rows = summaries.map(({ conversation: c, participants, posts, assignee, participant, unread }) => ({
-          id: c.id,
-          subject: c.subject,
-          kind: c.kind,
-          state: c.state,
-          participants,
-          posts,
-          assignee,
-          updatedAt: iso(c.updatedAt),
-          ...(participant ? { unread: unread ?? 0, role: participant.role, participantState: participant.state } : {}),
-        }));
+        const rows = await read(({ tx }) => conversationsListed(tx, options));
         if (options.json) return printJson(rows);
         if (options.user) printTable(rows.map((r) => ({ ...r, you: `${r.role ?? "-"}, ${r.participantState ?? "-"}` })), ["id", "kind", "state", "you", "unread", "posts", "subject"]);
         else printTable(rows, ["id", "kind", "state", "participants", "posts", "assignee", "subject"]);
@@ -68,34 +109,7 @@ export function registerViewCommands(conversations: Command): void {
     .option("--json", "print JSON")
     .action((id: number, options: { as?: string; bodies?: boolean; json?: boolean }, command: Command) =>
       withContext(command.optsWithGlobals(), async ({ read }) => {
-        const view = await read(async ({ tx }) => {
-          const viewer = options.as === undefined ? undefined : await requireUser(tx, options.as);
-          const { conversation: c, participants, posts } = await viewConversation(tx, id, viewer);
-          const emails = new Map(participants.map(({ user }) => [user.id, user.email]));
-          const emailOf = async (userId: number | null) =>
-            userId === null ? null : emails.get(userId) ?? (await findUserById(tx, userId))?.email ?? null;
-          const shown = [];
-          for (const p of posts) {
-            shown.push({
-              id: p.id,
-              author: await emailOf(p.authorId),
-              createdAt: iso(p.createdAt),
-              state: p.state,
-              note: p.note,
-              ...(options.bodies ? { body: p.body } : {}),
-            });
-          }
-          return {
-            id: c.id,
-            subject: c.subject,
-            kind: c.kind,
-            state: c.state,
-            replies: c.replies,
-            assignee: await emailOf(c.assigneeId),
-            participants: participants.map(({ participant, user }) => ({ email: user.email, role: participant.role, state: participant.state })),
-            posts: shown,
-          };
-        });
+        const view = await read(({ tx }) => conversationShown(tx, id, options));
         if (options.json) return printJson(view);
         printLine(`conversation ${view.id}: ${view.subject}`);
         printLine(`kind ${view.kind}, state ${view.state}, replies ${view.replies}${view.assignee ? `, assigned to ${view.assignee}` : ""}`);

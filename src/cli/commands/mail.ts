@@ -3,6 +3,7 @@ import { refuse } from "../../errors/refusal.js";
 import { findMailLogEntry, listMailLog } from "../../domain/mail-log.repo.js";
 import type { MailLogEntry } from "../../domain/records.js";
 import { positiveCount } from "../arguments.js";
+import type { Tx } from "../../db/store.js";
 import { withContext } from "../context.js";
 import { iso, printJson, printTable } from "../output.js";
 
@@ -12,6 +13,11 @@ interface MailLogOptions {
   id?: number;
   raw?: boolean;
   json?: boolean;
+}
+
+/** `mail log`: the rows it prints (scripts/bench-queries.ts times it). */
+export async function mailLogListed(tx: Tx, options: { readonly rejected?: boolean; readonly limit: number }) {
+  return (await listMailLog(tx, { ...(options.rejected ? { outcomes: ["rejected"] } : {}), limit: options.limit })).map(rowOf);
 }
 
 export function registerMailCommands(program: Command): void {
@@ -28,8 +34,7 @@ export function registerMailCommands(program: Command): void {
       withContext(command.optsWithGlobals(), async ({ read }) => {
         if (options.raw && options.id === undefined) refuse("invalid_input", "--raw shows one message: name it with --id N (the id column of postern mail log).");
         if (options.id !== undefined) return showEntry(await read(({ tx }) => findMailLogEntry(tx, options.id!)), options.id, options);
-        const entries = await read(({ tx }) => listMailLog(tx, { ...(options.rejected ? { outcomes: ["rejected"] } : {}), limit: options.limit }));
-        const rows = entries.map(rowOf);
+        const rows = await read(({ tx }) => mailLogListed(tx, options));
         if (options.json) printJson(rows);
         else printTable(rows, ["id", "receivedAt", "outcome", "code", "from", "to", "auth", "reason"]);
       }),

@@ -2,11 +2,38 @@ import { Option, type Command } from "commander";
 import { reachabilityRules, unreachableBecause } from "../../domain/admission.service.js";
 import { findUserById, conversationIdsOfUser, listUsers } from "../../domain/users.repo.js";
 import { activateUser, addUser, requireUser, setUserSettings, type DeliveryPreference, type Role } from "../../domain/users.service.js";
+import type { DomainContext } from "../../domain/context.js";
 import type { User } from "../../domain/records.js";
 import { withContext } from "../context.js";
 import { iso, printJson, printLine, printTable } from "../output.js";
 
 const ROLES = ["member", "staff", "admin"] as const;
+
+/** `users show EMAIL`: what it prints, as its JSON object (scripts/bench-queries.ts times it). */
+export async function userShown(ctx: DomainContext, email: string) {
+  const { tx } = ctx;
+  const user = await requireUser(tx, email);
+  const invitedBy = user.invitedById ? (await findUserById(tx, user.invitedById))?.email ?? null : null;
+  return {
+    email: user.email,
+    name: user.name,
+    status: user.status,
+    role: user.role,
+    invitedBy,
+    delivery: user.delivery,
+    conversations: await conversationIdsOfUser(tx, user.id),
+    username: user.username,
+    messages: user.messagesEnabled ? "on" : "off",
+    lastActiveAt: iso(user.lastActiveAt),
+    // Why new conversations cannot reach them (SPEC §6), or null.
+    unreachable: unreachableBecause(user, user.email, reachabilityRules(ctx)) ?? null,
+    bounceScore: user.bounceScore,
+    lastBounceAt: iso(user.lastBounceAt),
+    // Since when mail to them is stopped because it kept bouncing (SPEC §3), or null.
+    bouncingSince: iso(user.bouncingSince),
+    createdAt: iso(user.createdAt),
+  };
+}
 
 export function registerUserCommands(program: Command): void {
   const users = program.command("users").description("members and staged users");
@@ -37,30 +64,7 @@ export function registerUserCommands(program: Command): void {
     .option("--json", "print JSON")
     .action((email: string, options: { json?: boolean }, command: Command) =>
       withContext(command.optsWithGlobals(), async ({ read }) => {
-        const view = await read(async (ctx) => {
-          const { tx } = ctx;
-          const user = await requireUser(tx, email);
-          const invitedBy = user.invitedById ? (await findUserById(tx, user.invitedById))?.email ?? null : null;
-          return {
-          email: user.email,
-          name: user.name,
-          status: user.status,
-          role: user.role,
-          invitedBy,
-          delivery: user.delivery,
-          conversations: await conversationIdsOfUser(tx, user.id),
-          username: user.username,
-          messages: user.messagesEnabled ? "on" : "off",
-          lastActiveAt: iso(user.lastActiveAt),
-          // Why new conversations cannot reach them (SPEC §6), or null.
-          unreachable: unreachableBecause(user, user.email, reachabilityRules(ctx)) ?? null,
-          bounceScore: user.bounceScore,
-          lastBounceAt: iso(user.lastBounceAt),
-          // Since when mail to them is stopped because it kept bouncing (SPEC §3), or null.
-          bouncingSince: iso(user.bouncingSince),
-          createdAt: iso(user.createdAt),
-          };
-        });
+        const view = await read((ctx) => userShown(ctx, email));
         if (options.json) printJson(view);
         else for (const [key, value] of Object.entries(view)) printLine(`${key.padEnd(14)} ${Array.isArray(value) ? value.join(", ") || "-" : value ?? "-"}`);
       }),
