@@ -12,7 +12,13 @@
  * has been written (the delivery worker renders the copies, attachments included, meanwhile);
  * "until 250s" is the highest VmRSS sampled until the last message had its answer. Latency is from connecting to the 250 after DATA, for the small messages of (c).
  *
- *   npm run memory [-- --scenarios a,b,c --keep]
+ *   npm run memory [-- --scenarios a,b,c --keep --json]
+ *
+ * The gateway runs as bin/postern.js runs it: the compiled dist/ when `npm run build` is newer
+ * than the sources, else the sources through tsx (POSTERN_RUN_SOURCES=1 forces them); the
+ * "runtime" column says which.
+ *
+ * `--json` prints one JSON line (MB and ms) for `npm run bench`; the progress lines go to stderr.
  *
  * Linux only (/proc). The machine's load average is printed beside the figures.
  */
@@ -24,10 +30,12 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { distIsCurrent } from "./build.mjs";
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const BIN = fileURLToPath(new URL("../bin/postern.js", import.meta.url));
+let runtime = "tsx";
 const DOMAIN = "memory.test";
 const INBOX = `support@${DOMAIN}`;
 const MEMBERS = ["agent1@team.test", "agent2@team.test"];
@@ -40,6 +48,9 @@ const option = (name: string): string | undefined => {
 };
 const scenarios = (option("scenarios") ?? "a,b,c").split(",").map((s) => s.trim());
 const keep = args.includes("--keep");
+const json = args.includes("--json");
+/** Progress and notes: stdout for people, stderr when stdout carries the JSON line. */
+const say = (line: string) => (json ? console.error(line) : console.log(line));
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -229,6 +240,8 @@ async function startGateway(dir: string): Promise<Gateway> {
   await cli("groups", "add", "support", "--inbox", INBOX);
   for (const email of MEMBERS) await cli("groups", "members", "add", "support", email);
 
+  // What bin/postern.js is about to run: the build in dist/, or the sources through tsx.
+  runtime = process.env.POSTERN_RUN_SOURCES !== "1" && distIsCurrent() ? "dist" : "tsx";
   const child = spawn(process.execPath, [BIN, "serve", "--config", configPath], { stdio: ["ignore", "ignore", "pipe"] });
   live.add(child);
   let stderr = "";
@@ -299,6 +312,8 @@ interface Figures {
   readonly bigReplies: string;
   readonly maxBigMs: number;
   readonly load: string;
+  /** dist (compiled JavaScript) or tsx (the TypeScript sources). */
+  readonly runtime: string;
   readonly copies: string;
 }
 
@@ -352,9 +367,9 @@ async function scenario(
     const copies = await waitForCopies(gateway.outbox, expected, 300_000);
     const peak = memoryOf(pid).hwm;
     const smallFailures = small.filter((s) => !s.reply.startsWith("250"));
-    if (smallFailures.length) console.log(`  ${name}: ${smallFailures.length} small messages not accepted: ${smallFailures[0]!.reply}`);
+    if (smallFailures.length) say(`  ${name}: ${smallFailures.length} small messages not accepted: ${smallFailures[0]!.reply}`);
     const bigFailures = bigSent.filter((s) => !s.reply.startsWith("250"));
-    if (bigFailures.length) console.log(`  ${name}: ${bigFailures.length} large messages not accepted: ${bigFailures[0]!.reply}`);
+    if (bigFailures.length) say(`  ${name}: ${bigFailures.length} large messages not accepted: ${bigFailures[0]!.reply}`);
     return {
       name,
       baseline,
@@ -365,40 +380,65 @@ async function scenario(
       bigReplies: tally(bigSent.map((s) => s.reply)),
       maxBigMs: Math.max(...bigSent.map((s) => s.ms)),
       load: `${load} → ${loadavg()[0]!.toFixed(1)}`,
+      runtime,
       copies: `${copies}/${expected}`,
     };
   } finally {
     await gateway.stop();
-    if (keep) console.log(`  kept ${dir}`);
+    if (keep) say(`  kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const results: Figures[] = [];
 const started = Date.now();
-console.log(`node ${process.version}, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+say(`node ${process.version}, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
 if (scenarios.includes("a")) results.push(await scenario("a) 20 × 10 MB with attachments", bigMessage, 20, false));
 if (scenarios.includes("b")) results.push(await scenario("b) 1 × 25 MB text/plain", () => textMessage(25 * 1000 * 1000 - 1024), 1, false));
 if (scenarios.includes("c")) results.push(await scenario("c) 32 × 10 MB + small every 250 ms", bigMessage, 32, true));
 
-const mb = (n: number) => `${Math.round(n)} MB`;
-const rows = [
-  ["scenario", "baseline RSS", "peak RSS until 250s", "peak RSS with copies", "added", "large replies", "slowest large", "small msgs", "max small latency", "copies", "load 1m"],
-  ...results.map((r) => [
-    r.name,
-    mb(r.baseline),
-    mb(r.receivingPeak),
-    mb(r.peak),
-    mb(r.peak - r.baseline),
-    r.bigReplies,
-    `${(r.maxBigMs / 1000).toFixed(1)} s`,
-    String(r.smallCount),
-    r.maxSmallMs === undefined ? "-" : `${(r.maxSmallMs / 1000).toFixed(2)} s`,
-    r.copies,
-    r.load,
-  ]),
-];
-const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-console.log("");
-for (const row of rows) console.log(`| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`);
-console.log(`\n${((Date.now() - started) / 1000).toFixed(0)} s in all`);
+if (json) {
+  const round = (n: number) => Math.round(n * 10) / 10;
+  console.log(
+    JSON.stringify({
+      node: process.version,
+      seconds: Math.round((Date.now() - started) / 1000),
+      scenarios: results.map((r) => ({
+        name: r.name,
+        baselineMb: round(r.baseline),
+        peakUntilRepliesMb: round(r.receivingPeak),
+        peakWithCopiesMb: round(r.peak),
+        largeReplies: r.bigReplies,
+        slowestLargeMs: Math.round(r.maxBigMs),
+        smallMessages: r.smallCount,
+        slowestSmallMs: r.maxSmallMs === undefined ? null : Math.round(r.maxSmallMs),
+        copies: r.copies,
+        load: r.load,
+        runtime: r.runtime,
+      })),
+    }),
+  );
+} else {
+  const mb = (n: number) => `${Math.round(n)} MB`;
+  const rows = [
+    ["scenario", "baseline RSS", "peak RSS until 250s", "peak RSS with copies", "added", "large replies", "slowest large", "small msgs", "max small latency", "copies", "load 1m", "runtime"],
+    ...results.map((r) => [
+      r.name,
+      mb(r.baseline),
+      mb(r.receivingPeak),
+      mb(r.peak),
+      mb(r.peak - r.baseline),
+      r.bigReplies,
+      `${(r.maxBigMs / 1000).toFixed(1)} s`,
+      String(r.smallCount),
+      r.maxSmallMs === undefined ? "-" : `${(r.maxSmallMs / 1000).toFixed(2)} s`,
+      r.copies,
+      r.load,
+      r.runtime,
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  console.log("");
+  for (const row of rows) console.log(`| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`);
+  console.log(`\n${((Date.now() - started) / 1000).toFixed(0)} s in all`);
+}
