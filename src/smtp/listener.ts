@@ -7,6 +7,7 @@ import { SmtpReply, toSmtpReply } from "../errors/smtp-reply.js";
 import type { InboundPipeline } from "../inbound/pipeline.js";
 import type { Logger } from "../log.js";
 import { keepOwnEnhancedStatus } from "./enhanced-status.js";
+import { useGreetingDelay } from "./greeting-delay.js";
 import { SessionLimits } from "./limits.js";
 import { checkMailFrom } from "./mail-from.js";
 import { DEFAULT_LANE_LIMITS, ProcessingLanes } from "../concurrency/processing-lanes.js";
@@ -129,6 +130,7 @@ export function createSmtpListener({ config, logger, pipeline, largeWork }: List
   });
 
   limits.attach(server);
+  useGreetingDelay(server, config.smtp.greeting_delay);
 
   server.on("error", (error) => {
     // Socket errors (a client resetting mid-DATA) belong to one session; they must not end the process.
