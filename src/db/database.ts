@@ -5,7 +5,8 @@ import { drizzle } from "drizzle-orm/better-sqlite3";
 import * as schema from "../../schema/schema.js";
 import { Refusal } from "../errors/refusal.js";
 import { applyMigrations, assertMigrated } from "./migrations.js";
-import { SqliteStore, WriteLock } from "./sqlite-store.js";
+import { SqliteStore, WalSync, WriteLock, type CommitSync } from "./sqlite-store.js";
+import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from "./wal-checkpointer.js";
 import type { Store } from "./store.js";
 import { maskedUrl, type Config } from "../config/config.js";
 import { PgStore } from "./pg-store.js";
@@ -72,6 +73,8 @@ export function openSqliteStore(options: OpenOptions): Store {
     mkdirSync(dirname(resolve(path)), { recursive: true });
   }
   const sqlite = new Database(path);
+  let commitSync: CommitSync | undefined;
+  let checkpointer: WalCheckpointer | undefined;
   try {
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
@@ -82,11 +85,27 @@ export function openSqliteStore(options: OpenOptions): Store {
     if (options.migrations === "migrate") applyMigrations(sqlite);
     else assertMigrated(sqlite, path);
     sqlite.pragma("busy_timeout = 0");
+    // FULL would fsync inside every COMMIT, blocking the event loop (and every SMTP session) for
+    // the length of a disk flush: the Store syncs the WAL from the thread pool instead (WalSync).
+    if ((options.synchronous ?? "FULL") === "FULL" && path !== ":memory:") {
+      sqlite.pragma("synchronous = NORMAL");
+      commitSync = new WalSync(`${resolve(path)}-wal`);
+    }
+    // SQLite's automatic checkpoint would copy the WAL back inside a COMMIT, on the event loop.
+    if (path !== ":memory:") {
+      checkpointer = new WalCheckpointer(resolve(path));
+      sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+    }
   } catch (error) {
     sqlite.close();
     throw error;
   }
-  return new SqliteStore(sqlite, drizzle(sqlite, { schema }), schema, { busyTimeoutMs: options.busyTimeoutMs ?? 5000, writeLock: writeLockFor(path) });
+  return new SqliteStore(sqlite, drizzle(sqlite, { schema }), schema, {
+    busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+    writeLock: writeLockFor(path),
+    ...(commitSync ? { commitSync } : {}),
+    ...(checkpointer ? { checkpointer } : {}),
+  });
 }
 
 const writeLocks = new Map<string, WriteLock>();

@@ -1,4 +1,6 @@
 import type Database from "better-sqlite3";
+import { open, type FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
 import type { Db, Preparable, Query, Store, Tables, Tx } from "./store.js";
 
 interface Job {
@@ -31,6 +33,21 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs: number;
   /** At most this many transactions share one COMMIT. */
   readonly maxBatch?: number;
+  /**
+   * Makes what COMMIT wrote durable, off the event loop: with it, a batch's promises settle (and
+   * its afterCommit effects run) only once it has resolved. synchronous=FULL is kept this way
+   * (see WalSync); without it the connection's own pragma decides.
+   */
+  readonly commitSync?: CommitSync;
+  /** Told of every COMMIT; checkpoints the WAL away from the event loop (wal-checkpointer.ts). */
+  readonly checkpointer?: { committed(): void; close(): Promise<void> };
+}
+
+/** Flushes committed transactions to stable storage. */
+export interface CommitSync {
+  /** Resolves once every COMMIT that returned before the call is on disk. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -41,7 +58,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * Group commit: transactions submitted in the same turn of the event loop run one after another
  * inside one `BEGIN IMMEDIATE`, each in its own savepoint, so one durable fsync covers many inbound
  * messages while a job that throws rolls back alone. Every promise settles only after the shared
- * COMMIT has returned, which is what lets the SMTP side answer 250.
+ * COMMIT has returned and, with a commitSync, is on disk: what lets the SMTP side answer 250.
  *
  * Nothing else touches the connection while a transaction is open: reads and the next batch wait
  * their turn. Other connections (the delivery worker's, the CLI's) are other Stores; waiting for
@@ -58,6 +75,8 @@ export class SqliteStore implements Store {
   /** Effects the running job asked for after COMMIT; undefined outside a transaction. */
   private effects: (() => void)[] | undefined;
   private closed = false;
+  /** Committed batches waiting for their sync before they settle. */
+  private readonly syncing = new Set<Promise<void>>();
   private readonly tx: Tx;
 
   constructor(
@@ -121,6 +140,9 @@ export class SqliteStore implements Store {
       await turn;
       if (turn === this.turn && this.pending.length === 0) break;
     }
+    await Promise.all(this.syncing);
+    await this.options.commitSync?.close();
+    await this.options.checkpointer?.close();
     this.sqlite.close();
   }
 
@@ -139,23 +161,34 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return;
     if (this.pending.length > 0) void this.exclusive(() => this.flush());
     const release = await this.options.writeLock.acquire();
+    let settle: (() => void) | undefined;
     try {
-      await this.runBatch(batch);
+      settle = await this.runBatch(batch);
     } catch (error) {
       // Whatever went wrong past the per-job handling (a failed ROLLBACK), no caller may wait forever.
       for (const job of batch) job.reject(error);
     } finally {
       release();
     }
+    if (!settle) return;
+    const commitSync = this.options.commitSync;
+    if (!commitSync) return settle();
+    // The next batch runs while this one's sync is under way; one sync covers every batch committed before it starts.
+    const done = commitSync.sync().then(settle, (error: unknown) => {
+      for (const job of batch) job.reject(error);
+    });
+    this.syncing.add(done);
+    void done.finally(() => this.syncing.delete(done));
   }
 
-  private async runBatch(batch: readonly Job[]): Promise<void> {
+  /** Runs the batch up to its COMMIT; answers how to settle its jobs, or undefined when they are already rejected. */
+  private async runBatch(batch: readonly Job[]): Promise<(() => void) | undefined> {
     try {
       // Other processes (the CLI, another gateway) may hold SQLite's lock; this process's own connections wait in the WriteLock.
       await this.retryBusy(async () => this.sqlite.exec("BEGIN IMMEDIATE"));
     } catch (error) {
       for (const job of batch) job.reject(error);
-      return;
+      return undefined;
     }
     const results: { ok: boolean; value: unknown; effects: (() => void)[] }[] = [];
     /** The error that ended the whole transaction under a job (SQLITE_FULL may), if one did. */
@@ -176,7 +209,7 @@ export class SqliteStore implements Store {
     if (ended) {
       // Nothing of the batch is left to commit: every job gets the cause (a full disk gets its own 451 sentence), not "no transaction".
       for (const job of batch) job.reject(ended.error);
-      return;
+      return undefined;
     }
     try {
       this.sqlite.exec("COMMIT");
@@ -184,15 +217,17 @@ export class SqliteStore implements Store {
       // The shared COMMIT failed (disk full, I/O error): nothing of the batch is durable.
       if (this.sqlite.inTransaction) this.sqlite.exec("ROLLBACK");
       for (const job of batch) job.reject(error);
-      return;
+      return undefined;
     }
-    batch.forEach((job, i) => {
-      const result = results[i];
-      if (result?.ok) {
-        for (const effect of result.effects) effect();
-        job.resolve(result.value);
-      } else job.reject(result?.value);
-    });
+    this.options.checkpointer?.committed();
+    return () =>
+      batch.forEach((job, i) => {
+        const result = results[i];
+        if (result?.ok) {
+          for (const effect of result.effects) effect();
+          job.resolve(result.value);
+        } else job.reject(result?.value);
+      });
   }
 
   private async savepoint<T>(work: () => Promise<T>): Promise<T> {
@@ -222,6 +257,77 @@ export class SqliteStore implements Store {
         if (!isBusy(error) || Date.now() >= deadline) throw error;
         await sleep(wait);
       }
+    }
+  }
+}
+
+/**
+ * synchronous=FULL without blocking the event loop: the connection commits with
+ * synchronous=NORMAL, which in WAL mode writes a commit's frames to the WAL (write(), so a crash of
+ * the process loses nothing) without syncing them, and this syncs the WAL file from libuv's
+ * thread pool before anyone is told the commit happened. What FULL would have synced inside
+ * COMMIT is on disk before the 250 all the same, and a sync under way covers every batch
+ * committed before it started, so a burst costs one or two syncs, not one per batch.
+ *
+ * The file is opened once, on the first sync: SQLite keeps the WAL file (and its inode) while a
+ * connection is open, and this Store's connection is open until close(). The directory is synced
+ * once too, for the WAL file's own entry, as SQLite does for a journal it creates.
+ */
+export class WalSync implements CommitSync {
+  private handle: Promise<FileHandle> | undefined;
+  private running: Promise<void> | undefined;
+  private waiting: Promise<void> | undefined;
+  private directorySynced = false;
+
+  constructor(private readonly walPath: string) {}
+
+  sync(): Promise<void> {
+    if (this.waiting) return this.waiting;
+    const running = this.running;
+    if (!running) return this.start();
+    // Commits made since `running` began are not covered by it: one more sync after it, shared by all who ask meanwhile.
+    this.waiting = running
+      .catch(() => undefined)
+      .then(() => {
+        this.waiting = undefined;
+        return this.start();
+      });
+    return this.waiting;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.running, this.waiting]);
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle) await handle.then((h) => h.close()).catch(() => undefined);
+  }
+
+  private start(): Promise<void> {
+    const run = this.syncFile().finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async syncFile(): Promise<void> {
+    this.handle ??= open(this.walPath, "r");
+    let handle: FileHandle;
+    try {
+      handle = await this.handle;
+    } catch (error) {
+      this.handle = undefined;
+      throw error;
+    }
+    await handle.datasync();
+    if (!this.directorySynced) {
+      const directory = await open(dirname(this.walPath), "r");
+      try {
+        await directory.sync();
+      } finally {
+        await directory.close();
+      }
+      this.directorySynced = true;
     }
   }
 }

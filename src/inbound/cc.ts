@@ -57,6 +57,8 @@ export async function joinDirectRecipients(
     for (const address of names.keys()) result.skipped.push(`${address} (the conversation waits for its invitation to be answered)`);
     return result;
   }
+  // Most replies name nobody new: nothing to look up, nobody to welcome.
+  if (names.size === 0) return result;
   const upTo = options.starting ? undefined : await lastSentPost(ctx.tx, conversation.id);
   const joiners: User[] = [];
   let invited = 0;

@@ -29,9 +29,26 @@ const FORWARD_SUBJECT = /^\s*(fwd?|wg|tr|rv|enc|i|doorst|vs|vb|vl|pd|ред|転�
  * first message of a conversation (a forwarded message is what the author is passing on, so it stays).
  */
 export function readContent(message: ParsedMessage): InboundContent {
-  const textPart = message.contentType.startsWith("text/html") ? "" : message.text;
-  const untrimmed = textPart.trim() !== "" || message.html === undefined ? textPart : flatText(message.html);
-  return { reply: readPost(message, "reply"), opening: readPost(message, "opening"), untrimmed };
+  // Each reading is made when first asked for: a message is a reply or an opening, rarely both,
+  // and reading HTML (a parse, a sanitize, a trim) is the costly part of either.
+  let reply: PostContent | undefined;
+  let opening: PostContent | undefined;
+  let untrimmed: string | undefined;
+  return {
+    get reply() {
+      return (reply ??= readPost(message, "reply"));
+    },
+    get opening() {
+      return (opening ??= readPost(message, "opening"));
+    },
+    get untrimmed() {
+      if (untrimmed === undefined) {
+        const textPart = message.contentType.startsWith("text/html") ? "" : message.text;
+        untrimmed = textPart.trim() !== "" || message.html === undefined ? textPart : flatText(message.html);
+      }
+      return untrimmed;
+    },
+  };
 }
 
 function readPost(message: ParsedMessage, mode: "reply" | "opening"): PostContent {

@@ -16,6 +16,7 @@ import type { Logger } from "../log.js";
 import { applyInbound } from "./apply.js";
 import { authenticate, systemResolver, type AuthenticationResult, type DnsResolver } from "./authenticate.js";
 import { classifyMessage } from "./classify.js";
+import { cachedResolver, DEFAULT_DNS_CACHE } from "./dns-cache.js";
 import type { AppliedOutcome, PreparedInbound } from "./inbound.js";
 import { refuseOversized } from "./oversized.js";
 import { parseLimitsOf, parseMessage, type ParsedMessage } from "./parse.js";
@@ -53,18 +54,21 @@ export interface PipelineDeps {
 }
 
 /**
- * parse → classify → trim, outside any transaction; then deduplicate → route → handler, in one
- * transaction. Resolves once everything the message produced is durable; rejects with the
- * SmtpReply the client must get otherwise.
+ * parse → classify → authenticate, outside any transaction; then deduplicate → route → handler
+ * (which trims the one reading of the content it posts), in one transaction. Resolves once
+ * everything the message produced is durable; rejects with the SmtpReply the client must get otherwise.
  */
 export class InboundPipeline {
   private readonly now: () => number;
   private readonly throttle: RecipientThrottle;
   /** Per SMTP session, the one mail-log entry its refused RCPTs share (bounded, oldest dropped first). */
   private readonly refusedRecipients = new Map<string, RefusedRecipients>();
+  /** SPF/DKIM/DMARC answers of this pipeline's recent lookups (dns-cache.ts). */
+  private readonly resolver: DnsResolver;
 
   constructor(private readonly deps: PipelineDeps) {
     this.now = deps.now ?? Date.now;
+    this.resolver = cachedResolver(deps.resolver ?? systemResolver, { ...DEFAULT_DNS_CACHE, now: this.now });
     this.throttle = new RecipientThrottle(deps.config.limits.unknown_recipients_per_minute);
   }
 
@@ -115,7 +119,9 @@ export class InboundPipeline {
 
   async process(raw: Buffer, envelope: InboundEnvelope): Promise<InboundVerdict> {
     const receivedAt = this.now();
-    const log = this.deps.logger.child({ sessionId: envelope.sessionId });
+    // The session is named in each line rather than through a child logger: one fewer object per message.
+    const log = this.deps.logger;
+    const sessionId = envelope.sessionId;
     let message: ParsedMessage | undefined;
     let auth: AuthenticationResult | undefined;
     let committed: Committed;
@@ -124,27 +130,37 @@ export class InboundPipeline {
       const classification = classifyMessage(this.deps.config, message, envelope.mailFrom);
       // DNS is slow I/O: done here, never inside the (shared) transaction. It never throws.
       auth = await this.authenticate(raw, envelope);
+      // List mail may turn out to be a person's, passed on to an inbox by a group (apply.ts).
+      const content = classification.kind === "human" || (classification.kind === "automatic" && classification.listOnly) ? readContent(message) : NO_CONTENT;
+      // Read when the handler asks (content.ts): a reply's opening reading, or an opening's reply reading, is never made.
       const prepared: PreparedInbound = {
         envelopeFrom: envelope.mailFrom,
         rcptTo: envelope.rcptTo,
         message,
         classification,
-        // List mail may turn out to be a person's, passed on to an inbox by a group (apply.ts).
-        ...(classification.kind === "human" || (classification.kind === "automatic" && classification.listOnly) ? readContent(message) : NO_CONTENT),
+        get reply() {
+          return content.reply;
+        },
+        get opening() {
+          return content.opening;
+        },
+        get untrimmed() {
+          return content.untrimmed;
+        },
         auth,
       };
       committed = await this.deps.store.transaction((tx) => this.commit(tx, raw, envelope, prepared, receivedAt));
     } catch (error) {
       const reply = toSmtpReply(error);
-      if (!(error instanceof Refusal)) log.error({ event: "inbound.failed", err: error }, "inbound message could not be processed");
+      if (!(error instanceof Refusal)) log.error({ sessionId, event: "inbound.failed", err: error }, "inbound message could not be processed");
       await this.recordRejection(raw, envelope, message, reply, receivedAt, auth);
-      log.info({ event: "inbound.rejected", messageId: message?.messageId, code: reply.code, reason: reply.reason }, reply.sentence);
+      log.info({ sessionId, event: "inbound.rejected", messageId: message?.messageId, code: reply.code, reason: reply.reason }, reply.sentence);
       throw reply;
     }
     if (committed.refusal) {
       const reply = toSmtpReply(committed.refusal);
       log.info(
-        { event: "inbound.rejected", inboundId: committed.inboundId, messageId: message.messageId, code: reply.code, reason: reply.reason, auth: auth?.summary },
+        { sessionId, event: "inbound.rejected", inboundId: committed.inboundId, messageId: message.messageId, code: reply.code, reason: reply.reason, auth: auth?.summary },
         reply.sentence,
       );
       throw reply;
@@ -152,6 +168,7 @@ export class InboundPipeline {
     const verdict: InboundVerdict = { ...committed.outcome, inboundId: committed.inboundId, message: summary(committed.outcome) };
     log.info(
       {
+        sessionId,
         event: `inbound.${verdict.outcome}`,
         inboundId: verdict.inboundId,
         messageId: message.messageId,
@@ -171,7 +188,7 @@ export class InboundPipeline {
     const { auth } = this.deps.config;
     return authenticate(
       { raw, clientIp: envelope.remoteAddress ?? "", helo: envelope.helo ?? "", mailFrom: envelope.mailFrom },
-      { mode: auth.mode, resolver: this.deps.resolver ?? systemResolver, trustedAuthservIds: auth.trusted_authserv_ids },
+      { mode: auth.mode, resolver: this.resolver, trustedAuthservIds: auth.trusted_authserv_ids },
     );
   }
 

@@ -2,7 +2,8 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { sql } from "drizzle-orm";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { open as openFile } from "node:fs/promises";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { migrateDatabase, openSqliteStore } from "../../src/db/database.js";
 import { MIGRATIONS_FOLDER, applyMigrations, migrationStatus } from "../../src/db/migrations.js";
 import type { Store } from "../../src/db/store.js";
@@ -76,9 +77,10 @@ describe("openStore", () => {
   it("sets WAL, foreign keys, the configured durability, and applies every migration", async () => {
     expect(await pragma(t.store, "journal_mode")).toEqual({ journal_mode: "wal" });
     expect(await pragma(t.store, "foreign_keys")).toEqual({ foreign_keys: 1 });
-    // createTestStore asks for NORMAL; FULL (2) is the default.
+    // createTestStore asks for NORMAL. FULL, the default, is kept by the Store syncing the WAL
+    // itself off the event loop, so the connection commits with NORMAL too (see "durable commits").
     expect(await pragma(t.store, "synchronous")).toEqual({ synchronous: 1 });
-    expect(await pragma(open({ path: t.path, migrations: "require-current" }), "synchronous")).toEqual({ synchronous: 2 });
+    expect(await pragma(open({ path: t.path, migrations: "require-current" }), "synchronous")).toEqual({ synchronous: 1 });
     // The Store waits for other connections' locks itself, without blocking the event loop.
     expect(await pragma(t.store, "busy_timeout")).toEqual({ timeout: 0 });
 
@@ -158,5 +160,100 @@ describe("migrateDatabase (postern db migrate)", () => {
     expect(await t.store.read(async (tx) => tx.db.all(sql`SELECT id FROM users`))).toEqual([]);
     expect(migrateDatabase({ path: t.path })).toEqual({ ran: 0, total: TOTAL });
     open({ path, migrations: "require-current" });
+  });
+});
+
+describe("openSqliteStore: durable commits (synchronous = FULL)", () => {
+  /** Counts fdatasync calls made through any FileHandle, with the file each was made on. */
+  async function spyOnDatasync(gate: Promise<void> = Promise.resolve()) {
+    const probe = await openFile(t.path, "r");
+    const prototype = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+    await probe.close();
+    const synced: number[] = [];
+    const spy = vi.spyOn(prototype, "datasync").mockImplementation(async function (this: { fd: number }) {
+      await gate;
+      synced.push(this.fd);
+    });
+    return { synced, restore: () => spy.mockRestore() };
+  }
+
+  it("syncs the WAL before a transaction of the default (FULL) store settles; a NORMAL store does not", async () => {
+    const full = open({ path: t.path, migrations: "require-current" });
+    const spy = await spyOnDatasync();
+    try {
+      await full.transaction(async (tx) => {
+        tx.db.run(sql`CREATE TABLE durable (value INTEGER)`);
+      });
+      expect(spy.synced.length).toBeGreaterThanOrEqual(1);
+      const before = spy.synced.length;
+      await t.store.transaction(async (tx) => {
+        tx.db.run(sql`INSERT INTO durable VALUES (1)`);
+      });
+      expect(spy.synced.length).toBe(before);
+    } finally {
+      spy.restore();
+    }
+  });
+
+  it("one sync covers every batch committed before it started: a burst costs a few syncs, not one per transaction", async () => {
+    const full = open({ path: t.path, migrations: "require-current" });
+    await full.transaction(async (tx) => {
+      tx.db.run(sql`CREATE TABLE burst (value INTEGER)`);
+    });
+    let openGate!: () => void;
+    // The disk is slow: no sync finishes until every transaction has been submitted.
+    const spy = await spyOnDatasync(new Promise<void>((resolve) => (openGate = resolve)));
+    try {
+      // Each transaction is submitted in a turn of its own, so each is a batch of its own.
+      const done: Promise<void>[] = [];
+      for (let i = 0; i < 20; i++) {
+        done.push(
+          full.transaction(async (tx) => {
+            tx.db.run(sql`INSERT INTO burst VALUES (${i})`);
+          }),
+        );
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      let settled = 0;
+      for (const promise of done) void promise.then(() => settled++);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Committed, visible to others, and still not confirmed to anyone: it is not on disk yet.
+      expect(settled).toBe(0);
+      expect(raw(t.path).prepare("SELECT count(*) AS n FROM burst").get()).toEqual({ n: 20 });
+      openGate();
+      await Promise.all(done);
+      // The sync under way when the first batch committed, and one more for everything after it.
+      expect(spy.synced.length).toBeGreaterThanOrEqual(1);
+      expect(spy.synced.length).toBeLessThanOrEqual(2);
+      const rows = await full.read(async (tx) => tx.db.all<{ n: number }>(sql`SELECT count(*) AS n FROM burst`));
+      expect(rows[0]?.n).toBe(20);
+    } finally {
+      spy.restore();
+    }
+  });
+});
+
+describe("openSqliteStore: checkpoints away from the event loop", () => {
+  it("copies the WAL into the database file from its own thread, long before the connection's own (fallback) checkpoint would", async () => {
+    const store = open({ path: t.path, migrations: "require-current" });
+    const pages = (await pragma(store, "wal_autocheckpoint")) as { wal_autocheckpoint: number };
+    expect(pages.wal_autocheckpoint).toBeGreaterThan(1000);
+    await store.transaction(async (tx) => {
+      tx.db.run(sql`CREATE TABLE filler (data BLOB)`);
+    });
+    const { statSync } = await import("node:fs");
+    const before = statSync(t.path).size;
+    // About 8 MB through the WAL: past the thread's threshold (4 MB), short of the fallback's 16 MB.
+    const chunk = Buffer.alloc(8 * 1024, 7);
+    for (let i = 0; i < 1000; i++) {
+      await store.transaction(async (tx) => {
+        tx.db.run(sql`INSERT INTO filler VALUES (${chunk})`);
+      });
+    }
+    const deadline = Date.now() + 10_000;
+    while (statSync(t.path).size < before + 4 * 1024 * 1024 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(statSync(t.path).size).toBeGreaterThanOrEqual(before + 4 * 1024 * 1024);
+    const rows = await store.read(async (tx) => tx.db.all<{ n: number }>(sql`SELECT count(*) AS n FROM filler`));
+    expect(rows[0]?.n).toBe(1000);
   });
 });

@@ -5,7 +5,7 @@ import { integer, sqliteTable } from "drizzle-orm/sqlite-core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import * as schema from "../../schema/schema.js";
 import { openSqliteStore } from "../../src/db/database.js";
-import { SqliteStore, WriteLock } from "../../src/db/sqlite-store.js";
+import { SqliteStore, WriteLock, type CommitSync } from "../../src/db/sqlite-store.js";
 import type { Db, Store, Tx } from "../../src/db/store.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 
@@ -52,7 +52,7 @@ function committed(): number[] {
 }
 
 /** A SqliteStore built by hand, for options openStore does not take. */
-function storeWith(options: { busyTimeoutMs: number; maxBatch: number }): SqliteStore {
+function storeWith(options: { busyTimeoutMs: number; maxBatch: number; commitSync?: CommitSync }): SqliteStore {
   const sqlite = raw();
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("foreign_keys = ON");
@@ -357,5 +357,74 @@ describe("SqliteStore: effects after commit", () => {
     expect(ran).toEqual(["kept"]);
     await t.store.read(async (tx) => tx.afterCommit(() => ran.push("read")));
     expect(ran).toEqual(["kept", "read"]);
+  });
+});
+
+describe("SqliteStore: a commit settles once it is synced", () => {
+  /** A disk whose syncs finish (or fail) when the test says. */
+  function slowDisk() {
+    const waiting: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+    let closed = false;
+    const commitSync: CommitSync = {
+      sync: () => new Promise<void>((resolve, reject) => waiting.push({ resolve, reject })),
+      close: async () => {
+        closed = true;
+      },
+    };
+    return { commitSync, waiting, isClosed: () => closed };
+  }
+
+  it("answers a transaction and runs its effects only after the sync; the next batch commits meanwhile", async () => {
+    const disk = slowDisk();
+    const store = storeWith({ busyTimeoutMs: 1000, maxBatch: 256, commitSync: disk.commitSync });
+    const ran: string[] = [];
+    let firstDone = false;
+    const first = store.transaction(async (tx) => {
+      tx.afterCommit(() => ran.push("first"));
+      await insert(tx, 1);
+    });
+    void first.then(() => (firstDone = true));
+    await until(() => disk.waiting.length === 1);
+    expect(committed()).toEqual([1]);
+    // Not on disk yet: nobody is told, and the next transaction does not wait for the disk.
+    const second = store.transaction(async (tx) => insert(tx, 2));
+    await until(() => disk.waiting.length === 2);
+    expect(committed()).toEqual([1, 2]);
+    expect(firstDone).toBe(false);
+    expect(ran).toEqual([]);
+    disk.waiting[0]!.resolve();
+    await first;
+    expect(ran).toEqual(["first"]);
+    disk.waiting[1]!.resolve();
+    await second;
+  });
+
+  it("fails every transaction of a batch whose sync failed, without running their effects", async () => {
+    const disk = slowDisk();
+    const store = storeWith({ busyTimeoutMs: 1000, maxBatch: 256, commitSync: disk.commitSync });
+    const ran: string[] = [];
+    const work = store.transaction(async (tx) => {
+      tx.afterCommit(() => ran.push("effect"));
+      await insert(tx, 1);
+    });
+    await until(() => disk.waiting.length === 1);
+    disk.waiting[0]!.reject(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    await expect(work).rejects.toMatchObject({ code: "EIO" });
+    expect(ran).toEqual([]);
+  });
+
+  it("close waits for the sync of what was committed, then closes the sync", async () => {
+    const disk = slowDisk();
+    const store = storeWith({ busyTimeoutMs: 1000, maxBatch: 256, commitSync: disk.commitSync });
+    const work = store.transaction(async (tx) => insert(tx, 1));
+    await until(() => disk.waiting.length === 1);
+    let closed = false;
+    const closing = store.close().then(() => (closed = true));
+    await sleep(20);
+    expect(closed).toBe(false);
+    disk.waiting[0]!.resolve();
+    await work;
+    await closing;
+    expect(disk.isClosed()).toBe(true);
   });
 });
