@@ -22,6 +22,9 @@ function due(deliveries: { status: Column; nextAttemptAt: Column; leaseExpiresAt
  * other node is claiming, without waiting for them.
  */
 export const claimDueDeliveries = {
+  // Each kind of due row is read apart, so the queued ones come in the due index's own order
+  // (status, next_attempt_at, then id) and stop at the limit: the final ORDER BY sorts at most
+  // twice the limit, never the whole backlog as an OR across both would.
   sqlite: (db: Db, t: Tables) =>
     db
       .update(t.deliveries)
@@ -29,12 +32,11 @@ export const claimDueDeliveries = {
       .where(
         inArray(
           t.deliveries.id,
-          db
-            .select({ id: t.deliveries.id })
-            .from(t.deliveries)
-            .where(due(t.deliveries))
-            .orderBy(asc(t.deliveries.nextAttemptAt), asc(t.deliveries.id))
-            .limit(p("limit")),
+          sql`(select "id" from (
+            select * from (select "id", "next_attempt_at" from "deliveries" where "status" = 'queued' and "next_attempt_at" <= ${p("now")} order by "next_attempt_at", "id" limit ${p("limit")})
+            union all
+            select * from (select "id", "next_attempt_at" from "deliveries" where "status" = 'sending' and "lease_expires_at" < ${p("now")} order by "next_attempt_at", "id" limit ${p("limit")})
+          ) order by "next_attempt_at", "id" limit ${p("limit")})`,
         ),
       )
       .returning(),

@@ -1,6 +1,7 @@
 import { and, asc, count, desc, eq, lt, sql } from "drizzle-orm";
 import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
 import type { Attachment, Post } from "./records.js";
+import { MAX_RESPONSE_LEVELS } from "./thread-index.js";
 
 export type NewPost = Omit<Post, "id" | "state" | "sentAt">;
 export type NewAttachment = Omit<Attachment, "id">;
@@ -70,12 +71,20 @@ const insertAttachment = (db: Db, t: Tables) =>
       content: p("content"),
     });
 const attachmentsOf = (db: Db, t: Tables) => db.select().from(t.attachments).where(eq(t.attachments.postId, p("postId"))).orderBy(asc(t.attachments.id));
-const earlierLinks = (db: Db, t: Tables) =>
-  db
-    .select({ id: t.posts.id, parentId: t.posts.parentId, messageId: t.posts.messageId, note: t.posts.note, sourceMessageId: t.posts.sourceMessageId, authorId: t.posts.authorId, createdAt: t.posts.createdAt })
-    .from(t.posts)
-    .where(and(eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent"), lt(t.posts.id, p("beforeId"))))
-    .orderBy(asc(t.posts.id));
+const linkColumns = (t: Tables) => ({
+  id: t.posts.id,
+  parentId: t.posts.parentId,
+  messageId: t.posts.messageId,
+  note: t.posts.note,
+  sourceMessageId: t.posts.sourceMessageId,
+  authorId: t.posts.authorId,
+  createdAt: t.posts.createdAt,
+});
+const sentBefore = (t: Tables) => and(eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent"), lt(t.posts.id, p("beforeId")));
+// Both ends of the conversation through the conversation index (in id order within it), never all its posts.
+const firstLinks = (db: Db, t: Tables) => db.select(linkColumns(t)).from(t.posts).where(sentBefore(t)).orderBy(asc(t.posts.id)).limit(p("limit"));
+const latestLinks = (db: Db, t: Tables) => db.select(linkColumns(t)).from(t.posts).where(sentBefore(t)).orderBy(desc(t.posts.id)).limit(p("limit"));
+const linkById = (db: Db, t: Tables) => db.select(linkColumns(t)).from(t.posts).where(and(eq(t.posts.id, p("id")), sentBefore(t)));
 
 export async function insertPost(tx: Tx, values: NewPost): Promise<Post> {
   const row = await tx.one(insertOne, values);
@@ -128,9 +137,36 @@ export async function attachmentsOfPost(tx: Tx, postId: number): Promise<Attachm
   return tx.all(attachmentsOf, { postId });
 }
 
-/** The conversation's sent posts before this one, oldest first: what threading is built from. */
-export async function earlierSentPosts(tx: Tx, conversationId: number, beforePostId: number): Promise<PostLink[]> {
-  return tx.all(earlierLinks, { conversationId, beforeId: beforePostId });
+/** The conversation's first sent posts before this one, oldest first. */
+export async function firstSentPosts(tx: Tx, conversationId: number, beforePostId: number, limit: number): Promise<PostLink[]> {
+  return tx.all(firstLinks, { conversationId, beforeId: beforePostId, limit });
+}
+
+/** The conversation's latest sent posts before this one, newest first. */
+export async function latestSentPosts(tx: Tx, conversationId: number, beforePostId: number, limit: number): Promise<PostLink[]> {
+  return tx.all(latestLinks, { conversationId, beforeId: beforePostId, limit });
+}
+
+/** One sent post of the conversation before this one, by id: a parent outside the posts loaded. */
+export async function sentPostLink(tx: Tx, conversationId: number, id: number, beforePostId: number): Promise<PostLink | undefined> {
+  return tx.one(linkById, { conversationId, id, beforeId: beforePostId });
+}
+
+/** Thread-Index's response levels and the root at one end; twice the default References limit at the other. */
+const DEFAULT_BOUND = { first: MAX_RESPONSE_LEVELS + 1, latest: 40 };
+
+/**
+ * The conversation's sent posts before this one, oldest first, as far as threading reads them:
+ * the first `first` and the latest `latest` (both ends through the index, whatever the
+ * conversation's size). A conversation with fewer posts comes whole.
+ */
+export async function earlierSentPosts(tx: Tx, conversationId: number, beforePostId: number, bound: { first: number; latest: number } = DEFAULT_BOUND): Promise<PostLink[]> {
+  const latest = await latestSentPosts(tx, conversationId, beforePostId, bound.latest);
+  latest.reverse();
+  const oldest = latest[0];
+  if (latest.length < bound.latest || !oldest) return latest;
+  const first = await firstSentPosts(tx, conversationId, oldest.id, bound.first);
+  return [...first, ...latest];
 }
 
 const attachmentCounts = (db: Db, t: Tables) =>

@@ -130,8 +130,26 @@ export function forwardBody(input: { readonly gatewayName: string; readonly to: 
  */
 function postHtml(body: string, html: string | null | undefined): string {
   if (html?.trim()) return `<div>${html}</div>`;
-  return linkedParagraphs(body);
+  // Every copy of a post links the same text: once per text, remembered by the text itself.
+  let linked = linkedBodies.get(body);
+  if (linked === undefined) {
+    linked = linkedParagraphs(body);
+    if (body.length <= MAX_LINKED_CHARS / 4) {
+      linkedBodies.set(body, linked);
+      linkedChars += body.length;
+      while (linkedChars > MAX_LINKED_CHARS) {
+        const oldest = linkedBodies.keys().next().value as string;
+        linkedBodies.delete(oldest);
+        linkedChars -= oldest.length;
+      }
+    }
+  }
+  return linked;
 }
+
+const linkedBodies = new Map<string, string>();
+let linkedChars = 0;
+const MAX_LINKED_CHARS = 2 * 1024 * 1024;
 
 function unreferenced(list: readonly { readonly cid: string; readonly alt: string }[], html: string | null | undefined): { cid: string; alt: string }[] {
   if (!html?.trim()) return [...list];

@@ -4,10 +4,12 @@ import type { Tx } from "../db/store.js";
 import { tokenAddress } from "../domain/addresses.js";
 import { activeParticipantUsers, findConversation, findParticipant } from "../domain/conversations.repo.js";
 import { findGroupById } from "../domain/groups.repo.js";
-import { attachmentsOfPost, earlierSentPosts, findPost } from "../domain/posts.repo.js";
+import { attachmentsOfPost, earlierSentPosts, findPost, sentPostLink, type PostLink } from "../domain/posts.repo.js";
+import { participantsBouncingSince } from "../domain/render.repo.js";
+import { MAX_RESPONSE_LEVELS } from "../domain/thread-index.js";
 import { newlyBouncing } from "../domain/bounces.service.js";
 import { offersPrivateReply } from "../domain/private-replies.service.js";
-import type { Attachment, Conversation, Delivery, User } from "../domain/records.js";
+import type { Attachment, Conversation, Delivery, Post, User } from "../domain/records.js";
 import { findUserById } from "../domain/users.repo.js";
 import { displayName } from "../domain/users.service.js";
 import { deskMemberIds, isDeskMember, visibleTo } from "../domain/visibility.js";
@@ -23,7 +25,7 @@ import { attachmentContentType, attachmentFilename, displayNameText, headerText,
  * author's (DMARC) nor a token (address books would keep it); replies find their way back
  * through the recipient's own Reply-To token.
  */
-export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
+export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delivery, recipientRow?: User): Promise<MailDraft> {
   const post = delivery.postId === null ? undefined : await findPost(tx, delivery.postId);
   if (!post) throw new RenderError(`post ${delivery.postId ?? "(none)"} no longer exists`);
   if (post.state !== "sent") throw new RenderError(`post ${post.id} is still a draft`);
@@ -31,7 +33,7 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
   if (!conversation) throw new RenderError(`conversation ${post.conversationId} no longer exists`);
   const author = await findUserById(tx, post.authorId);
   if (!author) throw new RenderError(`author ${post.authorId} of post ${post.id} no longer exists`);
-  const recipient = await findUserById(tx, delivery.recipientId);
+  const recipient = recipientRow?.id === delivery.recipientId ? recipientRow : await findUserById(tx, delivery.recipientId);
   if (!recipient) throw new RenderError(`recipient ${delivery.recipientId} no longer exists`);
   const participant = await findParticipant(tx, conversation.id, recipient.id);
   if (!participant) throw new RenderError(`${delivery.toAddress} is not a participant of conversation ${conversation.id}`);
@@ -61,7 +63,7 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
   const privateAddress = (await offersPrivateReply(tx, conversation, post, recipient.id)) ? tokenAddress("private", delivery.bounceToken, domain) : undefined;
 
   // Threading from the posts this recipient saw: a note's Message-ID never reaches the outside person.
-  const sentBefore = await earlierSentPosts(tx, conversation.id, post.id);
+  const sentBefore = await threadPosts(tx, post, config.conversations.references_limit);
   const earlier = sentBefore.filter((p) => visibleTo(p, readsNotes));
   const members = outsider ? await deskMemberIds(tx, conversation) : new Set<number>();
   const threading = threadingHeaders({
@@ -75,9 +77,10 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
   });
   const files = await attachmentsOfPost(tx, post.id);
   // The outside person hears about the other outside people only, never about a member's mailbox.
+  const previousAt = sentBefore[sentBefore.length - 1]?.createdAt;
   const stopped = newlyBouncing(
-    (await activeParticipantUsers(tx, conversation.id)).filter((user) => user.id !== recipient.id && !members.has(user.id)),
-    sentBefore[sentBefore.length - 1]?.createdAt,
+    (await participantsBouncingSince(tx, conversation.id, previousAt ?? Number.MIN_SAFE_INTEGER, post.createdAt)).filter((user) => user.id !== recipient.id && !members.has(user.id)),
+    previousAt,
     post.createdAt,
   );
   const body = postBody({
@@ -127,6 +130,34 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
     messageId: post.messageId,
     mail,
   };
+}
+
+/**
+ * The earlier posts threading reads, oldest first, bounded whatever the conversation's size:
+ * References keeps the root and the newest ids (each post standing for up to two, and notes some
+ * readers do not see taking room), Thread-Index the first response levels of the chain, and
+ * In-Reply-To the parent. A reply to an older post has its chain of parents fetched one by one,
+ * as far as References reaches.
+ */
+async function threadPosts(tx: Tx, post: Post, referencesLimit: number): Promise<PostLink[]> {
+  const latest = referencesLimit * 2;
+  const loaded = await earlierSentPosts(tx, post.conversationId, post.id, { first: MAX_RESPONSE_LEVELS + 1, latest });
+  const byId = new Map(loaded.map((link) => [link.id, link]));
+  const fetched: PostLink[] = [];
+  let parentId = post.parentId;
+  for (let steps = 0; parentId !== null && steps < latest + MAX_RESPONSE_LEVELS; steps++) {
+    let parent = byId.get(parentId);
+    if (!parent && fetched.length < latest) {
+      parent = await sentPostLink(tx, post.conversationId, parentId, post.id);
+      if (parent) {
+        byId.set(parent.id, parent);
+        fetched.push(parent);
+      }
+    }
+    if (!parent) break;
+    parentId = parent.parentId;
+  }
+  return fetched.length === 0 ? loaded : [...loaded, ...fetched].sort((a, b) => a.id - b.id);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Config } from "../config/config.js";
 import type { Tx } from "../db/store.js";
 import { bouncingReason } from "../domain/bounces.service.js";
-import type { Delivery } from "../domain/records.js";
+import type { Delivery, User } from "../domain/records.js";
 import { findUserById } from "../domain/users.repo.js";
 import type { MailDraft } from "./compose.js";
 import { loadDkimKey } from "./dkim.js";
@@ -27,16 +27,16 @@ export async function draftDelivery(tx: Tx, config: Config, delivery: Delivery):
   const recipient = await findUserById(tx, delivery.recipientId);
   const bouncing = recipient ? bouncingReason(recipient) : undefined;
   if (bouncing) throw new RenderError(bouncing, "skipped");
-  const draft = await draftByKind(tx, config, delivery);
+  const draft = await draftByKind(tx, config, delivery, recipient);
   // Every copy, posts and forwards alike, is signed when DKIM is configured.
   const dkim = loadDkimKey(config);
   return dkim ? { ...draft, dkim } : draft;
 }
 
-async function draftByKind(tx: Tx, config: Config, delivery: Delivery): Promise<MailDraft> {
+async function draftByKind(tx: Tx, config: Config, delivery: Delivery, recipient: User | undefined): Promise<MailDraft> {
   switch (delivery.kind) {
     case "post":
-      return draftPostDelivery(tx, config, delivery);
+      return draftPostDelivery(tx, config, delivery, recipient);
     case "forward":
       return draftForwardDelivery(tx, config, delivery);
     case "notice":

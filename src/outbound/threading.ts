@@ -1,4 +1,4 @@
-import { threadIndexAt, threadIndexRootOr } from "../domain/thread-index.js";
+import { MAX_RESPONSE_LEVELS, threadIndexAt, threadIndexRootOr } from "../domain/thread-index.js";
 import { headerText } from "./user-text.js";
 
 /**
@@ -180,6 +180,21 @@ export function threadingHeaders(input: ThreadingInput): ThreadingHeaders {
   return {
     ...(parent ? { inReplyTo: heldId(parent, reader) } : {}),
     ...(references.length ? { references } : {}),
-    headers: { "Thread-Index": threadIndexAt(root, replyTimes), ...(topic ? { "Thread-Topic": topic } : {}) },
+    headers: { "Thread-Index": rememberedThreadIndex(root, replyTimes), ...(topic ? { "Thread-Topic": topic } : {}) },
   };
+}
+
+/** Thread-Indexes computed lately, by root and reply times: every copy of a post asks for the same one. */
+const threadIndexes = new Map<string, string>();
+const REMEMBERED_THREAD_INDEXES = 256;
+
+function rememberedThreadIndex(root: string, replyTimes: readonly number[]): string {
+  const key = `${root} ${replyTimes.slice(0, MAX_RESPONSE_LEVELS).join(",")}`;
+  let index = threadIndexes.get(key);
+  if (index === undefined) {
+    index = threadIndexAt(root, replyTimes);
+    if (threadIndexes.size >= REMEMBERED_THREAD_INDEXES) threadIndexes.delete(threadIndexes.keys().next().value as string);
+    threadIndexes.set(key, index);
+  }
+  return index;
 }
