@@ -1,3 +1,5 @@
+import { SharedByteBudget } from "./shared-budget.js";
+
 /**
  * How many messages are worked on at once: received ones (read back, parsed, authenticated,
  * committed) and copies being sent (rendered, composed, handed to the relay). Working on a message
@@ -24,19 +26,25 @@ interface Waiting {
 
 export class ProcessingLanes {
   private smallRunning = 0;
-  private largeBytes = 0;
-  private largeRunning = 0;
   private readonly smallQueue: Waiting[] = [];
   private readonly largeQueue: Waiting[] = [];
+  private readonly sharedLarge: ProcessingLanes | undefined;
+  private readonly budget: SharedByteBudget;
+  /** Set while the head of the large queue waits for another thread to give bytes back. */
+  private budgetWait: Promise<void> | undefined;
 
   /**
-   * `sharedLarge`: lanes whose large budget this one uses instead of its own, so that messages
-   * received and copies sent, each large, do not add up: one budget for both.
+   * `shared`: where large messages take their bytes instead of a budget of this one's own, so that
+   * messages received and copies sent, each large, do not add up: one budget for both. Other lanes
+   * of the same thread, or a SharedByteBudget whose memory another thread shares too.
    */
   constructor(
     private readonly limits: LaneLimits = DEFAULT_LANE_LIMITS,
-    private readonly sharedLarge?: ProcessingLanes,
-  ) {}
+    shared?: ProcessingLanes | SharedByteBudget,
+  ) {
+    this.sharedLarge = shared instanceof ProcessingLanes ? shared : undefined;
+    this.budget = shared instanceof SharedByteBudget ? shared : new SharedByteBudget(limits.largeBudget);
+  }
 
   /**
    * Runs `work` once its lane has room. Aborting `signal` before then takes the message out of
@@ -63,10 +71,7 @@ export class ProcessingLanes {
             .then(resolve, reject)
             .finally(() => {
               if (small) this.smallRunning--;
-              else {
-                this.largeRunning--;
-                this.largeBytes -= size;
-              }
+              else this.budget.give(size);
               this.next();
             });
         },
@@ -89,11 +94,22 @@ export class ProcessingLanes {
     }
     // In arrival order: a message too large for the room left waits, and so do those behind it.
     for (let head = this.largeQueue[0]; head; head = this.largeQueue[0]) {
-      if (this.largeRunning > 0 && this.largeBytes + head.size > this.limits.largeBudget) break;
+      const mark = this.budget.mark();
+      if (!this.budget.tryTake(head.size)) {
+        this.awaitBudget(mark);
+        break;
+      }
       this.largeQueue.shift();
-      this.largeRunning++;
-      this.largeBytes += head.size;
       head.start();
     }
+  }
+
+  /** Bytes given back by this thread call next() themselves; those of another thread wake this one here. */
+  private awaitBudget(mark: number): void {
+    if (this.budgetWait) return;
+    this.budgetWait = this.budget.released(mark).then(() => {
+      this.budgetWait = undefined;
+      this.next();
+    });
   }
 }

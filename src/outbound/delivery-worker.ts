@@ -36,11 +36,24 @@ export interface DeliveryWorkerOptions {
 }
 
 /**
+ * The gateway's handle on delivery, whether it runs in process (DeliveryWorker) or in a worker
+ * thread of its own (DeliveryThread).
+ */
+export interface Deliveries {
+  /** Polls at once, then every `outbound.poll_interval`. */
+  start(): void | Promise<void>;
+  /** A commit queued new rows: claim them now instead of at the next poll. Cheap to call often. */
+  wake(): void;
+  /** Graceful drain: no new claims; sends already talking to the relay finish and are recorded. */
+  stop(): Promise<void>;
+}
+
+/**
  * Drains the outbox: claims due rows with a lease, renders and sends each through the transport
  * (at most `pool_size` at once) and records the outcome. A process killed mid-send leaves its
  * rows in `sending`; once their lease expires the next worker sends them once more.
  */
-export class DeliveryWorker {
+export class DeliveryWorker implements Deliveries {
   private readonly store: Store;
   private readonly config: Config;
   private readonly log: Logger;

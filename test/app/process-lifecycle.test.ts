@@ -25,7 +25,7 @@ function serve(configPath: string): Promise<RunningGateway> {
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     let buffer = "";
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${buffer}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${buffer}`)), 30_000);
     child.stderr!.on("data", (chunk: Buffer) => {
       buffer += chunk.toString();
       const match = /"event":"smtp\.listening"[^\n]*"port":(\d+)/.exec(buffer);
@@ -45,7 +45,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe("the gateway as a process: crashes, restarts, shutdown, broken clients", () => {
+// Each test starts one or two `postern serve` processes, which compile the TypeScript sources at
+// start, once for the main thread and once for the delivery thread: on a loaded machine that alone
+// takes several seconds.
+describe("the gateway as a process: crashes, restarts, shutdown, broken clients", { timeout: 60_000 }, () => {
   let dir: string;
   let configPath: string;
   let relayPort: number;

@@ -1,0 +1,8 @@
+// The delivery thread's bootstrap when Postern runs from its TypeScript sources: a worker thread
+// inherits neither tsx's run-time registration (bin/postern.js) nor vitest's transform, so it
+// registers tsx itself before importing the entry (see DeliveryThread).
+import { workerData } from "node:worker_threads";
+import { register } from "tsx/esm/api";
+
+register();
+await import(workerData.entry);
