@@ -23,6 +23,8 @@ const STORAGE_TESTS = [
   "test/inbound/pipeline.test.ts",
   "test/outbound/delivery-worker.test.ts",
   "test/outbound/render.test.ts",
+  "test/outbound/shared-body.test.ts",
+  "test/outbound/threading-bounded.test.ts",
   "test/postgres/**/*.test.ts",
 ];
 

@@ -13,7 +13,7 @@ import { createPostgresDatabase, ENGINE } from "./postgres.js";
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = join(REPO_ROOT, "bin", "postern.js");
 
-/** Each run starts Node and compiles TypeScript through tsx: about a second, more on a busy machine. */
+/** Each run starts Node: the compiled dist/ when `npm run build` is current (npm test builds it first), else the TypeScript sources through tsx. */
 export const CLI_TIMEOUT_MS = 60_000;
 
 export interface CliResult {
@@ -48,7 +48,7 @@ export interface CliSandbox {
   /** `postern --config FILE ...args`; resolves with the exit code, never rejects on a non-zero exit. */
   run(args: readonly string[], options?: RunOptions): Promise<CliResult>;
   /**
-   * Runs independent commands a few at a time (each is a Node process compiling TypeScript);
+   * Runs independent commands a few at a time (each is a Node process of its own);
    * results come back in the order given.
    */
   runMany(commands: readonly (readonly string[])[], concurrency?: number): Promise<CliResult[]>;
