@@ -122,6 +122,17 @@ function writeLockFor(path: string): WriteLock {
   return lock;
 }
 
+/** The memory behind this process's write lock for a SQLite file, for a thread that opens the same file. */
+export function sharedWriteLock(database: Config["database"]): SharedArrayBuffer | undefined {
+  return database.engine === "sqlite" && database.path !== ":memory:" ? writeLockFor(database.path).buffer : undefined;
+}
+
+/** In a thread: take turns for the file's write lock with the thread that passed `buffer` (sharedWriteLock). */
+export function adoptWriteLock(database: Config["database"], buffer: SharedArrayBuffer): void {
+  if (database.engine !== "sqlite" || database.path === ":memory:") return;
+  writeLocks.set(resolve(database.path), new WriteLock(buffer));
+}
+
 /** `postern db migrate`: applies pending migrations under the write lock and closes the database. */
 export function migrateDatabase(options: Pick<OpenOptions, "path" | "busyTimeoutMs">): { ran: number; total: number } {
   mkdirSync(dirname(resolve(options.path)), { recursive: true });

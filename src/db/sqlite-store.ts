@@ -10,21 +10,64 @@ interface Job {
 }
 
 /**
- * A FIFO lock, one per database file in this process. Connections of one process take turns
- * through it instead of polling SQLite's lock, so the write lock passes from the inbound batch to
- * the delivery worker the moment it is free.
+ * A FIFO lock, one per database file in this process, shared with the delivery thread through a
+ * SharedArrayBuffer. Connections take turns through it instead of polling SQLite's lock, so the
+ * write lock passes from the inbound batch to the delivery thread the moment it is free; polling
+ * with backoff would leave the thread behind back-to-back inbound batches.
+ *
+ * Within a thread, turns are a promise chain; between threads, a ticket lock ([next ticket,
+ * ticket served]). A turn held past `stallMs` (a thread that died holding or awaiting it) is
+ * skipped, so a dead thread never stops the gateway's writes; SQLite's own lock still keeps two
+ * writers apart if the holder was only slow.
  */
 export class WriteLock {
   private tail: Promise<void> = Promise.resolve();
+  private readonly tickets: Int32Array;
+
+  constructor(
+    readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT),
+    private readonly stallMs = 5000,
+  ) {
+    this.tickets = new Int32Array(buffer);
+  }
 
   async acquire(): Promise<() => void> {
     let release!: () => void;
     const previous = this.tail;
     this.tail = new Promise<void>((resolve) => (release = resolve));
     await previous;
-    return release;
+    const ticket = Atomics.add(this.tickets, NEXT, 1);
+    try {
+      await this.turnOf(ticket);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return () => {
+      // A holder skipped as stalled no longer owns the turn: it must not end someone else's.
+      if (Atomics.compareExchange(this.tickets, SERVED, ticket, ticket + 1) === ticket) Atomics.notify(this.tickets, SERVED);
+      release();
+    };
+  }
+
+  private async turnOf(ticket: number): Promise<void> {
+    for (;;) {
+      const served = Atomics.load(this.tickets, SERVED);
+      // Tickets wrap around at 2^31: compare by difference. Ahead of the ticket: it was skipped as stalled.
+      if (((served - ticket) | 0) >= 0) return;
+      const waiting = waitAsync(this.tickets, SERVED, served, this.stallMs);
+      const outcome = waiting.async ? await waiting.value : waiting.value;
+      if (outcome === "timed-out") Atomics.compareExchange(this.tickets, SERVED, served, served + 1);
+    }
   }
 }
+
+const NEXT = 0;
+const SERVED = 1;
+/** Node 20 has Atomics.waitAsync; the ES2022 library types do not declare it yet. */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): { async: boolean; value: Promise<string> | string };
+}).waitAsync;
 
 export interface SqliteStoreOptions {
   /** Shared by every Store on the same file in this process. */

@@ -7,7 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { destination, pino, type DestinationStream } from "pino";
 import { DEFAULT_LANE_LIMITS, ProcessingLanes } from "../concurrency/processing-lanes.js";
 import { SharedByteBudget } from "../concurrency/shared-budget.js";
-import { openStore } from "../db/database.js";
+import { adoptWriteLock, openStore } from "../db/database.js";
 import type { Logger } from "../log.js";
 import type { DeliveryThreadData, FromThread, ThreadLog, ToThread } from "./delivery-thread.js";
 import { DeliveryWorker } from "./delivery-worker.js";
@@ -20,6 +20,7 @@ const post = (message: FromThread): void => port.postMessage(message);
 
 const config = deepFreeze(data.config);
 const logger = threadLogger(data.log);
+if (data.writeLock) adoptWriteLock(config.database, data.writeLock);
 const store = await openStore(config.database, "require-current");
 const transport = createTransport(config, logger);
 const largeBudget = new SharedByteBudget(data.largeBudget.limit, data.largeBudget.buffer);

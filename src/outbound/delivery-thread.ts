@@ -3,6 +3,7 @@ import { symbols } from "pino";
 import type { Config } from "../config/config.js";
 import type { SharedByteBudget } from "../concurrency/shared-budget.js";
 import type { Logger } from "../log.js";
+import { sharedWriteLock } from "../db/database.js";
 import type { Deliveries } from "./delivery-worker.js";
 
 /** What the delivery thread starts from: plain data, since nothing else crosses to a thread. */
@@ -12,6 +13,8 @@ export interface DeliveryThreadData {
   readonly log: ThreadLog;
   /** The large-message budget's shared memory, so copies and received messages draw on one. */
   readonly largeBudget: { readonly limit: number; readonly buffer: SharedArrayBuffer };
+  /** SQLite: the main thread's write lock for the file, so both threads take turns in order. */
+  readonly writeLock?: SharedArrayBuffer;
   /** The entry module the tsx bootstrap imports, when running from TypeScript sources. */
   readonly entry?: string;
 }
@@ -122,6 +125,7 @@ export class DeliveryThread implements Deliveries {
 
   private spawn(): Promise<void> {
     const { config, largeBudget } = this.options;
+    const writeLock = sharedWriteLock(config.database);
     // Under tsx (bin/postern.js, vitest) this module is TypeScript and a new thread knows nothing
     // of tsx: a small ES module registers it there, then imports the entry. Compiled, plain.
     const typescript = import.meta.url.endsWith(".ts");
@@ -130,6 +134,7 @@ export class DeliveryThread implements Deliveries {
       config,
       log: this.threadLog,
       largeBudget: { limit: largeBudget.limit, buffer: largeBudget.buffer },
+      ...(writeLock ? { writeLock } : {}),
       ...(typescript ? { entry: entry.href } : {}),
     };
     const thread = new Worker(typescript ? new URL("./delivery-thread-tsx.mjs", import.meta.url) : entry, { workerData: data, name: "postern-delivery" });
