@@ -53,6 +53,9 @@ export interface PipelineDeps {
   readonly resolver?: DnsResolver;
 }
 
+/** HTML longer than this (characters) is read before the transaction, not inside it. */
+const HTML_READ_OUTSIDE_TRANSACTION = 64 * 1024;
+
 /**
  * parse → classify → authenticate, outside any transaction; then deduplicate → route → handler
  * (which trims the one reading of the content it posts), in one transaction. Resolves once
@@ -132,6 +135,9 @@ export class InboundPipeline {
       auth = await this.authenticate(raw, envelope);
       // List mail may turn out to be a person's, passed on to an inbox by a group (apply.ts).
       const content = classification.kind === "human" || (classification.kind === "automatic" && classification.listOnly) ? readContent(message) : NO_CONTENT;
+      // Reading large HTML takes up to a second or two: not under the write lock every other
+      // message and the delivery thread wait for. Both readings are made here, as the route is not known yet.
+      if (content !== NO_CONTENT && (message.html?.length ?? 0) > HTML_READ_OUTSIDE_TRANSACTION) void [content.reply, content.opening];
       // Read when the handler asks (content.ts): a reply's opening reading, or an opening's reply reading, is never made.
       const prepared: PreparedInbound = {
         envelopeFrom: envelope.mailFrom,
