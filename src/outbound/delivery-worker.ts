@@ -19,6 +19,8 @@ import type { Transport } from "./transports/transport.js";
 /** A copy carries its post about twice (text and HTML), and attachments grow by a third in base64. */
 const COPY_SIZE_FACTOR = 2;
 const MAX_REMEMBERED_POST_SIZES = 1000;
+/** A claimed row with at least this share of its lease left is sent without renewing the lease first. */
+const FRESH_LEASE_SHARE = 0.9;
 
 export interface DeliveryWorkerOptions {
   /** The worker's own connection: sends never wait behind the inbound group commit, nor it behind them. */
@@ -159,8 +161,13 @@ export class DeliveryWorker implements Deliveries {
     this.claimed.add(row.id);
     // Big copies take their turn within a byte budget before a send slot, so they neither pile up
     // in memory several at once nor keep the slots from the small copies queued behind them.
+    // The send slot is held for the send only: recording the outcome waits for the disk, and the
+    // next copy need not wait for that.
     const task = this.copySize(row)
       .then((size) => this.lanes.run(size, () => this.limiter.run(() => this.deliver(row))))
+      .then(async (outcome) => {
+        if (outcome) await this.record(row, outcome);
+      })
       .catch((error: unknown) => {
         // Recording the outcome failed; the lease runs out and the row is tried once more.
         this.log.error({ event: "delivery.error", ...deliveryIds(row), err: error }, "delivery outcome not recorded");
@@ -192,43 +199,40 @@ export class DeliveryWorker implements Deliveries {
     return size;
   }
 
-  private async deliver(row: Delivery): Promise<void> {
+  /** Sends the copy; answers the outcome to record, or undefined when another worker has the row. */
+  private async deliver(row: Delivery): Promise<DeliveryOutcome | undefined> {
     if (this.stopping) {
-      await this.record(row, { kind: "postponed", at: row.nextAttemptAt, reason: null, rule: "shutdown" });
-      return;
+      return { kind: "postponed", at: row.nextAttemptAt, reason: null, rule: "shutdown" };
     }
     const heldBack = await this.dailyLimit(row, this.now());
-    if (heldBack) {
-      await this.record(row, heldBack);
-      return;
-    }
-    const leaseExpiresAt = this.now() + this.config.outbound.lease;
-    if (!(await this.store.transaction((tx) => renewLease(tx, row.id, this.owner, leaseExpiresAt)))) {
+    if (heldBack) return heldBack;
+    const now = this.now();
+    const leaseExpiresAt = now + this.config.outbound.lease;
+    // A row claimed a moment ago still holds almost its whole lease: renewing it would cost a write
+    // (and a sync) per copy for nothing. One that waited for a slot is renewed before it is sent.
+    const freshlyClaimed = row.leaseExpiresAt !== null && row.leaseExpiresAt - now >= this.config.outbound.lease * FRESH_LEASE_SHARE;
+    if (!freshlyClaimed && !(await this.store.transaction((tx) => renewLease(tx, row.id, this.owner, leaseExpiresAt)))) {
       this.log.warn({ event: "delivery.lease_lost", ...deliveryIds(row) }, "lease lost before sending; another worker has this delivery");
-      return;
+      return undefined;
     }
     let rendered: RenderedDelivery;
     try {
       rendered = await compose(await this.store.read((tx) => draftDelivery(tx, this.config, row)));
     } catch (error) {
       const reason = `cannot render: ${(error as Error).message ?? String(error)}`;
-      if (error instanceof RenderError && error.outcome === "skipped") await this.record(row, { kind: "skipped", reason: error.message });
-      else if (error instanceof RenderError) await this.record(row, { kind: "failed", error: reason, rule: "render", category: "unknown" });
-      else await this.record(row, this.retryLater(row, undefined, reason, "render", "unknown"));
-      return;
+      if (error instanceof RenderError && error.outcome === "skipped") return { kind: "skipped", reason: error.message };
+      if (error instanceof RenderError) return { kind: "failed", error: reason, rule: "render", category: "unknown" };
+      return this.retryLater(row, undefined, reason, "render", "unknown");
     }
-    let outcome: DeliveryOutcome;
     try {
       const result = await this.transport.send({ envelope: rendered.envelope, raw: rendered.raw, deliveryId: row.id });
-      outcome = { kind: "sent", messageId: rendered.messageId, response: result.response };
+      return { kind: "sent", messageId: rendered.messageId, response: result.response };
     } catch (error) {
       const verdict = classifySendError(error);
-      outcome =
-        verdict.kind === "permanent"
-          ? { kind: "failed", error: verdict.message, rule: verdict.rule, category: verdict.category, messageId: rendered.messageId }
-          : this.retryLater(row, rendered.messageId, verdict.message, verdict.rule, verdict.category);
+      return verdict.kind === "permanent"
+        ? { kind: "failed", error: verdict.message, rule: verdict.rule, category: verdict.category, messageId: rendered.messageId }
+        : this.retryLater(row, rendered.messageId, verdict.message, verdict.rule, verdict.category);
     }
-    await this.record(row, outcome);
   }
 
   private record(row: Delivery, outcome: DeliveryOutcome): Promise<boolean> {
