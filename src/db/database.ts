@@ -6,7 +6,7 @@ import * as schema from "../../schema/schema.js";
 import { Refusal } from "../errors/refusal.js";
 import { applyMigrations, assertMigrated } from "./migrations.js";
 import { SqliteStore, WalSync, WriteLock, type CommitSync } from "./sqlite-store.js";
-import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from "./wal-checkpointer.js";
+import { checkpointerFor, FALLBACK_AUTOCHECKPOINT_PAGES } from "./wal-checkpointer.js";
 import type { Store } from "./store.js";
 import { maskedUrl, type Config } from "../config/config.js";
 import { PgStore } from "./pg-store.js";
@@ -74,7 +74,7 @@ export function openSqliteStore(options: OpenOptions): Store {
   }
   const sqlite = new Database(path);
   let commitSync: CommitSync | undefined;
-  let checkpointer: WalCheckpointer | undefined;
+  let checkpointer: ReturnType<typeof checkpointerFor> | undefined;
   try {
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
@@ -93,11 +93,12 @@ export function openSqliteStore(options: OpenOptions): Store {
     }
     // SQLite's automatic checkpoint would copy the WAL back inside a COMMIT, on the event loop.
     if (path !== ":memory:") {
-      checkpointer = new WalCheckpointer(resolve(path));
+      checkpointer = checkpointerFor(path);
       sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
     }
   } catch (error) {
     sqlite.close();
+    void checkpointer?.close();
     throw error;
   }
   return new SqliteStore(sqlite, drizzle(sqlite, { schema }), schema, {

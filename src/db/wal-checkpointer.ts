@@ -1,6 +1,8 @@
 import { stat } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { Worker } from "node:worker_threads";
+import { resolve } from "node:path";
+import { isMainThread, Worker } from "node:worker_threads";
+import Database from "better-sqlite3";
 
 /** The WAL size past which a checkpoint is asked for: SQLite's own default (1000 pages of 4 KiB). */
 const CHECKPOINT_AT_BYTES = 1000 * 4096;
@@ -8,9 +10,119 @@ const CHECKPOINT_AT_BYTES = 1000 * 4096;
 const CHECK_EVERY_COMMITS = 32;
 /**
  * The connection's own automatic checkpoint, kept as a safety net at 16 times SQLite's default:
- * should the thread fail, the WAL still stops growing there (at the cost of a blocking checkpoint).
+ * should the checkpointer fail, the WAL still stops growing there (at the cost of a blocking checkpoint).
  */
 export const FALLBACK_AUTOCHECKPOINT_PAGES = 4_000;
+
+/** Where the PASSIVE checkpoint itself runs. */
+interface CheckpointRunner {
+  checkpoint(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Copies the WAL back into the database file away from the event loop that answers SMTP. SQLite's
+ * automatic checkpoint runs inside the COMMIT that crosses its threshold: writing a few megabytes
+ * to the database file and syncing it, every few hundred messages. Here the Store's connection
+ * keeps only a far-off automatic checkpoint as a safety net, and every CHECK_EVERY_COMMITS commits
+ * the WAL's size is looked at; past the threshold, a PASSIVE checkpoint (it never waits for
+ * readers or writers) runs on a connection of its own:
+ *  - on the main thread, in a thread started for it on the first checkpoint (a short-lived command
+ *    never starts it);
+ *  - in a worker thread (the delivery thread), right there: that thread answers no SMTP session,
+ *    so a pause of its own costs less than one more thread.
+ *
+ * One per database file and thread, shared by the Stores open on it (checkpointerFor).
+ */
+export class WalCheckpointer {
+  private commits = 0;
+  private running: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly path: string,
+    private readonly runner: CheckpointRunner,
+  ) {}
+
+  /** Called after each COMMIT. */
+  committed(): void {
+    if (this.closed || this.running || ++this.commits < CHECK_EVERY_COMMITS) return;
+    this.commits = 0;
+    // A checkpoint that fails (a reader holds old pages) is tried again 32 commits later, and the
+    // connection's own automatic checkpoint still bounds the WAL meanwhile.
+    const run = this.checkpointIfLarge().catch(() => undefined);
+    this.running = run.finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.running;
+    await this.runner.close();
+  }
+
+  private async checkpointIfLarge(): Promise<void> {
+    const wal = await stat(`${this.path}-wal`).catch(() => undefined);
+    if (!wal || wal.size < CHECKPOINT_AT_BYTES || this.closed) return;
+    await this.runner.checkpoint();
+  }
+}
+
+interface Shared {
+  readonly checkpointer: WalCheckpointer;
+  users: number;
+}
+
+const shared = new Map<string, Shared>();
+
+/**
+ * The checkpointer of `path` for one more Store of this thread; the Store calls `close()` once,
+ * and the last one closed stops it. Two Stores of one file (the gateway's and its in-process
+ * delivery worker's) thus share one checkpoint thread.
+ */
+export function checkpointerFor(
+  path: string,
+  where: "thread" | "inline" = isMainThread ? "thread" : "inline",
+): { committed(): void; close(): Promise<void> } {
+  const key = resolve(path);
+  let entry = shared.get(key);
+  if (!entry) {
+    const runner = where === "thread" ? new ThreadRunner(key) : new InlineRunner(key);
+    entry = { checkpointer: new WalCheckpointer(key, runner), users: 0 };
+    shared.set(key, entry);
+  }
+  entry.users++;
+  const taken = entry;
+  let released = false;
+  return {
+    committed: () => taken.checkpointer.committed(),
+    close: async () => {
+      if (released) return;
+      released = true;
+      if (--taken.users > 0) return;
+      if (shared.get(key) === taken) shared.delete(key);
+      await taken.checkpointer.close();
+    },
+  };
+}
+
+/** A connection of its own in this thread: never the Store's, which may be inside a transaction. */
+class InlineRunner implements CheckpointRunner {
+  private db: Database.Database | undefined;
+
+  constructor(private readonly path: string) {}
+
+  async checkpoint(): Promise<void> {
+    this.db ??= new Database(this.path, { timeout: 0 });
+    this.db.pragma("wal_checkpoint(PASSIVE)");
+  }
+
+  async close(): Promise<void> {
+    this.db?.close();
+    this.db = undefined;
+  }
+}
 
 // Plain JavaScript evaluated in the thread: no loader for TypeScript is needed there.
 const THREAD_SOURCE = `
@@ -32,51 +144,12 @@ parentPort.on("message", (message) => {
 });
 `;
 
-/**
- * Copies the WAL back into the database file from a thread of its own. SQLite's automatic
- * checkpoint runs inside the COMMIT that crosses its threshold: writing a few megabytes to the
- * database file and syncing it, on the event loop, every few hundred messages. Here the Store's
- * connection keeps only a far-off automatic checkpoint as a safety net, and every
- * CHECK_EVERY_COMMITS commits the WAL's size is looked at; past the threshold, the thread runs a
- * PASSIVE checkpoint on its own connection (it never waits for readers or writers).
- *
- * The thread starts on the first checkpoint: a short-lived command never starts it.
- */
-export class WalCheckpointer {
+class ThreadRunner implements CheckpointRunner {
   private thread: Worker | undefined;
-  private commits = 0;
-  private running: Promise<void> | undefined;
-  private closed = false;
 
-  constructor(
-    private readonly path: string,
-    private readonly onError: (message: string) => void = () => undefined,
-  ) {}
+  constructor(private readonly path: string) {}
 
-  /** Called after each COMMIT. */
-  committed(): void {
-    if (this.closed || this.running || ++this.commits < CHECK_EVERY_COMMITS) return;
-    this.commits = 0;
-    const run = this.checkpointIfLarge().catch((error: unknown) => this.onError(error instanceof Error ? error.message : String(error)));
-    this.running = run.finally(() => {
-      this.running = undefined;
-    });
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.running;
-    const thread = this.thread;
-    this.thread = undefined;
-    if (!thread) return;
-    const exited = new Promise<void>((resolve) => thread.once("exit", () => resolve()));
-    thread.postMessage("close");
-    await exited;
-  }
-
-  private async checkpointIfLarge(): Promise<void> {
-    const wal = await stat(`${this.path}-wal`).catch(() => undefined);
-    if (!wal || wal.size < CHECKPOINT_AT_BYTES || this.closed) return;
+  async checkpoint(): Promise<void> {
     const thread = (this.thread ??= this.start());
     const answer = await new Promise<{ ok: boolean; message?: string }>((resolve) => {
       const answered = (message: { ok: boolean; message?: string }) => {
@@ -98,13 +171,22 @@ export class WalCheckpointer {
     if (!answer.ok) throw new Error(answer.message);
   }
 
+  async close(): Promise<void> {
+    const thread = this.thread;
+    this.thread = undefined;
+    if (!thread) return;
+    const exited = new Promise<void>((resolve) => thread.once("exit", () => resolve()));
+    thread.postMessage("close");
+    await exited;
+  }
+
   private start(): Worker {
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
     const thread = new Worker(THREAD_SOURCE, { eval: true, workerData: { driver, path: this.path }, name: "postern-checkpoint" });
     // A thread that is only waiting for work must not keep the process alive.
     thread.unref();
-    thread.on("error", (error) => this.onError(error.message));
-    // A thread that died is started again on the next checkpoint.
+    // A thread that died is started again on the next checkpoint; its error reaches the caller as "stopped".
+    thread.on("error", () => undefined);
     thread.once("exit", () => {
       if (this.thread === thread) this.thread = undefined;
     });
