@@ -26,6 +26,7 @@ const STORAGE_TESTS = [
   "test/outbound/shared-body.test.ts",
   "test/outbound/threading-bounded.test.ts",
   "test/postgres/**/*.test.ts",
+  "test/smtp/listener-mail-log.test.ts",
 ];
 
 function postgresSkipReason(): string | undefined {

@@ -137,3 +137,8 @@ export async function updateRefusedRecipients(tx: Tx, id: number, patch: { reado
     db.update(t.inboundMessages).set({ rcptTo: [...patch.rcptTo], reason: patch.reason }).where(eq(t.inboundMessages.id, id)),
   );
 }
+
+/** Rewrites an entry's reason: the count of refusals one entry stands for (a session's MAIL FROMs, an address's connections). */
+export async function updateMailLogReason(tx: Tx, id: number, reason: string): Promise<void> {
+  await tx.rows((db, t) => db.update(t.inboundMessages).set({ reason }).where(eq(t.inboundMessages.id, id)));
+}

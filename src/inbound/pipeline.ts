@@ -9,6 +9,7 @@ import {
   insertMailLogEntry,
   replaceMailLogRaw,
   settleMailLogEntry,
+  updateMailLogReason,
   updateRefusedRecipients,
   type NewMailLogEntry,
 } from "../domain/mail-log.repo.js";
@@ -18,8 +19,9 @@ import { authenticate, systemResolver, type AuthenticationResult, type DnsResolv
 import { classifyMessage } from "./classify.js";
 import { cachedResolver, DEFAULT_DNS_CACHE } from "./dns-cache.js";
 import type { AppliedOutcome, PreparedInbound } from "./inbound.js";
-import { refuseOversized } from "./oversized.js";
+import { oversizedReply, refuseOversized } from "./oversized.js";
 import { parseLimitsOf, parseMessage, type ParsedMessage } from "./parse.js";
+import { RefusedConnections } from "./refused-connections.js";
 import { resolveRoute } from "./route.js";
 
 export interface InboundEnvelope {
@@ -29,6 +31,14 @@ export interface InboundEnvelope {
   readonly remoteAddress?: string;
   /** The EHLO/HELO name the client gave; SPF checks it too (SPEC §3). */
   readonly helo?: string;
+}
+
+/** What a refusal's mail-log entry adds to its reason and size. */
+export interface RefusalDetail {
+  /** Bytes declared or received, when known. */
+  readonly size?: number;
+  /** Appended to the reason in parentheses: what the client did (SIZE=N declared, bytes so far). */
+  readonly note?: string;
 }
 
 export interface InboundVerdict extends AppliedOutcome {
@@ -66,6 +76,9 @@ export class InboundPipeline {
   private readonly throttle: RecipientThrottle;
   /** Per SMTP session, the one mail-log entry its refused RCPTs share (bounded, oldest dropped first). */
   private readonly refusedRecipients = new Map<string, RefusedRecipients>();
+  /** Per SMTP session, the one mail-log entry its refused MAIL FROMs share (bounded like refusedRecipients). */
+  private readonly refusedSenders = new Map<string, { readonly id: number; count: number }>();
+  private readonly refusedConnections: RefusedConnections;
   /** SPF/DKIM/DMARC answers of this pipeline's recent lookups (dns-cache.ts). */
   private readonly resolver: DnsResolver;
 
@@ -73,6 +86,7 @@ export class InboundPipeline {
     this.now = deps.now ?? Date.now;
     this.resolver = cachedResolver(deps.resolver ?? systemResolver, { ...DEFAULT_DNS_CACHE, now: this.now });
     this.throttle = new RecipientThrottle(deps.config.limits.unknown_recipients_per_minute);
+    this.refusedConnections = new RefusedConnections({ store: deps.store, logger: deps.logger, now: this.now });
   }
 
   /**
@@ -91,6 +105,7 @@ export class InboundPipeline {
           "too_many_unknown_recipients",
         );
         this.deps.logger.info({ event: "smtp.rcpt_throttled", sessionId: envelope.sessionId, remoteAddress: ip, to: address, code: 421 }, reply.sentence);
+        await this.recordRefusedRecipient(address, envelope, reply);
         throw reply;
       }
       // Every RCPT, not only unknown ones: a guessed token must not stand out by being accepted.
@@ -101,6 +116,8 @@ export class InboundPipeline {
         ),
       );
       this.deps.logger.info({ event: "smtp.rcpt_throttled", sessionId: envelope.sessionId, remoteAddress: ip, to: address }, reply.sentence);
+      // Logged too: the cool-down is bounded (persisting() ends the session), so this costs no more writes than the refusals that led to it.
+      await this.recordRefusedRecipient(address, envelope, reply);
       throw reply;
     }
     try {
@@ -118,6 +135,92 @@ export class InboundPipeline {
   /** DATA past smtp.max_message_size: logged without its bytes, and rejected with the 552 to send (oversized.ts). */
   refuseOversized(envelope: InboundEnvelope, size: number): Promise<never> {
     return refuseOversized(this.deps, envelope, size, this.now());
+  }
+
+  /**
+   * MAIL FROM with a SIZE over smtp.max_message_size (RFC 1870): the same 552 5.3.4 as for DATA
+   * that went past it, refused before any byte of the message is sent, and logged the same way.
+   */
+  async refuseDeclaredSize(envelope: Omit<InboundEnvelope, "rcptTo">, declared: number): Promise<never> {
+    const reply = oversizedReply(this.deps.config);
+    await this.recordRefusedSender(envelope, reply, { size: declared, note: `SIZE=${declared} declared at MAIL FROM` });
+    this.deps.logger.info(
+      {
+        event: "inbound.rejected",
+        sessionId: envelope.sessionId,
+        from: envelope.mailFrom,
+        size: declared,
+        limit: this.deps.config.smtp.max_message_size,
+        code: reply.code,
+        reason: reply.reason,
+      },
+      reply.sentence,
+    );
+    throw reply;
+  }
+
+  /**
+   * A refused MAIL FROM, in the mail log: one entry per SMTP session, as for refused RCPTs, since a
+   * client may repeat MAIL FROM as often as it likes for a few bytes each; later refusals rewrite
+   * the entry's reason with their count. No recipient is known yet. Best effort.
+   */
+  async recordRefusedSender(envelope: Omit<InboundEnvelope, "rcptTo">, reply: SmtpReply, detail: RefusalDetail = {}): Promise<void> {
+    const sessionId = envelope.sessionId;
+    const known = sessionId === undefined ? undefined : this.refusedSenders.get(sessionId);
+    const reason = reasonOf(reply, detail);
+    try {
+      if (known) {
+        known.count++;
+        await this.deps.store.transaction((tx) => updateMailLogReason(tx, known.id, `${known.count} senders refused in this session; last: ${reason}`));
+        return;
+      }
+      const id = await this.deps.store.transaction((tx) =>
+        insertMailLogEntry(tx, {
+          ...logFields(Buffer.alloc(0), { ...envelope, rcptTo: [] }, undefined, this.now()),
+          size: detail.size ?? 0,
+          outcome: "rejected",
+          reason,
+          smtpCode: reply.code,
+          raw: null,
+        }),
+      );
+      if (sessionId !== undefined && id !== undefined) remember(this.refusedSenders, sessionId, { id, count: 1 });
+    } catch (error) {
+      this.deps.logger.error({ event: "inbound.log_failed", err: error }, "could not record the refused sender in the mail log");
+    }
+  }
+
+  /**
+   * A refusal the listener answers itself during or after DATA (a client cut off mid-DATA, a
+   * gateway too busy to take the message's turn, no verdict within smtp.processing_timeout, a spool
+   * file that could not be written): one entry, without the message's bytes, best effort. No
+   * Message-ID is recorded, so such a 451 never counts towards limits.max_temporary_failures: it
+   * is the gateway's condition, not the message's.
+   */
+  async recordRefusal(envelope: InboundEnvelope, reply: SmtpReply, detail: RefusalDetail = {}): Promise<void> {
+    try {
+      await this.deps.store.transaction((tx) =>
+        insertMailLogEntry(tx, {
+          ...logFields(Buffer.alloc(0), envelope, undefined, this.now()),
+          size: detail.size ?? 0,
+          outcome: "rejected",
+          reason: reasonOf(reply, detail),
+          smtpCode: reply.code,
+          raw: null,
+        }),
+      );
+    } catch (error) {
+      this.deps.logger.error({ event: "inbound.log_failed", err: error }, "could not record the refusal in the mail log");
+    }
+    this.deps.logger.info(
+      { event: "inbound.rejected", sessionId: envelope.sessionId, from: envelope.mailFrom, to: envelope.rcptTo, code: reply.code, reason: reply.reason, note: detail.note },
+      reply.sentence,
+    );
+  }
+
+  /** A connection refused before any command (smtp.max_connections_per_ip): counted per client address (refused-connections.ts). */
+  recordRefusedConnection(remoteAddress: string, reply: SmtpReply): void {
+    this.refusedConnections.record(remoteAddress, reply);
   }
 
   async process(raw: Buffer, envelope: InboundEnvelope): Promise<InboundVerdict> {
@@ -304,12 +407,7 @@ export class InboundPipeline {
         }),
       );
       if (sessionId === undefined || id === undefined) return;
-      this.refusedRecipients.set(sessionId, { id, rcptTo: [address], count: 1 });
-      while (this.refusedRecipients.size > MAX_TRACKED_SESSIONS) {
-        const oldest = this.refusedRecipients.keys().next().value;
-        if (oldest === undefined) break;
-        this.refusedRecipients.delete(oldest);
-      }
+      remember(this.refusedRecipients, sessionId, { id, rcptTo: [address], count: 1 });
     } catch (error) {
       this.deps.logger.error({ event: "inbound.log_failed", err: error }, "could not record the refused recipient in the mail log");
     }
@@ -352,6 +450,20 @@ const MAX_LOGGED_RECIPIENTS = 100;
 const MAX_TRACKED_SESSIONS = 1000;
 /** Header blocks longer than this are cut too: a refused message's stored bytes stay bounded. */
 const MAX_REFUSED_HEADER_BLOCK = 64 * 1024;
+
+/** Adds a session's entry, dropping the oldest sessions' past MAX_TRACKED_SESSIONS. */
+function remember<T>(sessions: Map<string, T>, sessionId: string, entry: T): void {
+  sessions.set(sessionId, entry);
+  while (sessions.size > MAX_TRACKED_SESSIONS) {
+    const oldest = sessions.keys().next().value;
+    if (oldest === undefined) break;
+    sessions.delete(oldest);
+  }
+}
+
+function reasonOf(reply: SmtpReply, detail: RefusalDetail): string {
+  return `${reply.reason}: ${reply.sentence}${detail.note ? ` (${detail.note})` : ""}`;
+}
 
 interface RefusedRecipients {
   readonly id: number;

@@ -13,8 +13,18 @@ export interface SessionLimitsConfig {
   readonly minDataRateGrace: number;
 }
 
+/** Which limit cut a client off, and what is known of the session then. */
+export interface LimitCut {
+  readonly limit: "max_connections_per_ip" | "min_data_rate" | "session_timeout";
+  readonly session: SMTPServerSession;
+  readonly reply: SmtpReply;
+  /** Bytes of DATA received before a min_data_rate cut. */
+  readonly bytes?: number;
+}
+
 interface Tracked {
   readonly ip: string;
+  readonly session: SMTPServerSession;
   readonly deadline: NodeJS.Timeout;
   /** A DATA verdict is being worked out: the deadline waits for it rather than cut it off. */
   busy: boolean;
@@ -32,9 +42,11 @@ export class SessionLimits {
   private readonly sessions = new Map<string, Tracked>();
   private server: SMTPServer | undefined;
 
+  /** `onCut`: told of every client the limits refuse or cut off, with the 421 it gets (the listener logs it in the mail log). */
   constructor(
     private readonly limits: SessionLimitsConfig,
     private readonly logger: Logger,
+    private readonly onCut: (cut: LimitCut) => void = () => undefined,
   ) {}
 
   /** The server whose connections the limits close (known only once it is constructed). */
@@ -49,17 +61,19 @@ export class SessionLimits {
     const limit = this.limits.maxConnectionsPerIp;
     if (open >= limit) {
       this.logger.warn({ event: "smtp.limit", limit: "max_connections_per_ip", remoteAddress: ip, open }, "Connection refused: too many from one address");
-      return new SmtpReply(
+      const reply = new SmtpReply(
         421,
         "4.7.0",
         `Too many connections from your address (limit smtp.max_connections_per_ip = ${limit}); try again later.`,
         "temporary_failure",
       );
+      this.onCut({ limit: "max_connections_per_ip", session, reply });
+      return reply;
     }
     this.perIp.set(ip, open + 1);
     const deadline = setTimeout(() => this.onDeadline(session.id), this.limits.sessionTimeout);
     deadline.unref();
-    this.sessions.set(session.id, { ip, deadline, busy: false, expired: false });
+    this.sessions.set(session.id, { ip, session, deadline, busy: false, expired: false });
     return undefined;
   }
 
@@ -117,6 +131,7 @@ export class SessionLimits {
         "DATA too slow; connection closed",
       );
       this.end(session.id, reply);
+      this.onCut({ limit: "min_data_rate", session, reply, bytes });
       fail(reply);
     };
     const tick = Math.min(1000, Math.max(50, Math.floor(minDataRateGrace / 4)));
@@ -154,23 +169,25 @@ export class SessionLimits {
 
   private endSessionPastDeadline(sessionId: string): void {
     this.logger.warn({ event: "smtp.limit", limit: "session_timeout", sessionId }, "Session deadline passed; connection closed");
-    this.end(
-      sessionId,
-      new SmtpReply(
-        421,
-        "4.4.2",
-        `This session has lasted too long (limit smtp.session_timeout = ${formatDuration(this.limits.sessionTimeout)}); closing the connection, please reconnect.`,
-        "temporary_failure",
-      ),
+    const reply = new SmtpReply(
+      421,
+      "4.4.2",
+      `This session has lasted too long (limit smtp.session_timeout = ${formatDuration(this.limits.sessionTimeout)}); closing the connection, please reconnect.`,
+      "temporary_failure",
     );
+    // Read before end(): closing the connection may reset the session's envelope.
+    const session = this.sessions.get(sessionId)?.session;
+    const ended = this.end(sessionId, reply);
+    if (session && ended) this.onCut({ limit: "session_timeout", session, reply });
   }
 
-  /** Sends the 421 from outside any command (smtp-server closes the connection after a 421). */
-  private end(sessionId: string, reply: SmtpReply): void {
+  /** Sends the 421 from outside any command (smtp-server closes the connection after a 421); false when the connection was gone. */
+  private end(sessionId: string, reply: SmtpReply): boolean {
     const connection = [...(this.server?.connections ?? [])].find((c) => c.id === sessionId);
-    if (!connection) return;
+    if (!connection) return false;
     connection.send(reply.code, reply.message, false);
     connection.close();
+    return true;
   }
 }
 

@@ -7,10 +7,11 @@ import { SmtpReply, toSmtpReply } from "../errors/smtp-reply.js";
 import type { InboundPipeline } from "../inbound/pipeline.js";
 import type { Logger } from "../log.js";
 import { keepOwnEnhancedStatus } from "./enhanced-status.js";
+import { checkDeclaredSizeInMailFrom, declaredSize } from "./declared-size.js";
 import { useGreetingDelay } from "./greeting-delay.js";
-import { SessionLimits } from "./limits.js";
+import { SessionLimits, type LimitCut } from "./limits.js";
 import { checkMailFrom } from "./mail-from.js";
-import { DEFAULT_LANE_LIMITS, ProcessingLanes } from "../concurrency/processing-lanes.js";
+import { DEFAULT_LANE_LIMITS, ProcessingLanes, type LaneLimits } from "../concurrency/processing-lanes.js";
 import { receiveMessage, spoolDirOf, type ReceivedMessage } from "./spool.js";
 
 export interface SmtpListener {
@@ -32,14 +33,28 @@ export interface ListenerDeps {
   readonly pipeline: InboundPipeline;
   /** The budget for large messages, shared with the delivery worker's large copies. */
   readonly largeWork?: ProcessingLanes;
+  /** How many messages are processed at once (DEFAULT_LANE_LIMITS unless a test needs a full lane). */
+  readonly laneLimits?: LaneLimits;
+  /** How long a message may wait for its turn before 451 4.3.2 (LANE_WAIT_LIMIT unless a test needs it shorter). */
+  readonly laneWaitLimit?: number;
 }
 
 /**
  * The thin adapter: RCPT TO asks the router, DATA hands the bytes to the pipeline and answers
  * with its verdict. No rule about conversations lives here.
  */
-export function createSmtpListener({ config, logger, pipeline, largeWork }: ListenerDeps): SmtpListener {
+export function createSmtpListener({ config, logger, pipeline, largeWork, laneLimits, laneWaitLimit }: ListenerDeps): SmtpListener {
   const tls = readTlsFiles(config);
+  /** Sessions a limit cut off: the mail log has their entry already, whatever their DATA reading does next. */
+  const cutOff = new WeakSet<SMTPServerSession>();
+  const limitCut = (cut: LimitCut) => {
+    cutOff.add(cut.session);
+    if (cut.limit === "max_connections_per_ip") return pipeline.recordRefusedConnection(cut.session.remoteAddress, cut.reply);
+    // A session cut off between messages refused no message: smtp.limit in the log is enough.
+    if (!cut.session.envelope.mailFrom) return;
+    const note = cut.limit === "min_data_rate" ? `cut off after ${cut.bytes ?? 0} bytes of DATA` : "cut off before the message was complete";
+    void pipeline.recordRefusal(envelopeOf(cut.session), cut.reply, { ...(cut.bytes !== undefined ? { size: cut.bytes } : {}), note });
+  };
   const limits = new SessionLimits(
     {
       maxConnectionsPerIp: config.smtp.max_connections_per_ip,
@@ -48,9 +63,11 @@ export function createSmtpListener({ config, logger, pipeline, largeWork }: List
       minDataRateGrace: config.smtp.min_data_rate_grace,
     },
     logger,
+    limitCut,
   );
   const spool = { dir: spoolDirOf(config.database), memoryLimit: SPOOL_MEMORY_LIMIT };
-  const lanes = new ProcessingLanes(DEFAULT_LANE_LIMITS, largeWork);
+  const lanes = new ProcessingLanes(laneLimits ?? DEFAULT_LANE_LIMITS, largeWork);
+  const laneWait = laneWaitLimit ?? LANE_WAIT_LIMIT;
   const server = new SMTPServer({
     name: config.primaryDomain,
     banner: config.smtp.banner ?? "Postern conversation gateway",
@@ -76,9 +93,21 @@ export function createSmtpListener({ config, logger, pipeline, largeWork }: List
       callback(limits.connect(session) ?? null);
     },
 
-    onMailFrom(address, _session, callback) {
+    onMailFrom(address, session, callback) {
+      const envelope = { ...envelopeOf(session), mailFrom: address.address };
       // Refused here, not after DATA: Postern cannot store or answer a non-ASCII mailbox (RFC 6531).
-      callback(checkMailFrom(address) ?? null);
+      const refused = checkMailFrom(address);
+      if (refused) {
+        void pipeline.recordRefusedSender(envelope, refused).then(() => callback(refused));
+        return;
+      }
+      // RFC 1870: a SIZE over the limit is refused before the client sends a byte of the message.
+      const declared = declaredSize(address);
+      if (declared !== undefined && declared > config.smtp.max_message_size) {
+        pipeline.refuseDeclaredSize(envelope, declared).catch((error: unknown) => callback(toSmtpReply(error)));
+        return;
+      }
+      callback();
     },
 
     onClose(session) {
@@ -95,6 +124,13 @@ export function createSmtpListener({ config, logger, pipeline, largeWork }: List
 
     onData(stream, session, callback) {
       readMessage(stream, limits, session, spool)
+        .catch(async (error: unknown) => {
+          // A spool file that could not be written is refused here. A limit's cut (min_data_rate) is
+          // logged where it is made; a client that left mid-DATA gets no reply and refused nothing.
+          const left = (error as { code?: unknown } | null)?.code === "ECONNECTION";
+          if (!left && !cutOff.has(session)) await pipeline.recordRefusal(envelopeOf(session), toSmtpReply(error), { note: "while DATA arrived" });
+          throw error;
+        })
         .then((message) => {
           if (stream.sizeExceeded) {
             void message.discard();
@@ -115,9 +151,17 @@ export function createSmtpListener({ config, logger, pipeline, largeWork }: List
           return limits.whileBusy(session, () =>
             waitForLane(
               (signal) => inLane(lanes, message.size, work, config.smtp.processing_timeout, signal),
-              LANE_WAIT_LIMIT,
+              laneWait,
             ).catch((error: unknown) => {
               void message.discard();
+              // The pipeline logs its own verdicts; these two 451s are the listener's, and it logs them
+              // without waiting: the database may well be why the message took too long.
+              if (error instanceof GatewayBusy) {
+                void pipeline.recordRefusal(envelope, error, { size: message.size, note: `no turn to be processed within ${laneWait / 1000} s` });
+              } else if (error instanceof ProcessingTimedOut) {
+                const note = `no verdict within smtp.processing_timeout = ${config.smtp.processing_timeout / 1000} s; the message's own entry follows once its processing ends`;
+                void pipeline.recordRefusal(envelope, error, { size: message.size, note });
+              }
               throw error;
             }),
           );
@@ -131,6 +175,7 @@ export function createSmtpListener({ config, logger, pipeline, largeWork }: List
 
   limits.attach(server);
   useGreetingDelay(server, config.smtp.greeting_delay);
+  checkDeclaredSizeInMailFrom(server);
 
   server.on("error", (error) => {
     // Socket errors (a client resetting mid-DATA) belong to one session; they must not end the process.
@@ -211,13 +256,24 @@ function envelopeOf(session: SMTPServerSession) {
  */
 const LANE_WAIT_LIMIT = 3 * 60_000;
 
+/** 451 4.3.2: the message's turn did not come within the lane wait limit. */
+class GatewayBusy extends SmtpReply {
+  constructor() {
+    super(451, "4.3.2", "Postern is busy with other large messages; please try again later.", "temporary_failure");
+  }
+}
+
+/** 451 4.3.0: no verdict within smtp.processing_timeout of the message's turn. */
+class ProcessingTimedOut extends SmtpReply {
+  constructor() {
+    super(451, "4.3.0", "Processing this message took too long; please try again later.", "temporary_failure");
+  }
+}
+
 /** Runs `start` with a signal that is aborted with a 451 once `ms` have passed (the lanes drop a message still waiting). */
 function waitForLane<T>(start: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
   const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new SmtpReply(451, "4.3.2", "Postern is busy with other large messages; please try again later.", "temporary_failure")),
-    ms,
-  );
+  const timer = setTimeout(() => controller.abort(new GatewayBusy()), ms);
   return start(controller.signal).finally(() => clearTimeout(timer));
 }
 
@@ -244,10 +300,7 @@ function inLane<T>(lanes: ProcessingLanes, size: number, work: () => Promise<T>,
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new SmtpReply(451, "4.3.0", "Processing this message took too long; please try again later.", "temporary_failure")),
-      ms,
-    );
+    timer = setTimeout(() => reject(new ProcessingTimedOut()), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
