@@ -161,10 +161,20 @@ export interface PosternNode {
   stop(): Promise<void>;
 }
 
+/**
+ * Node options for the Postern processes only (not the sink, not the load), split at spaces: e.g.
+ * `POSTERN_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` profiles every thread of each
+ * node, which NODE_OPTIONS does not allow.
+ */
+const NODE_ARGS = (process.env.POSTERN_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+
 /** Forks scripts/bench-node.ts with this raw configuration; resolves once it listens. */
 export function startNode(rawConfig: object): Promise<PosternNode> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = fork(NODE_SCRIPT, [JSON.stringify(rawConfig)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child: ChildProcess = fork(NODE_SCRIPT, [JSON.stringify(rawConfig)], {
+      execArgv: [...NODE_ARGS, "--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
     child.on("message", (message: { type?: string; port?: number }) => {
       if (message.type !== "ready") return;
