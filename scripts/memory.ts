@@ -12,7 +12,10 @@
  * has been written (the delivery worker renders the copies, attachments included, meanwhile);
  * "until 250s" is the highest VmRSS sampled until the last message had its answer. Latency is from connecting to the 250 after DATA, for the small messages of (c).
  *
- *   npm run memory [-- --scenarios a,b,c --keep --json]
+ *   npm run memory [-- --scenarios a,b,c --delivery-thread on|off --keep --json]
+ *
+ * `--delivery-thread off` sets `outbound.delivery_thread = false` (copies are sent on the main
+ * thread), to compare with the default.
  *
  * The gateway runs as bin/postern.js runs it: the compiled dist/ when `npm run build` is newer
  * than the sources, else the sources through tsx (POSTERN_RUN_SOURCES=1 forces them); the
@@ -47,6 +50,8 @@ const option = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const scenarios = (option("scenarios") ?? "a,b,c").split(",").map((s) => s.trim());
+const deliveryThread = option("delivery-thread") ?? "on";
+if (deliveryThread !== "on" && deliveryThread !== "off") throw new Error(`--delivery-thread: on or off, not ${deliveryThread}`);
 const keep = args.includes("--keep");
 const json = args.includes("--json");
 /** Progress and notes: stdout for people, stderr when stdout carries the JSON line. */
@@ -229,6 +234,7 @@ async function startGateway(dir: string): Promise<Gateway> {
       `dir = ${JSON.stringify(outbox)}`,
       'poll_interval = "200ms"',
       "max_per_user_per_day = 0",
+      `delivery_thread = ${deliveryThread === "on"}`,
       "[log]",
       'level = "warn"',
       "",
@@ -392,7 +398,7 @@ async function scenario(
 
 const results: Figures[] = [];
 const started = Date.now();
-say(`node ${process.version}, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+say(`node ${process.version}, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}, delivery thread ${deliveryThread}`);
 if (scenarios.includes("a")) results.push(await scenario("a) 20 × 10 MB with attachments", bigMessage, 20, false));
 if (scenarios.includes("b")) results.push(await scenario("b) 1 × 25 MB text/plain", () => textMessage(25 * 1000 * 1000 - 1024), 1, false));
 if (scenarios.includes("c")) results.push(await scenario("c) 32 × 10 MB + small every 250 ms", bigMessage, 32, true));
@@ -402,6 +408,7 @@ if (json) {
   console.log(
     JSON.stringify({
       node: process.version,
+      deliveryThread,
       seconds: Math.round((Date.now() - started) / 1000),
       scenarios: results.map((r) => ({
         name: r.name,

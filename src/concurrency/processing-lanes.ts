@@ -1,3 +1,4 @@
+import { largeWorkDone } from "./reclaim.js";
 import { SharedByteBudget } from "./shared-budget.js";
 
 /**
@@ -71,7 +72,11 @@ export class ProcessingLanes {
             .then(resolve, reject)
             .finally(() => {
               if (small) this.smallRunning--;
-              else this.budget.give(size);
+              else {
+                // Before the bytes go back: the next large message starts with this one's garbage gone.
+                largeWorkDone(size);
+                this.budget.give(size);
+              }
               this.next();
             });
         },
