@@ -3,8 +3,8 @@ import { addressNameHeader } from "./user-text.js";
 /**
  * RFC 2369/2919 list headers for one recipient's copy. They let clients offer "unsubscribe" (which
  * leaves the conversation) and "reply to list", and mark the copy as list traffic so
- * auto-responders stay quiet. Values are prepared here because MailComposer would otherwise
- * encode the whole List-Id, angle brackets included, when the subject is not ASCII.
+ * auto-responders stay quiet. Values are written out here, the List-Id's phrase encoded on its
+ * own: encoding the whole value would hide its angle brackets, and the id with them.
  */
 export interface ListHeaderInput {
   readonly conversationId: number;
@@ -14,21 +14,15 @@ export interface ListHeaderInput {
   readonly leaveAddress: string;
 }
 
-export type PreparedHeader = { readonly prepared: true; readonly foldLines: true; readonly value: string };
-
-export function listHeaders(input: ListHeaderInput): Record<string, PreparedHeader | string> {
+export function listHeaders(input: ListHeaderInput): Record<string, string> {
   return {
-    "List-Id": prepared(`${listPhrase(input.subject)} <conversation-${input.conversationId}.${input.primaryDomain}>`),
-    "List-Unsubscribe": prepared(`<mailto:${input.leaveAddress}>`),
-    "List-Post": prepared(`<mailto:${input.replyAddress}>`),
+    "List-Id": `${listPhrase(input.subject)} <conversation-${input.conversationId}.${input.primaryDomain}>`,
+    "List-Unsubscribe": `<mailto:${input.leaveAddress}>`,
+    "List-Post": `<mailto:${input.replyAddress}>`,
     Precedence: "list",
     // Outlook/Exchange: no out-of-office or read receipts back into the conversation.
     "X-Auto-Response-Suppress": "All",
   };
-}
-
-function prepared(value: string): PreparedHeader {
-  return { prepared: true, foldLines: true, value };
 }
 
 /** The readable part of List-Id (a phrase): the subject, short, quoted or RFC 2047-encoded so it folds. */

@@ -69,8 +69,8 @@ export async function draftAppointmentDelivery(tx: Tx, config: Config, delivery:
       headers: { "Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All" },
       text,
       html: htmlDocument(text.trim().split("\n\n").map((section) => paragraphs(section) || `<p>${escapeHtml(section)}</p>`).join("\n")),
-      // nodemailer adds it as the text/calendar; method=... alternative and as invite.ics.
-      icalEvent: { method, filename: "invite.ics", content: ics },
+      // Both the text/calendar; method=... alternative and the invite.ics file.
+      calendar: { method, filename: "invite.ics", content: ics },
     },
   };
 }

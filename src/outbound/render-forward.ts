@@ -1,11 +1,10 @@
-import type Mail from "nodemailer/lib/mailer/index.js";
 import type { Config } from "../config/config.js";
 import type { Tx } from "../db/store.js";
 import { splitAddress, tokenAddress } from "../domain/addresses.js";
 import { findMailLogEntry } from "../domain/mail-log.repo.js";
 import { mintMessageId } from "../domain/message-ids.js";
 import type { Delivery, MailLogEntry } from "../domain/records.js";
-import type { MailDraft } from "./compose.js";
+import type { MailContent, MailDraft } from "./compose.js";
 import { forwardBody } from "./message-body.js";
 import { RenderError } from "./render-error.js";
 import { displayNameText, headerText, MAX_VIA_LENGTH } from "./user-text.js";
@@ -27,16 +26,16 @@ export async function draftForwardDelivery(tx: Tx, config: Config, delivery: Del
     receivedAt: new Date(inbound.receivedAt),
     originalIncluded: inbound.raw !== null,
   });
-  const mail: Mail.Options = {
+  const mail: MailContent = {
     from: { name: displayNameText(config.gateway.name, MAX_VIA_LENGTH), address: `noreply@${domain}` },
-    to: { name: "", address: delivery.toAddress },
+    to: delivery.toAddress,
     subject: headerText(subject ? `Fwd: ${subject}` : `Mail to ${addressedTo}`),
     // System mail (RFC 3834): auto-responders must not answer it.
     headers: { "Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All" },
     text: body.text,
     html: body.html,
     attachments: inbound.raw
-      ? [{ filename: "original.eml", contentType: "message/rfc822", contentDisposition: "attachment", content: inbound.raw }]
+      ? [{ filename: "original.eml", contentType: "message/rfc822", disposition: "attachment", content: inbound.raw }]
       : [],
   };
   return {

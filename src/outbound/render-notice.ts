@@ -1,4 +1,3 @@
-import type Mail from "nodemailer/lib/mailer/index.js";
 import type { Config } from "../config/config.js";
 import type { Tx } from "../db/store.js";
 import { tokenAddress } from "../domain/addresses.js";
@@ -12,7 +11,7 @@ import type { Conversation, Delivery, Notice, NoticeKind, Participant, Post, Use
 import { findUserById } from "../domain/users.repo.js";
 import { displayName } from "../domain/users.service.js";
 import { deskMemberIds, isDeskMember, visibleTo } from "../domain/visibility.js";
-import type { MailDraft } from "./compose.js";
+import type { MailContent, MailDraft } from "./compose.js";
 import { listHeaders } from "./list-headers.js";
 import { noticeBody, type CatchUpPost } from "./notice-body.js";
 import { RenderError } from "./render-error.js";
@@ -100,7 +99,7 @@ export async function draftNoticeDelivery(tx: Tx, config: Config, delivery: Deli
   const fromName = isInvitation && by ? `${displayNameText(displayName(by))} via ${via}` : via;
   const fromAddress = replyAddress ? group?.inboxAddress ?? config.fromAddress : `noreply@${domain}`;
 
-  const mail: Mail.Options = {
+  const mail: MailContent = {
     from: { name: fromName, address: fromAddress },
     ...(replyAddress ? { replyTo: replyAddress } : {}),
     to: { name: displayNameText(recipient.name ?? ""), address: delivery.toAddress },

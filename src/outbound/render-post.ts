@@ -1,4 +1,3 @@
-import type Mail from "nodemailer/lib/mailer/index.js";
 import type { Config } from "../config/config.js";
 import type { Tx } from "../db/store.js";
 import { tokenAddress } from "../domain/addresses.js";
@@ -13,7 +12,7 @@ import type { Attachment, Conversation, Delivery, Post, User } from "../domain/r
 import { findUserById } from "../domain/users.repo.js";
 import { displayName } from "../domain/users.service.js";
 import { deskMemberIds, isDeskMember, visibleTo } from "../domain/visibility.js";
-import type { MailDraft } from "./compose.js";
+import type { DraftAttachment, Mailbox, MailContent, MailDraft } from "./compose.js";
 import { listHeaders } from "./list-headers.js";
 import { postBody } from "./message-body.js";
 import { RenderError } from "./render-error.js";
@@ -109,7 +108,7 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
     ? await disclosedRecipients(tx, conversation, outsider)
     : [{ name: displayNameText(recipient.name ?? ""), address: delivery.toAddress }];
 
-  const mail: Mail.Options = {
+  const mail: MailContent = {
     from: { name: `${authorName} via ${via}${post.note ? " (internal note)" : ""}`, address: group?.inboxAddress ?? config.fromAddress },
     replyTo: replyAddress,
     to,
@@ -123,7 +122,7 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
     },
     text: body.text,
     html: body.html,
-    attachments: files.map(attachment),
+    attachments: files.map((file) => attachment(file, post.messageId)),
   };
   return {
     envelope: { from: tokenAddress("bounce", delivery.bounceToken, domain), to: [delivery.toAddress] },
@@ -165,7 +164,7 @@ async function threadPosts(tx: Tx, post: Post, referencesLimit: number): Promise
  * the outside person of an inbox conversation sees the other outside people only, never a
  * member's address.
  */
-async function disclosedRecipients(tx: Tx, conversation: Conversation, outsider: boolean): Promise<Mail.Address[]> {
+async function disclosedRecipients(tx: Tx, conversation: Conversation, outsider: boolean): Promise<Mailbox[]> {
   const users = await activeParticipantUsers(tx, conversation.id);
   const members = outsider ? await deskMemberIds(tx, conversation) : new Set<number>();
   return users.filter((user) => !members.has(user.id)).map(mailbox);
@@ -181,7 +180,7 @@ function memberNameForOutsider(member: User): string {
   return name && !name.includes("@") ? name : "Team member";
 }
 
-function mailbox(user: User): Mail.Address {
+function mailbox(user: User): Mailbox {
   return { name: displayNameText(user.name ?? ""), address: user.email };
 }
 
@@ -191,14 +190,16 @@ function contentId(row: Attachment): string | undefined {
   return id && id.length <= 200 && /^[\x21-\x3b\x3d\x3f-\x7e]+$/.test(id) ? id : undefined;
 }
 
-function attachment(row: Attachment): Mail.Attachment {
+function attachment(row: Attachment, postMessageId: string): DraftAttachment {
   const cid = contentId(row);
   return {
     ...(row.filename ? { filename: attachmentFilename(row.filename) } : {}),
     contentType: attachmentContentType(row.contentType),
     content: row.content,
-    contentDisposition: row.inline ? "inline" : "attachment",
-    // With a cid and an HTML part, MailComposer puts it in multipart/related beside the HTML.
+    disposition: row.inline ? "inline" : "attachment",
+    // With a cid and an HTML part, it goes in multipart/related beside the HTML.
     ...(cid ? { cid } : {}),
+    // A sent post's files never change: its copies share one encoding of each.
+    shareKey: `${postMessageId} ${row.id}`,
   };
 }

@@ -3,11 +3,9 @@
  * line at 998 octets (78 recommended), and a name or subject carrying newlines must never start a
  * line of its own: in a footer it could pass for one of Postern's own lines.
  *
- * MailComposer folds only at spaces, quotes a printable-ASCII display name whole (a quoted string
- * cannot fold), and may split a character outside the emoji planes between two encoded words. So
- * text that is not short, plain ASCII goes out as RFC 2047 encoded words made here, each well under
- * 78 octets, split only between code points: any such value folds, and decodes back to exactly
- * the text given.
+ * Headers fold only at spaces (mime/header.ts), so text that is not short, plain ASCII goes out as
+ * RFC 2047 encoded words made here, each well under 78 octets, split only between code points:
+ * any such value folds, and decodes back to exactly the text given.
  */
 
 /** Display names in From/To and in footers; longer ones end in an ellipsis. */
@@ -19,10 +17,11 @@ export const MAX_VIA_LENGTH = 100;
 
 /** A run of non-blanks this long could not fold within 78 octets once its header name precedes it. */
 const LONGEST_PLAIN_RUN = 64;
-/** Octets of UTF-8 in one B-encoded word: 45 bytes are 60 base64 characters, 72 with `=?UTF-8?B?…?=`. */
-const B_WORD_BYTES = 45;
-/** Characters of Q-encoding in one Q-encoded word: 72 with `=?UTF-8?Q?…?=`. */
-const Q_WORD_CHARS = 60;
+/**
+ * Octets of one encoded word, well under 78 with a header's name before it: 45 bytes of UTF-8 in
+ * 60 base64 characters, or 60 characters of Q-encoding, and `=?UTF-8?B?…?=` around them.
+ */
+const ENCODED_WORD_ROOM = 72;
 
 /** One line: every run of whitespace or control characters (CR, LF, NEL, U+2028…) becomes one space. */
 export function flattenText(text: string): string {
@@ -43,7 +42,7 @@ export function displayNameText(name: string, max = MAX_NAME_LENGTH): string {
 
 /**
  * An unstructured header value (Subject, Thread-Topic), flattened to one line. Short plain ASCII
- * is left for MailComposer to fold at its spaces; anything else becomes encoded words.
+ * is left to fold at its spaces; anything else becomes encoded words.
  */
 export function headerText(value: string): string {
   const flat = flattenText(value);
@@ -69,8 +68,8 @@ const EXTENSION = /(\.[A-Za-z0-9]{1,10}){1,2}$/;
 export const MAX_FILENAME_LENGTH = 120;
 
 /**
- * An attachment's file name: one line, capped keeping its extension. MailComposer repeats it in
- * Content-Type's `name=` as one quoted string, which cannot fold.
+ * An attachment's file name: one line, capped keeping its extension (it is repeated in
+ * Content-Type's `name=` and Content-Disposition's `filename`, see mime/header.ts).
  */
 export function attachmentFilename(name: string): string {
   const flat = flattenText(name);
@@ -105,15 +104,18 @@ function needsEncoding(flat: string): boolean {
  * for ASCII, readable in the raw message, B otherwise. Words break between code points only, so
  * no word holds half a character (RFC 2047 §5, last paragraph).
  */
-export function encodedWords(text: string): string {
+export function encodedWords(text: string, room = ENCODED_WORD_ROOM): string {
   if (text === "") return "";
+  // The `=?UTF-8?Q?` and `?=` around each word take 12 octets; B fits 3 bytes in 4 characters.
+  const qChars = room - 12;
+  const bBytes = Math.floor((room - 12) / 4) * 3;
   const ascii = /^[\x00-\x7f]*$/.test(text);
   const words: string[] = [];
   let current = "";
   let size = 0;
   for (const char of text) {
     const cost = ascii ? qEncode(char).length : Buffer.byteLength(char, "utf8");
-    if (size + cost > (ascii ? Q_WORD_CHARS : B_WORD_BYTES) && current !== "") {
+    if (size + cost > (ascii ? qChars : bBytes) && current !== "") {
       words.push(current);
       current = "";
       size = 0;

@@ -28,9 +28,9 @@ describe("list headers", () => {
       replyAddress: "reply+abc@example.test",
       leaveAddress: "leave+def@example.test",
     });
-    expect(headers["List-Id"]).toMatchObject({ value: '"Plans" <conversation-7.example.test>' });
-    expect(headers["List-Unsubscribe"]).toMatchObject({ value: "<mailto:leave+def@example.test>" });
-    expect(headers["List-Post"]).toMatchObject({ value: "<mailto:reply+abc@example.test>" });
+    expect(headers["List-Id"]).toBe('"Plans" <conversation-7.example.test>');
+    expect(headers["List-Unsubscribe"]).toBe("<mailto:leave+def@example.test>");
+    expect(headers["List-Post"]).toBe("<mailto:reply+abc@example.test>");
     expect(headers.Precedence).toBe("list");
     expect(headers["X-Auto-Response-Suppress"]).toBe("All");
   });

@@ -18,7 +18,7 @@ function bodyOf(raw: Buffer, type: "text/plain" | "text/html"): string {
   const text = raw.toString("latin1");
   const start = text.indexOf(`Content-Type: ${type}; charset=utf-8\r\n`);
   const from = text.indexOf("\r\n\r\n", start) + 4;
-  return text.slice(from, text.indexOf("\r\n----", from));
+  return text.slice(from, text.indexOf("\r\n--=_postern_", from));
 }
 
 function commonPrefix(a: string, b: string): number {
