@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, gt, inArray, lt, lte, min, ne, or, sql } from "drizzle-orm";
 import { claimDueDeliveries } from "../db/claim.js";
-import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
+import { setParam, type Db, type QueryBuilder, type Tables, type Tx } from "../db/store.js";
 import type { Delivery, DeliveryKind, DeliveryStatus } from "./records.js";
 import { newToken } from "./tokens.js";
 
@@ -28,25 +28,42 @@ export interface DeliveryToQueue {
 
 const p = sql.placeholder;
 
-const insertOne = (db: Db, t: Tables) =>
+/** The columns of the `index`th row of a multi-row insert, each its own placeholder. */
+const rowValues = (index: number) => ({
+  kind: p(`kind${index}`),
+  postId: p(`postId${index}`),
+  inboundId: p(`inboundId${index}`),
+  noticeId: p(`noticeId${index}`),
+  digestId: p(`digestId${index}`),
+  appointmentId: p(`appointmentId${index}`),
+  conversationId: p(`conversationId${index}`),
+  recipientId: p(`recipientId${index}`),
+  toAddress: p(`toAddress${index}`),
+  bounceToken: p(`bounceToken${index}`),
+  status: "queued" as const,
+  nextAttemptAt: p("now"),
+  createdAt: p("now"),
+});
+
+/**
+ * Inserts of 1, 2, 4 … MAX_ROWS_PER_INSERT rows, each prepared once per connection: a post's
+ * copies go in as a few statements (99 copies in five), not one per copy.
+ */
+const MAX_ROWS_PER_INSERT = 32;
+const inserts = new Map<number, QueryBuilder<ReturnType<typeof insertRows>>>();
+const insertRows = (db: Db, t: Tables, size: number) =>
   db
     .insert(t.deliveries)
-    .values({
-      kind: p("kind"),
-      postId: p("postId"),
-      inboundId: p("inboundId"),
-      noticeId: p("noticeId"),
-      digestId: p("digestId"),
-      appointmentId: p("appointmentId"),
-      conversationId: p("conversationId"),
-      recipientId: p("recipientId"),
-      toAddress: p("toAddress"),
-      bounceToken: p("bounceToken"),
-      status: "queued",
-      nextAttemptAt: p("now"),
-      createdAt: p("now"),
-    })
+    .values(Array.from({ length: size }, (_, index) => rowValues(index)))
     .returning();
+function insertOf(size: number) {
+  let query = inserts.get(size);
+  if (!query) {
+    query = (db: Db, t: Tables) => insertRows(db, t, size);
+    inserts.set(size, query);
+  }
+  return query;
+}
 const byBounceToken = (db: Db, t: Tables) => db.select().from(t.deliveries).where(eq(t.deliveries.bounceToken, p("token")));
 const byId = (db: Db, t: Tables) => db.select().from(t.deliveries).where(eq(t.deliveries.id, p("id")));
 const postCopies = (db: Db, t: Tables) =>
@@ -117,23 +134,37 @@ const dailyUsageQuery = (db: Db, t: Tables) =>
     .from(t.deliveries)
     .where(and(eq(t.deliveries.recipientId, p("recipientId")), eq(t.deliveries.kind, "post"), gt(t.deliveries.sentAt, p("since"))));
 
-/** Queues deliveries, due now, each with its own VERP bounce token, in the caller's transaction. */
+/** Queues deliveries, due now, each with its own VERP bounce token, in the caller's transaction; answers them in the order given. */
 export async function queueDeliveries(tx: Tx, rows: readonly DeliveryToQueue[], now: number): Promise<Delivery[]> {
   const queued: Delivery[] = [];
-  for (const row of rows) {
-    const inserted = await tx.one(insertOne, {
-      postId: null,
-      inboundId: null,
-      noticeId: null,
-      digestId: null,
-      appointmentId: null,
-      conversationId: null,
-      ...row,
-      bounceToken: newToken(),
-      now,
+  for (let start = 0; start < rows.length; ) {
+    let size = MAX_ROWS_PER_INSERT;
+    while (size > rows.length - start) size /= 2;
+    const part = rows.slice(start, start + size);
+    start += size;
+    const values: Record<string, unknown> = { now };
+    const tokens: string[] = [];
+    part.forEach((row, index) => {
+      const token = newToken();
+      tokens.push(token);
+      values[`kind${index}`] = row.kind;
+      values[`postId${index}`] = row.postId ?? null;
+      values[`inboundId${index}`] = row.inboundId ?? null;
+      values[`noticeId${index}`] = row.noticeId ?? null;
+      values[`digestId${index}`] = row.digestId ?? null;
+      values[`appointmentId${index}`] = row.appointmentId ?? null;
+      values[`conversationId${index}`] = row.conversationId ?? null;
+      values[`recipientId${index}`] = row.recipientId;
+      values[`toAddress${index}`] = row.toAddress;
+      values[`bounceToken${index}`] = token;
     });
-    if (!inserted) throw new Error(`delivery to ${row.toAddress} was not inserted`);
-    queued.push(inserted);
+    // Neither engine promises RETURNING in VALUES order: each row is found again by its token.
+    const inserted = new Map((await tx.all(insertOf(size), values)).map((row) => [row.bounceToken, row]));
+    part.forEach((row, index) => {
+      const found = inserted.get(tokens[index] as string);
+      if (!found) throw new Error(`delivery to ${row.toAddress} was not inserted`);
+      queued.push(found);
+    });
   }
   return queued;
 }

@@ -12,7 +12,7 @@ import { tellAuthorTooLarge } from "./undelivered.service.js";
  * by the lease: `recordDeliveryOutcome` answers false when another worker has taken the row over.
  */
 export type DeliveryOutcome =
-  | { readonly kind: "sent"; readonly messageId: string; readonly response: string }
+  | SentOutcome
   /** A temporary failure: tried again at `at`. */
   | { readonly kind: "deferred"; readonly at: number; readonly error: string; readonly rule: string; readonly category: string; readonly messageId?: string }
   /** Not attempted now and not an attempt (daily limit, shutdown before sending). */
@@ -21,6 +21,15 @@ export type DeliveryOutcome =
   | { readonly kind: "skipped"; readonly reason: string }
   /** A permanent failure. */
   | { readonly kind: "failed"; readonly error: string; readonly rule: string; readonly category: string; readonly messageId?: string };
+
+/** Handed to the relay. */
+export interface SentOutcome {
+  readonly kind: "sent";
+  readonly messageId: string;
+  readonly response: string;
+  /** How the copy travelled: TLS with a verified certificate, TLS without, or in clear; absent when the transport does not say (files). */
+  readonly tls?: "verified" | "unverified" | "none";
+}
 
 export async function recordDeliveryOutcome(tx: Tx, config: Config, log: Logger, delivery: Delivery, owner: string, outcome: DeliveryOutcome, now: number): Promise<boolean> {
   const recorded = await record(tx, delivery, owner, outcome, now);
@@ -54,7 +63,7 @@ function logOutcome(log: Logger, delivery: Delivery, outcome: DeliveryOutcome, r
   const ids = deliveryIds(delivery);
   switch (outcome.kind) {
     case "sent":
-      log.info({ event: "delivery.sent", ...ids, messageId: outcome.messageId, attempts: delivery.attempts + 1, response: outcome.response, recorded }, "delivery sent");
+      log.info({ event: "delivery.sent", ...ids, messageId: outcome.messageId, attempts: delivery.attempts + 1, response: outcome.response, ...(outcome.tls ? { tls: outcome.tls } : {}), recorded }, "delivery sent");
       break;
     case "deferred":
       log.warn(

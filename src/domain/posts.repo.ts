@@ -1,5 +1,5 @@
 import { and, asc, count, desc, eq, lt, sql } from "drizzle-orm";
-import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
+import { setParam, type Db, type QueryBuilder, type Tables, type Tx } from "../db/store.js";
 import type { Attachment, Post } from "./records.js";
 import { MAX_RESPONSE_LEVELS } from "./thread-index.js";
 
@@ -209,3 +209,22 @@ export async function postSize(tx: Tx, postId: number): Promise<number> {
   const text = Number((await tx.one(textSize, { postId }))?.bytes ?? 0);
   return text + Number((await tx.one(attachmentsSize, { postId }))?.bytes ?? 0);
 }
+
+/** About how much memory a sent post's row holds (its texts), to keep it for its other copies or not. */
+const postBytes = (post: Post) => post.body.length + post.rawBody.length + (post.html?.length ?? 0);
+
+/**
+ * The reads about a sent post that answer the same for every copy of it, each with the weight
+ * (bytes, about) of an answer that may be kept for the post's other copies, or undefined for one
+ * that may not (render.repo.ts, SentPostReads): the post once sent (the database refuses any
+ * change to it then, while a draft may still be published), the earlier posts threading links to
+ * (sent posts never change; a draft published later could only be missing from References), and
+ * its attachments.
+ */
+export const unchangingPostReads: ReadonlyMap<QueryBuilder, (answer: unknown) => number | undefined> = new Map<QueryBuilder, (answer: unknown) => number | undefined>([
+  [byId, (answer) => ((answer as Post | undefined)?.state === "sent" ? postBytes(answer as Post) : undefined)],
+  [firstLinks, (answer) => (Array.isArray(answer) ? 0 : undefined)],
+  [latestLinks, (answer) => (Array.isArray(answer) ? 0 : undefined)],
+  [linkById, (answer) => (answer === undefined ? undefined : 0)],
+  [attachmentsOf, (answer) => (Array.isArray(answer) ? (answer as Attachment[]).reduce((sum, file) => sum + file.content.length, 0) : undefined)],
+]);

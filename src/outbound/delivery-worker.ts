@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Config } from "../config/config.js";
-import type { Store } from "../db/store.js";
+import type { Store, Tx } from "../db/store.js";
 import { claimDue, dailyUsage, renewLease } from "../domain/deliveries.repo.js";
 import { deliveryIds, recordDeliveryOutcome, type DeliveryOutcome } from "../domain/deliveries.service.js";
 import { HELD_BACK_REASON } from "../domain/digests.service.js";
@@ -9,6 +9,7 @@ import type { Delivery } from "../domain/records.js";
 import type { Logger } from "../log.js";
 import { DEFAULT_LANE_LIMITS, ProcessingLanes } from "../concurrency/processing-lanes.js";
 import { postSize } from "../domain/posts.repo.js";
+import { SentPostReads } from "../domain/render.repo.js";
 import { checkDailyLimit } from "./daily-limit.js";
 import { Limiter } from "./limiter.js";
 import { compose, draftDelivery, RenderError, type RenderedDelivery } from "./render.js";
@@ -21,6 +22,17 @@ const COPY_SIZE_FACTOR = 2;
 const MAX_REMEMBERED_POST_SIZES = 1000;
 /** A claimed row with at least this share of its lease left is sent without renewing the lease first. */
 const FRESH_LEASE_SHARE = 0.9;
+/** At most this many outcomes share one write transaction. */
+const MAX_OUTCOMES_PER_TRANSACTION = 100;
+
+/** A copy's outcome waiting to be recorded with the others that finished about when it did. */
+interface PendingOutcome {
+  readonly row: Delivery;
+  readonly outcome: DeliveryOutcome;
+  readonly at: number;
+  resolve(recorded: boolean): void;
+  reject(error: unknown): void;
+}
 
 export interface DeliveryWorkerOptions {
   /** The worker's own connection: sends never wait behind the inbound group commit, nor it behind them. */
@@ -64,7 +76,11 @@ export class DeliveryWorker implements Deliveries {
   readonly owner: string;
   private readonly limiter: Limiter;
   private readonly lanes: ProcessingLanes;
-  private readonly postSizes = new Map<number, number>();
+  private readonly postSizes = new Map<number, Promise<number>>();
+  private readonly sentPosts = new SentPostReads();
+  /** Outcomes waiting for the next write transaction; one such transaction at a time. */
+  private readonly outcomes: PendingOutcome[] = [];
+  private recording = false;
   /** Rows this worker holds a lease on, waiting for a send slot or being sent. */
   private readonly claimed = new Set<number>();
   private readonly tasks = new Set<Promise<void>>();
@@ -187,12 +203,14 @@ export class DeliveryWorker implements Deliveries {
    * attachments (base64 adds a third), known without loading them; remembered per post, since a
    * post's copies come in a burst. Other kinds of mail are small.
    */
-  private async copySize(row: Delivery): Promise<number> {
-    if (row.kind !== "post" || row.postId === null) return 0;
-    let size = this.postSizes.get(row.postId);
+  private copySize(row: Delivery): Promise<number> {
+    if (row.kind !== "post" || row.postId === null) return Promise.resolve(0);
+    const postId = row.postId;
+    let size = this.postSizes.get(postId);
     if (size === undefined) {
-      const postId = row.postId;
-      size = Math.ceil((await this.store.read((tx) => postSize(tx, postId))) * COPY_SIZE_FACTOR);
+      // The size being read is shared too: a claim dispatches a post's copies all at once.
+      size = this.store.read((tx) => postSize(tx, postId)).then((bytes) => Math.ceil(bytes * COPY_SIZE_FACTOR));
+      size.catch(() => this.postSizes.delete(postId));
       if (this.postSizes.size >= MAX_REMEMBERED_POST_SIZES) this.postSizes.delete(this.postSizes.keys().next().value as number);
       this.postSizes.set(postId, size);
     }
@@ -204,8 +222,6 @@ export class DeliveryWorker implements Deliveries {
     if (this.stopping) {
       return { kind: "postponed", at: row.nextAttemptAt, reason: null, rule: "shutdown" };
     }
-    const heldBack = await this.dailyLimit(row, this.now());
-    if (heldBack) return heldBack;
     const now = this.now();
     const leaseExpiresAt = now + this.config.outbound.lease;
     // A row claimed a moment ago still holds almost its whole lease: renewing it would cost a write
@@ -215,9 +231,21 @@ export class DeliveryWorker implements Deliveries {
       this.log.warn({ event: "delivery.lease_lost", ...deliveryIds(row) }, "lease lost before sending; another worker has this delivery");
       return undefined;
     }
+    // The daily count and the draft in one read: one turn on the connection per copy, not two.
+    const drafted = await this.store.read(async (tx) => {
+      const heldBack = await this.dailyLimit(tx, row, now);
+      if (heldBack) return { heldBack };
+      try {
+        return { draft: await draftDelivery(this.sentPosts.over(tx), this.config, row) };
+      } catch (error) {
+        return { error };
+      }
+    });
+    if (drafted.heldBack) return drafted.heldBack;
     let rendered: RenderedDelivery;
     try {
-      rendered = await compose(await this.store.read((tx) => draftDelivery(tx, this.config, row)));
+      if (!drafted.draft) throw drafted.error;
+      rendered = await compose(drafted.draft);
     } catch (error) {
       const reason = `cannot render: ${(error as Error).message ?? String(error)}`;
       if (error instanceof RenderError && error.outcome === "skipped") return { kind: "skipped", reason: error.message };
@@ -226,7 +254,8 @@ export class DeliveryWorker implements Deliveries {
     }
     try {
       const result = await this.transport.send({ envelope: rendered.envelope, raw: rendered.raw, deliveryId: row.id });
-      return { kind: "sent", messageId: rendered.messageId, response: result.response };
+      // How the copy travelled (verified TLS, unverified, in clear), from transports that know.
+      return { kind: "sent", messageId: rendered.messageId, response: result.response, ...(result.tls ? { tls: result.tls } : {}) };
     } catch (error) {
       const verdict = classifySendError(error);
       return verdict.kind === "permanent"
@@ -235,8 +264,54 @@ export class DeliveryWorker implements Deliveries {
     }
   }
 
+  /**
+   * Queues the outcome for the next write transaction: outcomes that finish while one is being
+   * written go together in the next, so a burst of copies costs a few commits (and syncs), not one
+   * each. Resolves once it is committed; false when another worker had taken the row over.
+   */
   private record(row: Delivery, outcome: DeliveryOutcome): Promise<boolean> {
-    return this.store.transaction((tx) => recordDeliveryOutcome(tx, this.config, this.log, row, this.owner, outcome, this.now()));
+    return new Promise((resolve, reject) => {
+      this.outcomes.push({ row, outcome, at: this.now(), resolve, reject });
+      if (this.recording) return;
+      this.recording = true;
+      // The outcomes of sends that finish in the same turn of the event loop join this first one.
+      setImmediate(() => void this.recordPending());
+    });
+  }
+
+  private async recordPending(): Promise<void> {
+    try {
+      while (this.outcomes.length > 0) await this.recordBatch(this.outcomes.splice(0, MAX_OUTCOMES_PER_TRANSACTION));
+    } finally {
+      this.recording = false;
+    }
+  }
+
+  private async recordBatch(batch: readonly PendingOutcome[]): Promise<void> {
+    try {
+      const recorded = await this.store.transaction(async (tx) => {
+        const results: boolean[] = [];
+        for (const item of batch) results.push(await recordDeliveryOutcome(tx, this.config, this.log, item.row, this.owner, item.outcome, item.at));
+        return results;
+      });
+      batch.forEach((item, i) => item.resolve(recorded[i] === true));
+      return;
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]?.reject(error);
+        return;
+      }
+      this.log.warn({ event: "delivery.record_batch_failed", deliveries: batch.length, err: error }, "outcomes not recorded together; recording them one by one");
+    }
+    // Each in a transaction of its own, so that one outcome that cannot be recorded does not
+    // leave the others' copies, already sent, to be sent again once their leases run out.
+    await Promise.all(
+      batch.map((item) =>
+        this.store
+          .transaction((tx) => recordDeliveryOutcome(tx, this.config, this.log, item.row, this.owner, item.outcome, item.at))
+          .then(item.resolve, item.reject),
+      ),
+    );
   }
 
   /** A temporary failure waits per the retry schedule, until giving up makes it permanent. */
@@ -259,10 +334,10 @@ export class DeliveryWorker implements Deliveries {
    * digest task finds it by its reason and sends the post in the recipient's next digest.
    * Undefined to send.
    */
-  private async dailyLimit(row: Delivery, now: number): Promise<DeliveryOutcome | undefined> {
+  private async dailyLimit(tx: Tx, row: Delivery, now: number): Promise<DeliveryOutcome | undefined> {
     const max = this.config.outbound.max_per_user_per_day;
     if (row.kind !== "post" || max <= 0) return undefined;
-    const usage = await this.store.read((tx) => dailyUsage(tx, row, now));
+    const usage = await dailyUsage(tx, row, now);
     const decision = checkDailyLimit({ max, sent: usage.count, inFlight: usage.inFlight });
     return decision.action === "send" ? undefined : { kind: "skipped", reason: HELD_BACK_REASON };
   }

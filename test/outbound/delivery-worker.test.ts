@@ -1,14 +1,15 @@
 import { Writable } from "node:stream";
+import { eq } from "drizzle-orm";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildConfig, type Config } from "../../src/config/config.js";
 import { claimDue, queueDeliveries } from "../../src/domain/deliveries.repo.js";
-import type { Store } from "../../src/db/store.js";
+import type { Store, Tx } from "../../src/db/store.js";
 import { silentLogger } from "../../src/log.js";
 import { HELD_BACK_REASON } from "../../src/domain/digests.service.js";
 import { DeliveryWorker } from "../../src/outbound/delivery-worker.js";
 import { SmtpTransport, smtpTransportSettings } from "../../src/outbound/transports/smtp-transport.js";
-import type { Transport } from "../../src/outbound/transports/transport.js";
+import type { OutboundMessage, Transport } from "../../src/outbound/transports/transport.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.js";
 import {
@@ -379,5 +380,163 @@ describe("memory: big copies take turns", () => {
 
   it("sends small copies side by side", async () => {
     expect(await sendAll(10, 0)).toBeGreaterThan(1);
+  });
+});
+
+/**
+ * A relay that takes every message it is handed and answers them all at once when told to: the
+ * copies' outcomes then come in together, as a burst's do.
+ */
+function heldRelay() {
+  const received: OutboundMessage[] = [];
+  let waiters: (() => void)[] = [];
+  let answer!: () => void;
+  let answered = new Promise<void>((resolve) => (answer = resolve));
+  const transport: Transport = {
+    async send(message) {
+      received.push(message);
+      for (const wake of waiters) wake();
+      waiters = [];
+      await answered;
+      return { response: "250 2.0.0 queued" };
+    },
+    async close() {},
+  };
+  return {
+    transport,
+    received,
+    async waitFor(count: number): Promise<void> {
+      while (received.length < count) await new Promise<void>((resolve) => waiters.push(resolve));
+    },
+    answerAll(): void {
+      answer();
+      answered = new Promise<void>((resolve) => (answer = resolve));
+    },
+  };
+}
+
+/** The worker's own connection, counting its write transactions and failing them while told to. */
+function countingStore(inner: Store) {
+  const state = { transactions: 0, failNext: 0 };
+  const store: Store = {
+    transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+      state.transactions += 1;
+      if (state.failNext > 0) {
+        state.failNext -= 1;
+        return Promise.reject(new Error("disk I/O error"));
+      }
+      return inner.transaction(work);
+    },
+    read: (work) => inner.read(work),
+    close: () => inner.close(),
+  };
+  return { store, state };
+}
+
+function heldConfig(): Config {
+  return buildConfig({ gateway: { domain: DOMAIN }, outbound: { transport: "smtp", host: "127.0.0.1", port: 25, lease: "2m", retry_schedule: ["1m", "5m"] } });
+}
+
+function heldWorker(store: Store, transport: Transport, logger: ReturnType<typeof capturingLogger>["logger"]): DeliveryWorker {
+  const created = new DeliveryWorker({ store, config: heldConfig(), logger, transport, now: () => clock });
+  workers.push(created);
+  return created;
+}
+
+/** Three copies queued to Bob: the conversation's first post and two more. */
+async function threeCopies() {
+  const { delivery: first, conversation, alice, bob } = await seedDirectConversation(t);
+  const { delivery: second } = await seedPostCopy(t, conversation, alice, bob, { body: "second" });
+  const { delivery: third } = await seedPostCopy(t, conversation, alice, bob, { body: "third" });
+  return [first, second, third] as const;
+}
+
+describe("delivery outcomes recorded together", () => {
+  it("records the outcomes of copies answered together in one transaction, and leaves alone a row whose lease was taken over", async () => {
+    const [first, second, third] = await threeCopies();
+    const relay = heldRelay();
+    const { store, state } = countingStore(workerStore);
+    const { logger, events } = capturingLogger();
+    const w = heldWorker(store, relay.transport, logger);
+
+    const poll = w.pollOnce();
+    await relay.waitFor(3);
+    // Another worker took the second row over while its copy was being sent.
+    await t.write(({ tx }) => tx.rows((db, tables) => db.update(tables.deliveries).set({ leaseOwner: "other", leaseExpiresAt: T0 + 10 * MIN }).where(eq(tables.deliveries.id, second.id))));
+    relay.answerAll();
+    expect(await poll).toBe(3);
+
+    // The claim, then one transaction for the three outcomes.
+    expect(state.transactions).toBe(2);
+    expect(await getDelivery(t, first.id)).toMatchObject({ status: "sent", attempts: 1, leaseOwner: null });
+    expect(await getDelivery(t, third.id)).toMatchObject({ status: "sent", attempts: 1, leaseOwner: null });
+    expect(await getDelivery(t, second.id)).toMatchObject({ status: "sending", attempts: 0, leaseOwner: "other", leaseExpiresAt: T0 + 10 * MIN });
+    const sent = events().filter((e) => e.event === "delivery.sent");
+    // In the order the sends finished, which on PostgreSQL (a pool of connections) is any.
+    expect(sent.map((e) => [e.deliveryId, e.recorded]).sort((x, y) => Number(x[0]) - Number(y[0]))).toEqual([
+      [first.id, true],
+      [second.id, false],
+      [third.id, true],
+    ]);
+    expect(events().filter((e) => e.event === "delivery.lease_lost").map((e) => e.deliveryId)).toEqual([second.id]);
+  });
+
+  it("records each outcome on its own when their shared transaction fails, sending nothing twice", async () => {
+    const copies = await threeCopies();
+    const relay = heldRelay();
+    const { store, state } = countingStore(workerStore);
+    const { logger, events } = capturingLogger();
+    const w = heldWorker(store, relay.transport, logger);
+
+    const poll = w.pollOnce();
+    await relay.waitFor(3);
+    state.failNext = 1;
+    relay.answerAll();
+    expect(await poll).toBe(3);
+
+    for (const copy of copies) expect(await getDelivery(t, copy.id)).toMatchObject({ status: "sent", attempts: 1, leaseOwner: null });
+    expect(events().filter((e) => e.event === "delivery.record_batch_failed")).toMatchObject([{ deliveries: 3 }]);
+    expect(events().filter((e) => e.event === "delivery.sent")).toHaveLength(3);
+    expect(await w.pollOnce()).toBe(0);
+    expect(relay.received).toHaveLength(3);
+  });
+
+  it("leaves the rows leased when no outcome can be recorded: they are sent again once the lease runs out", async () => {
+    const copies = await threeCopies();
+    const relay = heldRelay();
+    const { store, state } = countingStore(workerStore);
+    const { logger, events } = capturingLogger();
+    const w = heldWorker(store, relay.transport, logger);
+
+    const poll = w.pollOnce();
+    await relay.waitFor(3);
+    // The shared transaction and each outcome's own.
+    state.failNext = 4;
+    relay.answerAll();
+    expect(await poll).toBe(3);
+
+    for (const copy of copies) expect(await getDelivery(t, copy.id)).toMatchObject({ status: "sending", attempts: 0, leaseOwner: w.owner });
+    expect(events().filter((e) => e.event === "delivery.error").map((e) => e.deliveryId).sort()).toEqual(copies.map((copy) => copy.id).sort());
+    expect(events().filter((e) => e.event === "delivery.sent")).toEqual([]);
+
+    // Still leased: nobody sends them yet.
+    expect(await w.pollOnce()).toBe(0);
+    clock = T0 + 3 * MIN;
+    const retry = w.pollOnce();
+    await relay.waitFor(6);
+    relay.answerAll();
+    expect(await retry).toBe(3);
+    for (const copy of copies) expect(await getDelivery(t, copy.id)).toMatchObject({ status: "sent", attempts: 1, leaseOwner: null });
+  });
+
+  it("says in each copy's sent line how it travelled, when the transport says", async () => {
+    const { delivery } = await seedDirectConversation(t);
+    const transport: Transport = {
+      send: async () => ({ response: "250 ok", tls: "verified" }) as { response: string },
+      close: async () => {},
+    };
+    const { logger, events } = capturingLogger();
+    expect(await heldWorker(workerStore, transport, logger).pollOnce()).toBe(1);
+    expect(events().find((e) => e.event === "delivery.sent")).toMatchObject({ deliveryId: delivery.id, tls: "verified", recorded: true });
   });
 });

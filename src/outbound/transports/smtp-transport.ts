@@ -4,10 +4,7 @@ import nodemailer from "nodemailer";
 import type SMTPPool from "nodemailer/lib/smtp-pool/index.js";
 import type { Config } from "../../config/config.js";
 import type { Logger } from "../../log.js";
-import type { OutboundMessage, Transport } from "./transport.js";
-
-/** How a message reached the relay: TLS with a verified certificate, TLS without verification, or in clear. */
-export type TlsOutcome = "verified" | "unverified" | "none";
+import type { OutboundMessage, TlsOutcome, Transport } from "./transport.js";
 
 export interface SmtpTransportSettings {
   /** Everything but TLS: host, port, auth, pool size, timeouts. */

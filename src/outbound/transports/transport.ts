@@ -8,12 +8,21 @@ export interface OutboundMessage {
   readonly deliveryId?: number;
 }
 
+/** How a message reached the relay: TLS with a verified certificate, TLS without verification, or in clear. */
+export type TlsOutcome = "verified" | "unverified" | "none";
+
+/** The next hop's answer, and for SMTP how the copy travelled. */
+export interface SendResult {
+  readonly response: string;
+  readonly tls?: TlsOutcome;
+}
+
 /**
  * Where rendered mail goes. `send` resolves once the next hop has taken responsibility for the
  * message (a 250 after DATA, or a file safely renamed into place) and rejects otherwise, with
  * nodemailer's error fields (`code`, `responseCode`, `response`) for src/domain/delivery-errors.ts to classify.
  */
 export interface Transport {
-  send(message: OutboundMessage): Promise<{ readonly response: string }>;
+  send(message: OutboundMessage): Promise<SendResult>;
   close(): Promise<void>;
 }
