@@ -84,7 +84,12 @@ const sentBefore = (t: Tables) => and(eq(t.posts.conversationId, p("conversation
 // Both ends of the conversation through the conversation index (in id order within it), never all its posts.
 const firstLinks = (db: Db, t: Tables) => db.select(linkColumns(t)).from(t.posts).where(sentBefore(t)).orderBy(asc(t.posts.id)).limit(p("limit"));
 const latestLinks = (db: Db, t: Tables) => db.select(linkColumns(t)).from(t.posts).where(sentBefore(t)).orderBy(desc(t.posts.id)).limit(p("limit"));
-const linkById = (db: Db, t: Tables) => db.select(linkColumns(t)).from(t.posts).where(and(eq(t.posts.id, p("id")), sentBefore(t)));
+// Without the post being rendered in it, so that the copies of a burst of posts share each answer (SentPostReads).
+const linkById = (db: Db, t: Tables) =>
+  db
+    .select(linkColumns(t))
+    .from(t.posts)
+    .where(and(eq(t.posts.id, p("id")), eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent")));
 
 export async function insertPost(tx: Tx, values: NewPost): Promise<Post> {
   const row = await tx.one(insertOne, values);
@@ -149,7 +154,8 @@ export async function latestSentPosts(tx: Tx, conversationId: number, beforePost
 
 /** One sent post of the conversation before this one, by id: a parent outside the posts loaded. */
 export async function sentPostLink(tx: Tx, conversationId: number, id: number, beforePostId: number): Promise<PostLink | undefined> {
-  return tx.one(linkById, { conversationId, id, beforeId: beforePostId });
+  const link = await tx.one(linkById, { conversationId, id });
+  return link && link.id < beforePostId ? link : undefined;
 }
 
 /** Thread-Index's response levels and the root at one end; twice the default References limit at the other. */

@@ -74,7 +74,10 @@ export class DeliveryWorker implements Deliveries {
   private readonly transport: Transport;
   private readonly now: () => number;
   readonly owner: string;
+  /** Copies being sent: `pool_size`, the relay connections. */
   private readonly limiter: Limiter;
+  /** Copies being rendered, waiting for a connection or being sent: twice `pool_size`. */
+  private readonly ahead: Limiter;
   private readonly lanes: ProcessingLanes;
   private readonly postSizes = new Map<number, Promise<number>>();
   private readonly sentPosts = new SentPostReads();
@@ -99,6 +102,7 @@ export class DeliveryWorker implements Deliveries {
     this.now = options.now ?? Date.now;
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.limiter = new Limiter(this.config.outbound.pool_size);
+    this.ahead = new Limiter(this.config.outbound.pool_size * 2);
     // Copies up to 256 KiB are never held back; larger ones share 16 MiB, one 10 MB copy at a time.
     this.lanes = new ProcessingLanes(
       { smallMessage: DEFAULT_LANE_LIMITS.smallMessage, smallConcurrency: this.config.outbound.batch_size, largeBudget: DEFAULT_LANE_LIMITS.largeBudget },
@@ -177,10 +181,10 @@ export class DeliveryWorker implements Deliveries {
     this.claimed.add(row.id);
     // Big copies take their turn within a byte budget before a send slot, so they neither pile up
     // in memory several at once nor keep the slots from the small copies queued behind them.
-    // The send slot is held for the send only: recording the outcome waits for the disk, and the
-    // next copy need not wait for that.
+    // A send slot is held for the send only: the next copies are rendered while this one is on the
+    // wire, and recording the outcome waits for the disk, which the next send need not do.
     const task = this.copySize(row)
-      .then((size) => this.lanes.run(size, () => this.limiter.run(() => this.deliver(row))))
+      .then((size) => this.lanes.run(size, () => this.ahead.run(() => this.deliver(row))))
       .then(async (outcome) => {
         if (outcome) await this.record(row, outcome);
       })
@@ -217,11 +221,9 @@ export class DeliveryWorker implements Deliveries {
     return size;
   }
 
-  /** Sends the copy; answers the outcome to record, or undefined when another worker has the row. */
+  /** Renders the copy, then sends it; answers the outcome to record, or undefined when another worker has the row. */
   private async deliver(row: Delivery): Promise<DeliveryOutcome | undefined> {
-    if (this.stopping) {
-      return { kind: "postponed", at: row.nextAttemptAt, reason: null, rule: "shutdown" };
-    }
+    if (this.stopping) return shutdownOutcome(row);
     const now = this.now();
     const leaseExpiresAt = now + this.config.outbound.lease;
     // A row claimed a moment ago still holds almost its whole lease: renewing it would cost a write
@@ -252,6 +254,12 @@ export class DeliveryWorker implements Deliveries {
       if (error instanceof RenderError) return { kind: "failed", error: reason, rule: "render", category: "unknown" };
       return this.retryLater(row, undefined, reason, "render", "unknown");
     }
+    return this.limiter.run(() => this.send(row, rendered));
+  }
+
+  private async send(row: Delivery, rendered: RenderedDelivery): Promise<DeliveryOutcome> {
+    // Stopping while the copy waited for a connection: it goes back to the queue unattempted.
+    if (this.stopping) return shutdownOutcome(row);
     try {
       const result = await this.transport.send({ envelope: rendered.envelope, raw: rendered.raw, deliveryId: row.id });
       // How the copy travelled (verified TLS, unverified, in clear), from transports that know.
@@ -341,4 +349,9 @@ export class DeliveryWorker implements Deliveries {
     const decision = checkDailyLimit({ max, sent: usage.count, inFlight: usage.inFlight });
     return decision.action === "send" ? undefined : { kind: "skipped", reason: HELD_BACK_REASON };
   }
+}
+
+/** A copy not attempted because the worker is stopping: due again at once, with no attempt counted. */
+function shutdownOutcome(row: Delivery): DeliveryOutcome {
+  return { kind: "postponed", at: row.nextAttemptAt, reason: null, rule: "shutdown" };
 }
