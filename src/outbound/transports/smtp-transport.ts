@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import net from "node:net";
+import { PassThrough } from "node:stream";
+import { domainToASCII } from "node:url";
 import nodemailer from "nodemailer";
 import type SMTPPool from "nodemailer/lib/smtp-pool/index.js";
 import type { Config } from "../../config/config.js";
@@ -68,18 +70,13 @@ export class SmtpTransport implements Transport {
   }
 
   async send(message: OutboundMessage): Promise<{ response: string; tls: TlsOutcome }> {
-    const mail = {
-      // SIZE= in MAIL FROM when the relay advertises SIZE (RFC 1870): an oversized copy is refused
-      // before its bytes are sent, and nodemailer refuses it itself if the relay announced its limit.
-      envelope: { from: message.envelope.from, to: [...message.envelope.to], size: message.raw.length },
-      raw: message.raw,
-    };
+    const mail = rawMail(message);
     if (this.settings.starttls === "opportunistic" && !this.settings.secure && this.now() < this.clearUntil) {
       return this.sendInClear(mail);
     }
     let info: SMTPPool.SentMessageInfo;
     try {
-      info = await this.transporter.sendMail(mail);
+      info = await sendThrough(this.transporter, mail);
     } catch (error) {
       if (!this.settings.secure && isHandshakeFailure(error)) {
         if (this.settings.starttls === "opportunistic") {
@@ -101,9 +98,9 @@ export class SmtpTransport implements Transport {
     this.clearTransporter?.close();
   }
 
-  private async sendInClear(mail: nodemailer.SendMailOptions): Promise<{ response: string; tls: TlsOutcome }> {
+  private async sendInClear(mail: RawMail): Promise<{ response: string; tls: TlsOutcome }> {
     this.clearTransporter ??= createPool(this.settings.pool, { ignoreTLS: true });
-    const info = await this.clearTransporter.sendMail(mail);
+    const info = await sendThrough(this.clearTransporter, mail);
     this.note("none", {}, "copies reach the relay");
     return { response: info.response, tls: "none" };
   }
@@ -115,6 +112,58 @@ export class SmtpTransport implements Transport {
     const level = details.fallback ? "warn" : "info";
     this.logger?.[level]({ event: "outbound.tls", tls, host, port, starttls: this.settings.starttls, ...details }, message);
   }
+}
+
+/**
+ * A finished message as nodemailer's transports take it (its documented plugin interface: the
+ * envelope, a Message-ID for its logs, and a stream of the bytes). Handed to the pool directly,
+ * not through sendMail(), which would build a MIME tree and generate a Message-ID for bytes that
+ * are already final: about a tenth of the delivery thread's time per copy.
+ */
+interface RawMail {
+  readonly data: { readonly envelope: SmtpEnvelope };
+  readonly message: {
+    getEnvelope(): SmtpEnvelope;
+    messageId(): string;
+    getHeader(name: string): string;
+    createReadStream(): NodeJS.ReadableStream;
+  };
+}
+
+interface SmtpEnvelope {
+  readonly from: string;
+  readonly to: string[];
+  /** SIZE= in MAIL FROM when the relay advertises SIZE (RFC 1870): an oversized copy is refused before its bytes are sent. */
+  readonly size: number;
+}
+
+function rawMail(message: OutboundMessage): RawMail {
+  const envelope = { from: asciiAddress(message.envelope.from), to: message.envelope.to.map(asciiAddress), size: message.raw.length };
+  return {
+    data: { envelope },
+    message: {
+      getEnvelope: () => ({ ...envelope, to: [...envelope.to] }),
+      messageId: () => "",
+      getHeader: () => "",
+      // A fresh stream each time: the pool asks again when a connection failed before the message went.
+      createReadStream: () => new PassThrough().end(message.raw),
+    },
+  };
+}
+
+/** An address with its domain in IDNA form, as nodemailer's own envelope parsing would give it. */
+function asciiAddress(address: string): string {
+  const at = address.lastIndexOf("@");
+  if (at < 0 || /^[\x00-\x7f]*$/.test(address)) return address;
+  return `${address.slice(0, at)}@${domainToASCII(address.slice(at + 1)) || address.slice(at + 1)}`;
+}
+
+function sendThrough(transporter: nodemailer.Transporter<SMTPPool.SentMessageInfo>, mail: RawMail): Promise<SMTPPool.SentMessageInfo> {
+  const pool = transporter.transporter as unknown as { send(mail: RawMail, callback: (error: Error | null, info: SMTPPool.SentMessageInfo) => void): boolean };
+  return new Promise((resolve, reject) => {
+    const queued = pool.send(mail, (error, info) => (error ? reject(error) : resolve(info)));
+    if (queued === false) reject(Object.assign(new Error("the SMTP connection pool is closed"), { code: "ECONNECTION" }));
+  });
 }
 
 function createPool(options: SMTPPool.Options, tls: Partial<SMTPPool.Options>): nodemailer.Transporter<SMTPPool.SentMessageInfo> {
