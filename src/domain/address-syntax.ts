@@ -104,7 +104,8 @@ function toAsciiDomain(domain: string): DomainResult {
   if (labels.length < 2) return { ok: false, problem: "has no dot in its domain" };
   // domainToASCII runs UTS #46 with CheckHyphens off, so "-bü" comes back as "xn---b-yka": the
   // hyphen rule has to be applied to the Unicode labels as well as to the ASCII ones.
-  const unicodeLabels = domainToUnicode(ascii).split(".");
+  // Only an A-label reads differently in Unicode: a domain without one is its own Unicode form.
+  const unicodeLabels = labels.some((label) => /^xn--/i.test(label)) ? domainToUnicode(ascii).split(".") : [];
   for (const label of labels) {
     if (label.length > MAX_LABEL_LENGTH) return { ok: false, problem: `has a domain part longer than ${MAX_LABEL_LENGTH} characters` };
     if (!LDH_LABEL.test(label)) return { ok: false, problem: `has a character not allowed in its domain (${quote(firstOutside(label, LDH_LABEL))})` };

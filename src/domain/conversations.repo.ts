@@ -1,5 +1,5 @@
-import { and, asc, eq, isNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
-import { setParam, type Db, type Tables, type Tx } from "../db/store.js";
+import { and, asc, eq, inArray, isNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
+import { setParam, type Db, type QueryBuilder, type Tables, type Tx } from "../db/store.js";
 import type { Conversation, Participant, User } from "./records.js";
 
 export type NewConversation = Omit<Conversation, "id" | "assigneeId"> & { readonly assigneeId?: number | null };
@@ -89,12 +89,24 @@ const depart = (db: Db, t: Tables) =>
     .set({ state: setParam("state"), leftAt: setParam("leftAt") })
     .where(eq(t.participants.id, p("id")))
     .returning();
-// Only ever forward: a copy sent late must not make newer posts unread again.
-const markRead = (db: Db, t: Tables) =>
-  db
-    .update(t.participants)
-    .set({ lastReadPostId: setParam("postId") })
-    .where(and(eq(t.participants.id, p("id")), lt(t.participants.lastReadPostId, p("postId"))));
+/** Participants marked read by one statement at most; a post's fan-out marks all its readers at once. */
+const MAX_MARKED_PER_UPDATE = 64;
+const markReadQueries = new Map<number, QueryBuilder>();
+/** The update for `size` participants (placeholders id0…), one builder per size so each is prepared once per connection. */
+function markReadOf(size: number): QueryBuilder {
+  let query = markReadQueries.get(size);
+  if (!query) {
+    const ids = Array.from({ length: size }, (_, i) => p(`id${i}`));
+    // Only ever forward: a copy sent late must not make newer posts unread again.
+    query = (db: Db, t: Tables) =>
+      db
+        .update(t.participants)
+        .set({ lastReadPostId: setParam("postId") })
+        .where(and(inArray(t.participants.id, ids), lt(t.participants.lastReadPostId, p("postId"))));
+    markReadQueries.set(size, query);
+  }
+  return query;
+}
 
 export async function insertConversation(tx: Tx, values: NewConversation): Promise<Conversation> {
   const row = await tx.one(insertOne, { assigneeId: null, ...values });
@@ -311,7 +323,12 @@ export async function participantsWithUsers(tx: Tx, conversationId: number): Pro
 }
 
 export async function markPostRead(tx: Tx, participantIds: readonly number[], postId: number): Promise<void> {
-  for (const id of participantIds) await tx.run(markRead, { id, postId });
+  for (let start = 0; start < participantIds.length; start += MAX_MARKED_PER_UPDATE) {
+    const part = participantIds.slice(start, start + MAX_MARKED_PER_UPDATE);
+    const values: Record<string, unknown> = { postId };
+    part.forEach((id, i) => (values[`id${i}`] = id));
+    await tx.run(markReadOf(part.length), values);
+  }
 }
 
 /** Active participants' users, for `gateway.disclose_participants`. */

@@ -19,6 +19,8 @@ export interface MailLogOutcomePatch {
   readonly postId: number | null;
   /** Null releases the deduplication key, so a refused message is judged afresh next time. */
   readonly dedupeKey: string | null;
+  /** The bytes the entry keeps: all of an accepted message's, an excerpt of a refused one's (pipeline.ts). */
+  readonly raw: Buffer | null;
 }
 
 const p = sql.placeholder;
@@ -58,6 +60,8 @@ const settle = (db: Db, t: Tables) =>
       conversationId: setParam("conversationId"),
       postId: setParam("postId"),
       dedupeKey: setParam("dedupeKey"),
+      // A Buffer passes to either driver as it is (both blob columns map it unchanged).
+      raw: setParam("raw"),
     })
     .where(eq(t.inboundMessages.id, p("id")));
 /** Every column but the raw bytes, which only a forward to the admins needs. */
@@ -124,11 +128,6 @@ export async function countTemporaryFailures(
 ): Promise<number> {
   const row = await tx.one(temporaryFailures, { ...dedupeKey, since });
   return Number(row?.n ?? 0);
-}
-
-/** Replaces an entry's raw bytes: a message refused inside the transaction keeps only an excerpt. */
-export async function replaceMailLogRaw(tx: Tx, id: number, raw: Buffer | null): Promise<void> {
-  await tx.rows((db, t) => db.update(t.inboundMessages).set({ raw }).where(eq(t.inboundMessages.id, id)));
 }
 
 /** Rewrites the one entry a session's refused RCPTs share: the addresses so far and a reason with their count. */

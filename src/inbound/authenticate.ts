@@ -8,9 +8,7 @@ import addressparser from "nodemailer/lib/addressparser/index.js";
  * Authentication-Results header when a trusted front MTA's authserv-id wrote it.
  *
  * The policy (off, log or enforce) is applied by the caller with refusedUnderEnforce() and
- * mayPostWithoutToken(); this module only finds out and describes. The inbound pipeline does not
- * call it yet: wiring it in, with its [auth] configuration and the rule that mail without a reply
- * token joins a conversation only when DMARC-aligned, is the next step of the security work. Every DNS query goes through
+ * mayPostWithoutToken(); this module only finds out and describes. Every DNS query goes through
  * the resolver the caller passes (tests pass a fake one), and no DNS failure escapes: it becomes
  * temperror in the result.
  */
@@ -70,14 +68,18 @@ export async function authenticate(
 ): Promise<AuthenticationResult | undefined> {
   if (options.mode === "off") return undefined;
 
-  const headers = readHeaderBlock(input.raw);
+  const { fields: headers, bodyStart } = readHeaderBlock(input.raw);
   const fromDomain = fromDomainOf(headers);
 
   const trusted = trustedHeaderResults(headers, options.trustedAuthservIds);
   if (trusted) {
     return finish({ ...trusted.verdicts, fromDomain }, "trusted-header", trusted.authservId);
   }
-  return finish({ ...(await compute(input, options)), fromDomain }, "computed");
+  // Only a DKIM signature reads the body (its body hash); SPF and DMARC read the header block and
+  // the session. An unsigned message's body is not run through mailauth's hashing at all.
+  const signed = headers.some((h) => h.name === "dkim-signature");
+  const raw = signed ? input.raw : input.raw.subarray(0, bodyStart);
+  return finish({ ...(await compute({ ...input, raw }, options)), fromDomain }, "computed");
 }
 
 /**
@@ -235,12 +237,14 @@ interface HeaderField {
   value: string;
 }
 
-/** The message's top-level header fields, in order, unfolded. */
-function readHeaderBlock(raw: Buffer): HeaderField[] {
+/** The message's top-level header fields, in order, unfolded, and where its body starts (past the blank line; the end when there is none). */
+function readHeaderBlock(raw: Buffer): { fields: HeaderField[]; bodyStart: number } {
   const crlf = raw.indexOf("\r\n\r\n");
   const lf = raw.indexOf("\n\n");
-  const ends = [crlf, lf].filter((i) => i >= 0);
-  const end = ends.length > 0 ? Math.min(...ends) : raw.length;
+  let end = raw.length;
+  let bodyStart = raw.length;
+  if (crlf >= 0 && (lf < 0 || crlf < lf)) [end, bodyStart] = [crlf, crlf + 4];
+  else if (lf >= 0) [end, bodyStart] = [lf, lf + 2];
   const text = raw.subarray(0, end).toString("utf8");
 
   const fields: HeaderField[] = [];
@@ -254,7 +258,7 @@ function readHeaderBlock(raw: Buffer): HeaderField[] {
     if (colon <= 0) continue;
     fields.push({ name: line.slice(0, colon).trim().toLowerCase(), value: line.slice(colon + 1).trim() });
   }
-  return fields;
+  return { fields, bodyStart };
 }
 
 function fromDomainOf(headers: readonly HeaderField[]): string {

@@ -1,7 +1,7 @@
 import type { DomainContext } from "../domain/context.js";
 import type { AuthenticationResult } from "./authenticate.js";
 import type { Classification } from "./classify.js";
-import type { PostContent } from "./content.js";
+import type { InboundContent } from "./content.js";
 import type { ParsedMessage } from "./parse.js";
 
 /** One inbound message once parsed, classified and trimmed: everything decided before the transaction. */
@@ -10,12 +10,11 @@ export interface PreparedInbound {
   readonly rcptTo: readonly string[];
   readonly message: ParsedMessage;
   readonly classification: Classification;
-  /** What a reply posts: the author's text (and HTML) with quotes, forwards and signature removed. */
-  readonly reply: PostContent;
-  /** What a message starting a conversation posts: signature removed, a forwarded message kept with who wrote it. */
-  readonly opening: PostContent;
-  /** What the author wrote, untrimmed: kept with the post (rawBody). */
-  readonly untrimmed: string;
+  /**
+   * What the message posts, as a reply, as an opening and untrimmed (content.ts): each reading is
+   * made when a handler first asks for it. Automatic mail has NO_CONTENT.
+   */
+  readonly content: InboundContent;
   /** SPF/DKIM/DMARC (SPEC §3), computed before the transaction; undefined when [auth] mode is "off". */
   readonly auth?: AuthenticationResult | undefined;
 }

@@ -81,7 +81,8 @@ export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PA
   }
   let parsed;
   try {
-    parsed = await simpleParser(repairCharsets(raw), { skipImageLinks: true, skipTextLinks: true });
+    // mailparser's textAsHtml is never read (content.ts builds what a post keeps): not built either.
+    parsed = await simpleParser(repairCharsets(raw), { skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true });
   } catch (error) {
     refuse("malformed_message", `Postern could not read this message (${(error as Error).message}).`);
   }
@@ -137,7 +138,7 @@ async function forwardedMessagesOf(attachments: readonly { contentType: string; 
     if (out.length >= MAX_FORWARDED_READ) break;
     if (!/^message\/(rfc822|global)$/i.test(String(part.contentType)) || part.content.length > MAX_FORWARDED_BYTES) continue;
     try {
-      const inner = await simpleParser(repairCharsets(part.content), { skipImageLinks: true, skipTextLinks: true, skipHtmlToText: false });
+      const inner = await simpleParser(repairCharsets(part.content), { skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true, skipHtmlToText: false });
       const text = (field: AddressObject | AddressObject[] | undefined): string =>
         addressesOf(field)
           .map((m) => (m.name ? `${m.name} <${m.address}>` : m.address))

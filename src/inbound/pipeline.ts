@@ -7,7 +7,6 @@ import {
   countTemporaryFailures,
   findMailLogEntryByDedupeKey,
   insertMailLogEntry,
-  replaceMailLogRaw,
   settleMailLogEntry,
   updateMailLogReason,
   updateRefusedRecipients,
@@ -241,21 +240,12 @@ export class InboundPipeline {
       // Reading large HTML takes up to a second or two: not under the write lock every other
       // message and the delivery thread wait for. Both readings are made here, as the route is not known yet.
       if (content !== NO_CONTENT && (message.html?.length ?? 0) > HTML_READ_OUTSIDE_TRANSACTION) void [content.reply, content.opening];
-      // Read when the handler asks (content.ts): a reply's opening reading, or an opening's reply reading, is never made.
       const prepared: PreparedInbound = {
         envelopeFrom: envelope.mailFrom,
         rcptTo: envelope.rcptTo,
         message,
         classification,
-        get reply() {
-          return content.reply;
-        },
-        get opening() {
-          return content.opening;
-        },
-        get untrimmed() {
-          return content.untrimmed;
-        },
+        content,
         auth,
       };
       committed = await this.deps.store.transaction((tx) => this.commit(tx, raw, envelope, prepared, receivedAt));
@@ -312,7 +302,9 @@ export class InboundPipeline {
     await this.refuseRepeatedFailure(tx, message, receivedAt);
     const dedupeKey = `${message.from.address} ${message.dedupeKey}`;
     const fields = logFields(raw, envelope, message, receivedAt, prepared.auth);
-    const inboundId = await insertMailLogEntry(tx, { ...fields, dedupeKey, outcome: "accepted", reason: "processing", smtpCode: 250, raw });
+    // The bytes come with the outcome: SQLite rewrites a whole row on any update, so a row inserted
+    // with them would have them written twice, and a refused message keeps only an excerpt anyway.
+    const inboundId = await insertMailLogEntry(tx, { ...fields, dedupeKey, outcome: "accepted", reason: "processing", smtpCode: 250, raw: null });
     if (inboundId === undefined) return this.duplicate(tx, fields, dedupeKey);
     const ctx = { tx, config: this.deps.config, now: receivedAt, inbound: prepared, inboundId };
     try {
@@ -324,6 +316,7 @@ export class InboundPipeline {
         conversationId: outcome.conversationId ?? null,
         postId: outcome.postId ?? null,
         dedupeKey,
+        raw,
       });
       return { inboundId, outcome };
     } catch (error) {
@@ -336,8 +329,8 @@ export class InboundPipeline {
         conversationId: null,
         postId: null,
         dedupeKey: null,
+        raw: refusedExcerpt(raw, this.deps.config.limits.refused_excerpt),
       });
-      await replaceMailLogRaw(tx, inboundId, refusedExcerpt(raw, this.deps.config.limits.refused_excerpt));
       return { inboundId, refusal: error };
     }
   }

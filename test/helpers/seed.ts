@@ -267,7 +267,7 @@ export async function prepareInbound(
     rcptTo: typeof rcptTo === "string" ? [rcptTo] : [...rcptTo],
     message,
     classification,
-    ...(classification.kind === "human" ? readContent(message) : NO_CONTENT),
+    content: classification.kind === "human" ? readContent(message) : NO_CONTENT,
     ...(auth ? { auth: auth === "dmarc-pass" ? dmarcPass(message.from.address.split("@").pop() ?? "") : auth } : {}),
   };
 }

@@ -25,9 +25,9 @@ export async function leaveOnRequest(
   conversation: Conversation,
   participant: Participant,
 ): Promise<AppliedOutcome | undefined> {
-  const { message, reply } = ctx.inbound;
+  const { message, content } = ctx.inbound;
   const request = unsubscribeRequest({
-    text: reply.text,
+    text: content.reply.text,
     subject: message.subject,
     attachments: message.attachments.length,
     conversationSubject: conversation.subject,

@@ -32,9 +32,9 @@ export async function handleNote(ctx: InboundContext, conversation: Conversation
   const attachments = answerAttachments(ctx, "internal note");
   const post = await createPost(ctx, conversation, {
     author,
-    body: inbound.reply.text,
-    html: inbound.reply.html,
-    rawBody: inbound.untrimmed,
+    body: inbound.content.reply.text,
+    html: inbound.content.reply.html,
+    rawBody: inbound.content.untrimmed,
     sourceMessageId: inbound.message.messageId ?? null,
     inboundId: ctx.inboundId,
     attachments,

@@ -15,9 +15,9 @@ export async function handlePrivateReply(ctx: InboundContext, delivery: Delivery
   const sender = await learnName(ctx.tx, target.sender, inbound.message.from.name);
   const attachments = answerAttachments(ctx, "private reply");
   const { conversation, post, continued } = await replyPrivately(ctx, { ...target, sender }, {
-    body: inbound.reply.text,
-    html: inbound.reply.html,
-    rawBody: inbound.untrimmed,
+    body: inbound.content.reply.text,
+    html: inbound.content.reply.html,
+    rawBody: inbound.content.untrimmed,
     sourceMessageId: inbound.message.messageId ?? null,
     inboundId: ctx.inboundId,
     attachments,

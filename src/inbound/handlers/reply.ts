@@ -35,9 +35,9 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
   const cc = await joinDirectRecipients(ctx, current, author, inbound.message);
   const post = await createPost(ctx, current, {
     author,
-    body: inbound.reply.text,
-    html: inbound.reply.html,
-    rawBody: inbound.untrimmed,
+    body: inbound.content.reply.text,
+    html: inbound.content.reply.html,
+    rawBody: inbound.content.untrimmed,
     sourceMessageId: inbound.message.messageId ?? null,
     inboundId: ctx.inboundId,
     attachments,

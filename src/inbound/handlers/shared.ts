@@ -74,7 +74,7 @@ export function describe(what: string, cc: { added: string[]; skipped: string[] 
  */
 export function answerAttachments(ctx: InboundContext, what: "reply" | "internal note" | "private reply"): readonly AttachmentInput[] {
   const attachments = checkedAttachments(ctx);
-  if (!ctx.inbound.reply.text.trim() && attachments.length === 0) {
+  if (!ctx.inbound.content.reply.text.trim() && attachments.length === 0) {
     refuse(
       "empty_reply",
       `Your ${what} was empty once the quoted earlier messages were removed, so nothing was ${what === "private reply" ? "sent" : "posted"}. ` +

@@ -16,7 +16,7 @@ export async function startFromMessage(
 ): Promise<AppliedOutcome> {
   const { inbound } = ctx;
   const attachments = checkedAttachments(ctx);
-  const { text: body, html } = withForwardedMessages(inbound.opening, inbound.message.forwarded);
+  const { text: body, html } = withForwardedMessages(inbound.content.opening, inbound.message.forwarded);
   if (!body.trim() && attachments.length === 0 && !inbound.message.subject.trim()) {
     refuse("empty_reply", "Your message has no subject, no text and no attachment, so no conversation was started.");
   }
@@ -25,7 +25,7 @@ export async function startFromMessage(
     subject: inbound.message.subject,
     author,
     threadIndex: header(inbound.message, "thread-index"),
-    post: { body, html, rawBody: inbound.untrimmed, sourceMessageId: inbound.message.messageId ?? null, inboundId: ctx.inboundId, attachments },
+    post: { body, html, rawBody: inbound.content.untrimmed, sourceMessageId: inbound.message.messageId ?? null, inboundId: ctx.inboundId, attachments },
   });
   // Joining after the first post was published: those CC'd already have it and get no copy.
   const cc = await joinDirectRecipients(ctx, conversation, author, inbound.message, { starting: true });

@@ -93,7 +93,7 @@ describe("handleReply", () => {
       parentId: w.first.id,
       inboundId,
       sourceMessageId: "<CAF7d9+Wn3kzQ2x0Lr8hJv5pYtB6mXkA1cN4sE=fQ_Tz9uRw@mail.customer.test>",
-      body: inbound.reply.text,
+      body: inbound.content.reply.text,
       sentAt: T1,
     });
     expect(reply.body).toContain("could we move the renewal date to the first of April?");
@@ -116,7 +116,7 @@ describe("handleReply", () => {
       body: "On Wed, 15 Jan 2025 at 09:30, Alice via Acme <conversations@example.test> wrote:\n> Please find the draft renewal terms below.\n",
     });
     const inbound = await prepareInbound(t.config, raw, w.bobReply);
-    expect(inbound.reply.text).toBe("");
+    expect(inbound.content.reply.text).toBe("");
 
     const refusal = await refusalOf(runInbound(t, inbound, (ctx) => handleReply(ctx, w.conversation, w.bobParticipant)));
     expect(refusal.reason).toBe("empty_reply");
