@@ -69,7 +69,8 @@ export interface Store {
 
 /**
  * A placeholder usable in `update().set()`, whose types accept no bare placeholder (inserts and
- * where clauses do). Values pass to the driver as they are: only for text, number and blob (Buffer) columns, which both drivers take unchanged.
+ * where clauses do). Values pass to the driver as they are: only for text, number and blob
+ * (Buffer) columns, which both drivers take unchanged.
  */
 export function setParam(name: string): SQL {
   return sql`${sql.placeholder(name)}`;
