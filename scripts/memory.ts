@@ -12,10 +12,15 @@
  * has been written (the delivery worker renders the copies, attachments included, meanwhile);
  * "until 250s" is the highest VmRSS sampled until the last message had its answer. Latency is from connecting to the 250 after DATA, for the small messages of (c).
  *
- *   npm run memory [-- --scenarios a,b,c --delivery-thread on|off --keep --json]
+ *   npm run memory [-- --scenarios a,b,c --delivery-thread on|off --malloc-arenas N|default --keep --json]
  *
  * `--delivery-thread off` sets `outbound.delivery_thread = false` (copies are sent on the main
  * thread), to compare with the default.
+ *
+ * The gateway starts with `MALLOC_ARENA_MAX=2`, as `npm start` and the service recipe in the
+ * README start it (glibc then keeps two malloc pools instead of one per thread); `--malloc-arenas
+ * N` sets another count, `--malloc-arenas default` leaves glibc's own (8 per core), and an
+ * inherited MALLOC_ARENA_MAX is used as it is.
  *
  * The gateway runs as bin/postern.js runs it: the compiled dist/ when `npm run build` is newer
  * than the sources, else the sources through tsx (POSTERN_RUN_SOURCES=1 forces them); the
@@ -51,6 +56,8 @@ const option = (name: string): string | undefined => {
 };
 const scenarios = (option("scenarios") ?? "a,b,c").split(",").map((s) => s.trim());
 const deliveryThread = option("delivery-thread") ?? "on";
+const mallocArenas = option("malloc-arenas") ?? process.env.MALLOC_ARENA_MAX ?? "2";
+if (mallocArenas !== "default" && !/^[1-9]\d*$/.test(mallocArenas)) throw new Error(`--malloc-arenas: a count or default, not ${mallocArenas}`);
 if (deliveryThread !== "on" && deliveryThread !== "off") throw new Error(`--delivery-thread: on or off, not ${deliveryThread}`);
 const keep = args.includes("--keep");
 const json = args.includes("--json");
@@ -248,7 +255,10 @@ async function startGateway(dir: string): Promise<Gateway> {
 
   // What bin/postern.js is about to run: the build in dist/, or the sources through tsx.
   runtime = process.env.POSTERN_RUN_SOURCES !== "1" && distIsCurrent() ? "dist" : "tsx";
-  const child = spawn(process.execPath, [BIN, "serve", "--config", configPath], { stdio: ["ignore", "ignore", "pipe"] });
+  const env = { ...process.env };
+  if (mallocArenas === "default") delete env.MALLOC_ARENA_MAX;
+  else env.MALLOC_ARENA_MAX = mallocArenas;
+  const child = spawn(process.execPath, [BIN, "serve", "--config", configPath], { stdio: ["ignore", "ignore", "pipe"], env });
   live.add(child);
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
@@ -398,7 +408,7 @@ async function scenario(
 
 const results: Figures[] = [];
 const started = Date.now();
-say(`node ${process.version}, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}, delivery thread ${deliveryThread}`);
+say(`node ${process.version}, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}, delivery thread ${deliveryThread}, malloc arenas ${mallocArenas}`);
 if (scenarios.includes("a")) results.push(await scenario("a) 20 × 10 MB with attachments", bigMessage, 20, false));
 if (scenarios.includes("b")) results.push(await scenario("b) 1 × 25 MB text/plain", () => textMessage(25 * 1000 * 1000 - 1024), 1, false));
 if (scenarios.includes("c")) results.push(await scenario("c) 32 × 10 MB + small every 250 ms", bigMessage, 32, true));
@@ -409,6 +419,7 @@ if (json) {
     JSON.stringify({
       node: process.version,
       deliveryThread,
+      mallocArenas,
       seconds: Math.round((Date.now() - started) / 1000),
       scenarios: results.map((r) => ({
         name: r.name,
