@@ -8,7 +8,7 @@ import { withDatabase } from "./fanout.js";
 import { inboundRun, REPLY_SIZE, SESSIONS } from "./inbound.js";
 import { paced, type Sent } from "./paced-client.js";
 import { fixed, type Table } from "./report.js";
-import { backlog, bareServer, configOf, nodeConfig, now, percentile, seedConversation, sleep, startNode, startSink } from "./tools.js";
+import { backlog, bareServer, deliveryStates, configOf, nodeConfig, now, percentile, seedConversation, sleep, startNode, startSink } from "./tools.js";
 
 /** The maximum kept-connection rate: target 1's figure when it ran, else a short measurement. */
 async function maxInboundRate(ctx: Context): Promise<number> {
@@ -125,6 +125,7 @@ export async function endToEndScenario(ctx: Context): Promise<Table> {
           const tail = samples.slice(-3).map((s) => s.backlog);
           const rising = tail.length >= 3 && tail.every((b, i) => i === 0 || b > tail[i - 1]!);
           const keepsUp = drained && !(rising && last > rate * 4);
+          const states = drained ? undefined : await deliveryStates(store);
           return {
             id: "e2e",
             title: `Target 7: end to end for ${seconds} s at ${fixed(rate)} msg/s`,
@@ -137,6 +138,7 @@ export async function endToEndScenario(ctx: Context): Promise<Table> {
             ],
             notes: [
               `${result.offered} replies offered at ${fixed(rate)} msg/s (Postern's measured kept-connection rate${targetRate !== undefined ? `; target 1's rate would be ${fixed(targetRate)} msg/s` : ""}) over ${SESSIONS} connections into a 5-person conversation, ${ok} answered 250, the last ${fixed(Math.max(0, (lastReply - start) / 1000 - seconds), 1)} s after the pace ended`,
+              ...(states ? [`deliveries by status after the wait: ${states}`] : []),
               `outbound: ${keepsUp ? "keeps up" : "falls behind"} (backlog at the last sample ${last}, ${rising ? "rising over the last three samples" : "not rising"}); target: keeps up for 60 s — ${keepsUp && seconds >= 60 ? "pass" : keepsUp ? `not judged (run of ${seconds} s)` : "short"}`,
             ],
           };

@@ -382,6 +382,20 @@ export async function backlog(store: Store): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
+/** Deliveries by status, with the most common last errors: what became of copies that did not reach the sink. */
+export async function deliveryStates(store: Store): Promise<string> {
+  const rows = await store.read((tx) =>
+    tx.rows((db, t) =>
+      db.select({ status: t.deliveries.status, error: t.deliveries.lastError, n: count() }).from(t.deliveries).groupBy(t.deliveries.status, t.deliveries.lastError),
+    ),
+  );
+  return rows
+    .sort((a, b) => Number(b.n) - Number(a.n))
+    .slice(0, 6)
+    .map((row) => `${row.n} ${row.status}${row.error ? ` (${row.error.slice(0, 120)})` : ""}`)
+    .join("; ");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The bare smtp-server baseline
 
