@@ -1,16 +1,10 @@
 import { generateKeyPairSync } from "node:crypto";
 import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 import { simpleParser } from "mailparser";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildConfig, type Config } from "../../src/config/config.js";
-import type { Conversation, User } from "../../src/domain/records.js";
+import { describe, expect, it } from "vitest";
 import { compose, type MailDraft } from "../../src/outbound/compose.js";
 import { base64Length, wrappedBase64 } from "../../src/outbound/mime/base64.js";
 import { filenameParameters, headerField } from "../../src/outbound/mime/header.js";
-import { sharedPartBytes } from "../../src/outbound/mime/shared-parts.js";
-import { draftDelivery } from "../../src/outbound/render.js";
-import { createTestStore, type TestStore } from "../helpers/database.js";
-import { deliveryOf, DOMAIN, seedConversation, seedPost, seedUser, T0 } from "../helpers/seed.js";
 
 /** Every physical line of the message's and its parts' header blocks. */
 function headerLines(raw: Buffer): string[] {
@@ -191,59 +185,6 @@ describe("compose: header and parameter encoding", () => {
       const lines = encoded.toString("latin1").split("\r\n");
       for (const line of lines) expect(line.length).toBeLessThanOrEqual(76);
       expect(lines.join("")).toBe(input.toString("base64"));
-    }
-  });
-});
-
-describe("compose: the copies of one post share its encoded attachments", () => {
-  let t: TestStore;
-  let config: Config;
-  let alice: User;
-  let bob: User;
-  let carol: User;
-  let conversation: Conversation;
-
-  beforeEach(async () => {
-    t = await createTestStore();
-    config = buildConfig({ gateway: { domain: DOMAIN, name: "Postern" } });
-    alice = await seedUser(t, "alice@elsewhere.test", "Alice Example");
-    bob = await seedUser(t, "bob@elsewhere.test", "Bob Builder");
-    carol = await seedUser(t, "carol@elsewhere.test", "Carol Jones");
-    ({ conversation } = await seedConversation(t, alice, [bob, carol], { subject: "Widgets" }));
-  });
-  afterEach(() => t.dispose());
-
-  it("encodes each file once for all the copies, and each copy carries the same bytes", async () => {
-    const big = Buffer.alloc(300_000);
-    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 255;
-    const post = await seedPost(t, conversation, alice, {
-      body: "The plans.",
-      now: T0 + 1000,
-      attachments: [{ filename: "plans.bin", contentType: "application/octet-stream", contentId: null, inline: false, content: big }],
-    });
-    const render = async (user: User) => {
-      const delivery = await t.read((ctx) => deliveryOf(ctx, post.id, user.id));
-      return (await compose(await t.read(({ tx }) => draftDelivery(tx, config, delivery)))).raw;
-    };
-    const before = sharedPartBytes();
-    const toBob = await render(bob);
-    const afterFirst = sharedPartBytes();
-    expect(afterFirst - before).toBeGreaterThan(big.length);
-    const toCarol = await render(carol);
-    // The second copy found the first one's encoding.
-    expect(sharedPartBytes()).toBe(afterFirst);
-
-    const part = (raw: Buffer) => {
-      const text = raw.toString("latin1");
-      const start = text.indexOf("Content-Type: application/octet-stream");
-      return text.slice(start, text.indexOf("\r\n--", start));
-    };
-    expect(part(toBob).length).toBeGreaterThan(big.length);
-    expect(part(toBob)).toBe(part(toCarol));
-    for (const raw of [toBob, toCarol]) {
-      const [file] = (await simpleParser(raw)).attachments;
-      expect(file?.filename).toBe("plans.bin");
-      expect(file?.content.equals(big)).toBe(true);
     }
   });
 });

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildConfig, type Config } from "../../src/config/config.js";
 import type { Conversation, Delivery, Post, User } from "../../src/domain/records.js";
 import { compose, quotedPrintable, textPart } from "../../src/outbound/compose.js";
+import { sharedPartBytes } from "../../src/outbound/mime/shared-parts.js";
 import { draftDelivery } from "../../src/outbound/render.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 import { deliveryOf, DOMAIN, seedConversation, seedPost, seedUser, T0 } from "../helpers/seed.js";
@@ -115,5 +116,35 @@ describe("compose: copies of one post", () => {
     expect(mail.text).toContain(edited);
     expect(mail.text).not.toContain("Paragraph 7:");
     expect(mail.html).toContain("Paragraph seven:");
+  });
+
+  it("encodes each file once for all the copies, and each copy carries the same bytes", async () => {
+    const big = Buffer.alloc(300_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 255;
+    const post = await seedPost(t, conversation, alice, {
+      body: "The plans.",
+      now: T0 + 1000,
+      attachments: [{ filename: "plans.bin", contentType: "application/octet-stream", contentId: null, inline: false, content: big }],
+    });
+    const before = sharedPartBytes();
+    const toBob = await render(await copyOf(post, bob));
+    const afterFirst = sharedPartBytes();
+    expect(afterFirst - before).toBeGreaterThan(big.length);
+    const toCarol = await render(await copyOf(post, carol));
+    // The second copy found the first one's encoding.
+    expect(sharedPartBytes()).toBe(afterFirst);
+
+    const part = (raw: Buffer) => {
+      const text = raw.toString("latin1");
+      const start = text.indexOf("Content-Type: application/octet-stream");
+      return text.slice(start, text.indexOf("\r\n--", start));
+    };
+    expect(part(toBob).length).toBeGreaterThan(big.length);
+    expect(part(toBob)).toBe(part(toCarol));
+    for (const raw of [toBob, toCarol]) {
+      const [file] = (await simpleParser(raw)).attachments;
+      expect(file?.filename).toBe("plans.bin");
+      expect(file?.content.equals(big)).toBe(true);
+    }
   });
 });
