@@ -63,13 +63,19 @@ export function addressList(addresses: Addresses): string {
 
 /** The address with its domain in ASCII (IDNA); one that could break the header is refused. */
 function wireAddress(address: string): string {
-  const at = address.lastIndexOf("@");
-  if (/[\x00-\x20\x7f<>,;"()\\]/.test(address) || at <= 0) throw new RenderError(`"${address.slice(0, 100)}" is not an address a header can carry`);
-  const domain = address.slice(at + 1);
-  if (/^[\x21-\x7e]*$/.test(domain)) return address;
-  const ascii = domainToASCII(domain);
+  if (/[\x00-\x20\x7f<>,;"()\\]/.test(address) || address.lastIndexOf("@") <= 0) throw new RenderError(`"${address.slice(0, 100)}" is not an address a header can carry`);
+  const ascii = asciiAddress(address);
   if (!ascii) throw new RenderError(`"${address.slice(0, 100)}" has a domain that cannot be written in ASCII`);
-  return `${address.slice(0, at + 1)}${ascii}`;
+  return ascii;
+}
+
+/** The address with its domain in ASCII (IDNA), as headers and the SMTP envelope carry it; undefined when the domain has no ASCII form. */
+export function asciiAddress(address: string): string | undefined {
+  const at = address.lastIndexOf("@");
+  const domain = address.slice(at + 1);
+  if (at < 0 || /^[\x21-\x7e]*$/.test(domain)) return address;
+  const ascii = domainToASCII(domain);
+  return ascii ? `${address.slice(0, at + 1)}${ascii}` : undefined;
 }
 
 const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import { PassThrough } from "node:stream";
-import { domainToASCII } from "node:url";
 import nodemailer from "nodemailer";
 import type SMTPPool from "nodemailer/lib/smtp-pool/index.js";
 import type { Config } from "../../config/config.js";
 import type { Logger } from "../../log.js";
+import { asciiAddress } from "../mime/header.js";
 import type { OutboundMessage, TlsOutcome, Transport } from "./transport.js";
 
 export interface SmtpTransportSettings {
@@ -137,8 +137,11 @@ interface SmtpEnvelope {
   readonly size: number;
 }
 
+const envelopeAddress = (address: string): string => asciiAddress(address) ?? address;
+
 function rawMail(message: OutboundMessage): RawMail {
-  const envelope = { from: asciiAddress(message.envelope.from), to: message.envelope.to.map(asciiAddress), size: message.raw.length };
+  // Domains in IDNA form, as nodemailer's own envelope parsing gave them; one without an ASCII form goes as it is, for the relay to refuse.
+  const envelope = { from: envelopeAddress(message.envelope.from), to: message.envelope.to.map(envelopeAddress), size: message.raw.length };
   return {
     data: { envelope },
     message: {
@@ -151,12 +154,6 @@ function rawMail(message: OutboundMessage): RawMail {
   };
 }
 
-/** An address with its domain in IDNA form, as nodemailer's own envelope parsing would give it. */
-function asciiAddress(address: string): string {
-  const at = address.lastIndexOf("@");
-  if (at < 0 || /^[\x00-\x7f]*$/.test(address)) return address;
-  return `${address.slice(0, at)}@${domainToASCII(address.slice(at + 1)) || address.slice(at + 1)}`;
-}
 
 function sendThrough(transporter: nodemailer.Transporter<SMTPPool.SentMessageInfo>, mail: RawMail): Promise<SMTPPool.SentMessageInfo> {
   const pool = transporter.transporter as unknown as { send(mail: RawMail, callback: (error: Error | null, info: SMTPPool.SentMessageInfo) => void): boolean };
