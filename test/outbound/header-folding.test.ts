@@ -17,6 +17,7 @@ import { normalizedSubject, replySubject } from "../../src/outbound/threading.js
 import { addressNameHeader, encodedWords, headerText } from "../../src/outbound/user-text.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 import { allDeliveries, DOMAIN, seedConversation, seedForwardDelivery, seedGroup, seedPost, seedUser, T0 } from "../helpers/seed.js";
+import { headerLines } from "../helpers/mime.js";
 
 const longUrl = `https://example.org/${"very-long-path-segment/".repeat(60)}?q=${"x".repeat(300)}`;
 
@@ -32,19 +33,6 @@ const HOSTILE: Record<string, string> = {
   "10,000 characters with spaces": "Jean-Baptiste Émile ".repeat(500),
   "10,000 characters without spaces": "N".repeat(10_000),
 };
-
-/** The folded header block of the message and of every MIME part, each physical line in octets. */
-function headerLines(raw: Buffer): string[] {
-  const lines = raw.toString("latin1").split("\r\n");
-  const headers: string[] = [];
-  let inHeader = true;
-  for (const line of lines) {
-    if (inHeader && line === "") inHeader = false;
-    else if (inHeader) headers.push(line);
-    else if (/^--[^\s]+$/.test(line)) inHeader = true;
-  }
-  return headers;
-}
 
 /** An unstructured header value as a reader decodes it (mailparser decodes Subject only). */
 async function decoded(value: string): Promise<string | undefined> {

@@ -5,19 +5,7 @@ import { describe, expect, it } from "vitest";
 import { compose, type MailDraft } from "../../src/outbound/compose.js";
 import { base64Length, wrappedBase64 } from "../../src/outbound/mime/base64.js";
 import { filenameParameters, headerField } from "../../src/outbound/mime/header.js";
-
-/** Every physical line of the message's and its parts' header blocks. */
-function headerLines(raw: Buffer): string[] {
-  const lines = raw.toString("latin1").split("\r\n");
-  const headers: string[] = [];
-  let inHeader = true;
-  for (const line of lines) {
-    if (inHeader && line === "") inHeader = false;
-    else if (inHeader) headers.push(line);
-    else if (/^--\S+$/.test(line)) inHeader = true;
-  }
-  return headers;
-}
+import { headerLines } from "../helpers/mime.js";
 
 const pdf = Buffer.from("%PDF-1.4 a small report\n");
 const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 255]);
