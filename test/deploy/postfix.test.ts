@@ -149,8 +149,9 @@ describe.skipIf(Boolean(unavailable))(`Postern behind Postfix ${unavailable ? ""
     client.end();
 
     // Postfix passed Postern's verdict on and never made a queue file on the MX port (its log
-    // lines there carry no queue ID, only NOQUEUE), so there is nothing it could bounce.
-    const log = postfix.log();
+    // lines there carry no queue ID, only NOQUEUE), so there is nothing it could bounce. smtpd
+    // may write its line just after the reply reached the client: the log is read once it is there.
+    const log = await eventually(async () => postfix.log(), (text) => /proxy-reject: END-OF-MESSAGE: 550 5\.7\.1 This reply address belongs/.test(text));
     expect(log).toMatch(/postfix\/mx\/smtpd\[\d+\]: proxy-reject: END-OF-MESSAGE: 550 5\.7\.1 This reply address belongs/);
     expect(log).not.toMatch(/postfix\/mx\/smtpd\[\d+\]: [0-9A-F]{6,}: /);
     await expectNoBackscatter();
