@@ -5,7 +5,7 @@ import type { DomainContext } from "./context.js";
 import { postLines, type PostLine } from "./conversation-views.repo.js";
 import * as repo from "./conversations.repo.js";
 import { requireVisibleConversation } from "./drafts.service.js";
-import { lastSentPost } from "./posts.repo.js";
+import { lastSentPostId } from "./posts.repo.js";
 import type { Conversation, Participant, User } from "./records.js";
 
 /**
@@ -73,7 +73,7 @@ export async function markConversationRead(ctx: DomainContext, id: number, email
   const participant = await repo.findParticipant(tx, id, user.id);
   if (!participant) refuse("not_a_participant", `${user.email} does not take part in conversation ${id}.`);
   const unread = await repo.countUnread(tx, id, user.id);
-  const last = await lastSentPost(tx, id);
-  if (last) await repo.markPostRead(tx, [participant.id], last.id);
+  const last = await lastSentPostId(tx, id, false);
+  if (last !== undefined) await repo.markPostRead(tx, [participant.id], last);
   return { user, unread };
 }

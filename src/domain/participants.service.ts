@@ -1,6 +1,6 @@
 import type { DomainContext } from "./context.js";
 import * as repo from "./conversations.repo.js";
-import { lastSentPost } from "./posts.repo.js";
+import { lastSentPostId } from "./posts.repo.js";
 import type { Conversation, Participant, User } from "./records.js";
 import { newToken } from "./tokens.js";
 
@@ -24,7 +24,7 @@ export async function addParticipant(
     leaveToken: newToken(),
     addedById: options.addedBy?.id ?? null,
     // History before joining is not sent as new mail; it counts as read.
-    lastReadPostId: (await lastSentPost(tx, conversation.id))?.id ?? 0,
+    lastReadPostId: (await lastSentPostId(tx, conversation.id, false)) ?? 0,
     // Someone who comes back starts over with their own preference.
     delivery: null,
     joinedAt: ctx.now,

@@ -28,8 +28,8 @@ const insertOne = (db: Db, t: Tables) =>
       conversationId: p("conversationId"),
       authorId: p("authorId"),
       parentId: p("parentId"),
-      // Created as a draft; publishing marks it sent, after which the database refuses changes.
-      state: "draft",
+      state: p("state"),
+      sentAt: p("sentAt"),
       body: p("body"),
       rawBody: p("rawBody"),
       messageId: p("messageId"),
@@ -39,25 +39,17 @@ const insertOne = (db: Db, t: Tables) =>
       html: p("html"),
       createdAt: p("createdAt"),
     })
-    .returning();
+    .returning({ id: t.posts.id });
 const publish = (db: Db, t: Tables) =>
   db
     .update(t.posts)
     .set({ state: "sent", sentAt: setParam("sentAt") })
-    .where(and(eq(t.posts.id, p("id")), eq(t.posts.state, "draft")))
-    .returning();
+    .where(and(eq(t.posts.id, p("id")), eq(t.posts.state, "draft")));
 const byId = (db: Db, t: Tables) => db.select().from(t.posts).where(eq(t.posts.id, p("id")));
 const byMessageId = (db: Db, t: Tables) => db.select().from(t.posts).where(eq(t.posts.messageId, p("messageId")));
 const bySourceMessageId = (db: Db, t: Tables) => db.select().from(t.posts).where(eq(t.posts.sourceMessageId, p("messageId")));
 const ofConversation = (db: Db, t: Tables) =>
   db.select().from(t.posts).where(eq(t.posts.conversationId, p("conversationId"))).orderBy(asc(t.posts.id));
-const lastSent = (db: Db, t: Tables) =>
-  db
-    .select()
-    .from(t.posts)
-    .where(and(eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent")))
-    .orderBy(desc(t.posts.id))
-    .limit(1);
 const insertAttachment = (db: Db, t: Tables) =>
   db
     .insert(t.attachments)
@@ -91,10 +83,11 @@ const linkById = (db: Db, t: Tables) =>
     .from(t.posts)
     .where(and(eq(t.posts.id, p("id")), eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent")));
 
-export async function insertPost(tx: Tx, values: NewPost): Promise<Post> {
-  const row = await tx.one(insertOne, values);
+/** Inserts a post as a draft, or sent at `sentAt` (published as it is written: nothing to rewrite). */
+export async function insertPost(tx: Tx, values: NewPost, sentAt: number | null = null): Promise<Post> {
+  const row = await tx.one(insertOne, { ...values, state: sentAt === null ? "draft" : "sent", sentAt });
   if (!row) throw new Error("post was not inserted");
-  return row;
+  return { ...values, id: row.id, state: sentAt === null ? "draft" : "sent", sentAt };
 }
 
 const editDraft = (db: Db, t: Tables) =>
@@ -111,8 +104,8 @@ export async function updateDraftPost(tx: Tx, id: number, text: { body: string; 
 }
 
 /** Marks a draft sent; undefined when it was not a draft (it was published already). */
-export async function markPostSent(tx: Tx, id: number, sentAt: number): Promise<Post | undefined> {
-  return tx.one(publish, { id, sentAt });
+export async function markPostSent(tx: Tx, id: number, sentAt: number): Promise<boolean> {
+  return (await tx.run(publish, { id, sentAt })) > 0;
 }
 
 export async function findPost(tx: Tx, id: number): Promise<Post | undefined> {
@@ -124,10 +117,6 @@ export async function findPostsByMessageId(tx: Tx, messageId: string): Promise<P
   const own = await tx.all(byMessageId, { messageId });
   const received = await tx.all(bySourceMessageId, { messageId });
   return [...own, ...received];
-}
-
-export async function lastSentPost(tx: Tx, conversationId: number): Promise<Post | undefined> {
-  return tx.one(lastSent, { conversationId });
 }
 
 export async function listPosts(tx: Tx, conversationId: number): Promise<Post[]> {
@@ -189,17 +178,20 @@ export async function attachmentCountsOfConversation(tx: Tx, conversationId: num
   return new Map(rows.map((row) => [row.postId, Number(row.count)]));
 }
 
-const lastSentPublic = (db: Db, t: Tables) =>
+// Through the conversation index alone: the post's row (its text) is never read.
+const lastSentIdOf = (withNotes: boolean) => (db: Db, t: Tables) =>
   db
-    .select()
+    .select({ id: t.posts.id })
     .from(t.posts)
-    .where(and(eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent"), eq(t.posts.note, false)))
+    .where(and(eq(t.posts.conversationId, p("conversationId")), eq(t.posts.state, "sent"), ...(withNotes ? [] : [eq(t.posts.note, false)])))
     .orderBy(desc(t.posts.id))
     .limit(1);
+const lastSentId = lastSentIdOf(true);
+const lastSentPublicId = lastSentIdOf(false);
 
-/** The newest sent post every participant saw: an internal note is never a public post's parent. */
-export async function lastSentPublicPost(tx: Tx, conversationId: number): Promise<Post | undefined> {
-  return tx.one(lastSentPublic, { conversationId });
+/** The id of the conversation's newest sent post; with `publicOnly`, of the newest that is not an internal note. */
+export async function lastSentPostId(tx: Tx, conversationId: number, publicOnly: boolean): Promise<number | undefined> {
+  return (await tx.one(publicOnly ? lastSentPublicId : lastSentId, { conversationId }))?.id;
 }
 
 const textSize = (db: Db, t: Tables) =>

@@ -33,11 +33,33 @@ export interface PostInput {
  * not open yet (a draft, an invitation not yet answered) can hold it.
  */
 export async function createPost(ctx: DomainContext, conversation: Conversation, input: PostInput): Promise<Post> {
+  return writePost(ctx, conversation, input, null);
+}
+
+/**
+ * Writes a post and publishes it at once (publishPost): written as sent, so its row is written
+ * once rather than written as a draft and rewritten.
+ */
+export async function createAndPublishPost(
+  ctx: DomainContext,
+  conversation: Conversation,
+  input: PostInput,
+  alreadyReceived: ReadonlySet<number> = new Set(),
+): Promise<Post> {
+  const post = await writePost(ctx, conversation, input, ctx.now);
+  await announce(ctx, conversation, post, alreadyReceived);
+  return post;
+}
+
+async function writePost(ctx: DomainContext, conversation: Conversation, input: PostInput, sentAt: number | null): Promise<Post> {
   const { tx, config, now } = ctx;
+  // A post answers the newest one before it. A public post never answers an internal note: its
+  // parent goes into every copy's In-Reply-To, and a note's Message-ID must not reach the people
+  // who never saw the note.
   const post = await repo.insertPost(tx, {
     conversationId: conversation.id,
     authorId: input.author.id,
-    parentId: input.parentId ?? (await defaultParent(ctx, conversation, input.note ?? false))?.id ?? null,
+    parentId: input.parentId ?? (await repo.lastSentPostId(tx, conversation.id, !(input.note ?? false))) ?? null,
     body: input.body,
     rawBody: input.rawBody,
     messageId: mintMessageId(config, "post"),
@@ -46,7 +68,7 @@ export async function createPost(ctx: DomainContext, conversation: Conversation,
     note: input.note ?? false,
     html: input.html ?? null,
     createdAt: now,
-  });
+  }, sentAt);
   await repo.insertAttachments(
     tx,
     (input.attachments ?? []).map((a) => ({
@@ -62,14 +84,6 @@ export async function createPost(ctx: DomainContext, conversation: Conversation,
   return post;
 }
 
-/**
- * A post answers the newest one before it. A public post never answers an internal note: its
- * parent goes into every copy's In-Reply-To, and a note's Message-ID must not reach the people
- * who never saw the note.
- */
-function defaultParent(ctx: DomainContext, conversation: Conversation, note: boolean): Promise<Post | undefined> {
-  return note ? repo.lastSentPost(ctx.tx, conversation.id) : repo.lastSentPublicPost(ctx.tx, conversation.id);
-}
 
 /**
  * Sends a post: from here on it never changes (the database refuses it), and every participant
@@ -82,16 +96,21 @@ export async function publishPost(
   alreadyReceived: ReadonlySet<number> = new Set(),
 ): Promise<Post> {
   const { tx, now } = ctx;
-  const published = await repo.markPostSent(tx, post.id, now);
   // Published already: its copies were queued then, and a second fan-out would hit the unique
   // (post, recipient) index and abort the caller's transaction.
-  if (!published) {
+  if (!(await repo.markPostSent(tx, post.id, now))) {
     const stored = await repo.findPost(tx, post.id);
     if (!stored) throw new Error(`post ${post.id} does not exist`);
     return stored;
   }
-  await touchConversation(tx, conversation.id, now);
-  await touchUserActivity(tx, post.authorId, now);
-  await fanOut(ctx, conversation, published, alreadyReceived);
+  const published: Post = { ...post, state: "sent", sentAt: now };
+  await announce(ctx, conversation, published, alreadyReceived);
   return published;
+}
+
+/** What publishing a post sets off: the conversation and its author are active now, and its copies are queued. */
+async function announce(ctx: DomainContext, conversation: Conversation, post: Post, alreadyReceived: ReadonlySet<number>): Promise<void> {
+  await touchConversation(ctx.tx, conversation.id, ctx.now);
+  await touchUserActivity(ctx.tx, post.authorId, ctx.now);
+  await fanOut(ctx, conversation, post, alreadyReceived);
 }

@@ -5,7 +5,7 @@ import type { DomainContext } from "./context.js";
 import { findConversation, findParticipant, insertConversation } from "./conversations.repo.js";
 import { normalizeSubject } from "./conversations.service.js";
 import { addParticipant } from "./participants.service.js";
-import { createPost, publishPost, type PostInput } from "./posts.service.js";
+import { createAndPublishPost, type PostInput } from "./posts.service.js";
 import { findPost } from "./posts.repo.js";
 import { openDirectConversationsWithSubject } from "./private-replies.repo.js";
 import type { Conversation, Delivery, Post, User } from "./records.js";
@@ -106,7 +106,7 @@ export async function replyPrivately(
   const subject = privateSubject(target.conversation.subject);
   const existing = await findPrivateConversation(ctx.tx, sender, author, subject);
   const conversation = existing ?? (await openPrivateConversation(ctx, sender, author, subject));
-  const post = await publishPost(ctx, conversation, await createPost(ctx, conversation, { ...input, author: sender }));
+  const post = await createAndPublishPost(ctx, conversation, { ...input, author: sender });
   return { conversation, post, continued: !!existing };
 }
 

@@ -3,7 +3,7 @@ import { checkAddress } from "../domain/address-syntax.js";
 import { classifyAddress } from "../domain/addresses.js";
 import type { DomainContext } from "../domain/context.js";
 import { historyOf, welcomeLateJoiners } from "../domain/membership.service.js";
-import { lastSentPost } from "../domain/posts.repo.js";
+import { lastSentPostId } from "../domain/posts.repo.js";
 import type { Conversation, User } from "../domain/records.js";
 import { findUserByEmail } from "../domain/users.repo.js";
 import type { ParsedMessage } from "./parse.js";
@@ -59,7 +59,7 @@ export async function joinDirectRecipients(
   }
   // Most replies name nobody new: nothing to look up, nobody to welcome.
   if (names.size === 0) return result;
-  const upTo = options.starting ? undefined : await lastSentPost(ctx.tx, conversation.id);
+  const upTo = options.starting ? undefined : await lastSentPostId(ctx.tx, conversation.id, false);
   const joiners: User[] = [];
   let invited = 0;
   let staged = 0;
@@ -98,7 +98,7 @@ export async function joinDirectRecipients(
       by: author,
       history: historyOf(ctx, undefined),
       // Nothing sent yet: welcomeLateJoiners finds no post at or below 0, so no catch-up.
-      upToPostId: upTo?.id ?? 0,
+      upToPostId: upTo ?? 0,
     });
   }
   return result;

@@ -9,7 +9,7 @@ import { listConversationsFor, viewConversation } from "../../src/domain/convers
 import { findParticipantByToken } from "../../src/domain/conversations.repo.js";
 import { claimDue, dailyUsage, findDeliveryByBounceToken, findPostCopies } from "../../src/domain/deliveries.repo.js";
 import { listMailLog } from "../../src/domain/mail-log.repo.js";
-import { earlierSentPosts, findPostsByMessageId, lastSentPost } from "../../src/domain/posts.repo.js";
+import { earlierSentPosts, findPostsByMessageId, lastSentPostId } from "../../src/domain/posts.repo.js";
 import { conversationIdsOfUser, findUserByEmail, findUserById } from "../../src/domain/users.repo.js";
 import { requireUser } from "../../src/domain/users.service.js";
 
@@ -201,7 +201,8 @@ describe("query plans: per message and per copy", () => {
     expectIndexed(
       await plansOf(async (tx) => {
         await earlierSentPosts(tx, 1, 3);
-        await lastSentPost(tx, 1);
+        await lastSentPostId(tx, 1, false);
+        await lastSentPostId(tx, 1, true);
       }),
     );
   });

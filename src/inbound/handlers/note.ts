@@ -1,6 +1,6 @@
 import { refuse } from "../../errors/refusal.js";
 import { findGroupById } from "../../domain/groups.repo.js";
-import { createPost, publishPost } from "../../domain/posts.service.js";
+import { createAndPublishPost } from "../../domain/posts.service.js";
 import type { Conversation, Participant } from "../../domain/records.js";
 import { isDeskMember } from "../../domain/visibility.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
@@ -30,7 +30,7 @@ export async function handleNote(ctx: InboundContext, conversation: Conversation
   if (leaving) return leaving;
   const { inbound } = ctx;
   const attachments = answerAttachments(ctx, "internal note");
-  const post = await createPost(ctx, conversation, {
+  const post = await createAndPublishPost(ctx, conversation, {
     author,
     body: inbound.content.reply.text,
     html: inbound.content.reply.html,
@@ -40,7 +40,6 @@ export async function handleNote(ctx: InboundContext, conversation: Conversation
     attachments,
     note: true,
   });
-  await publishPost(ctx, conversation, post);
   const others = [...inbound.message.to, ...inbound.message.cc]
     .map((mailbox) => mailbox.address)
     .filter((address) => !ctx.config.domains.includes(address.slice(address.lastIndexOf("@") + 1)));

@@ -2,7 +2,7 @@ import { refuse } from "../../errors/refusal.js";
 import { acceptInvitation, invitedNames, notAcceptingSentence } from "../../domain/consent.service.js";
 import { findParticipant } from "../../domain/conversations.repo.js";
 import { findUserByEmail } from "../../domain/users.repo.js";
-import { createPost, publishPost } from "../../domain/posts.service.js";
+import { createAndPublishPost } from "../../domain/posts.service.js";
 import type { Conversation, Participant } from "../../domain/records.js";
 import { joinDirectRecipients } from "../cc.js";
 import type { AppliedOutcome, InboundContext } from "../inbound.js";
@@ -33,7 +33,7 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
   // Accepting opens the conversation (and delivers what was held) before the reply is posted to it.
   const current = accepted ? (await acceptInvitation(ctx, conversation.id, participant.id, { tellInitiator: false })).conversation : conversation;
   const cc = await joinDirectRecipients(ctx, current, author, inbound.message);
-  const post = await createPost(ctx, current, {
+  const post = await createAndPublishPost(ctx, current, {
     author,
     body: inbound.content.reply.text,
     html: inbound.content.reply.html,
@@ -41,8 +41,7 @@ export async function handleReply(ctx: InboundContext, conversation: Conversatio
     sourceMessageId: inbound.message.messageId ?? null,
     inboundId: ctx.inboundId,
     attachments,
-  });
-  await publishPost(ctx, current, post, cc.alreadyReceived);
+  }, cc.alreadyReceived);
   const what =
     current.state === "pending"
       ? `reply stored in conversation ${current.id}, held until ${(await invitedNames(ctx, current)).join(" or ")} accepts the invitation`
