@@ -1,12 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { findParticipant } from "../../src/domain/conversations.repo.js";
-import { queueDeliveries } from "../../src/domain/deliveries.repo.js";
 import { leaveConversation } from "../../src/domain/participants.service.js";
 import { checkPrivateReply, offersPrivateReply, privateSubject, replyPrivately } from "../../src/domain/private-replies.service.js";
 import type { Conversation, Delivery, Post, User } from "../../src/domain/records.js";
 import { updateUser } from "../../src/domain/users.repo.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
-import { deliveryOf, refusalOf, seedConversation, seedGroup, seedPost, seedUser } from "../helpers/seed.js";
+import { deliveryOf, queueAndRead, refusalOf, seedConversation, seedGroup, seedPost, seedUser } from "../helpers/seed.js";
 
 let t: TestStore;
 let ann: User;
@@ -86,7 +85,7 @@ describe("checkPrivateReply + replyPrivately", () => {
     expect(mismatch.sentence).not.toContain(ann.email);
 
     // A copy of Ann's post addressed to Ann herself (fan-out never makes one; a private reply must still refuse it).
-    const [toAnn] = await t.write(({ tx }) => queueDeliveries(tx, [{ kind: "post", postId: first.id, conversationId: conversation.id, recipientId: ann.id, toAddress: ann.email }], Date.now()));
+    const [toAnn] = await t.write(({ tx }) => queueAndRead(tx, [{ kind: "post", postId: first.id, conversationId: conversation.id, recipientId: ann.id, toAddress: ann.email }], Date.now()));
     const self = await refusalOf(reply(toAnn!, ann.email));
     expect([self.reason, self.sentence]).toEqual(["not_allowed", 'You wrote this message in the conversation "Team dinner" yourself, so there is nobody to answer privately.']);
 

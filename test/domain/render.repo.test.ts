@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Tx } from "../../src/db/store.js";
-import { queueDeliveries } from "../../src/domain/deliveries.repo.js";
+import { findDeliveryByBounceToken, queueDeliveries } from "../../src/domain/deliveries.repo.js";
 import { attachmentsOfPost, earlierSentPosts, findPost, insertPost } from "../../src/domain/posts.repo.js";
 import { SentPostReads } from "../../src/domain/render.repo.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
@@ -20,6 +20,7 @@ function counting(tx: Tx): { tx: Tx; queries: () => number } {
       ...tx,
       one: (query, values) => (queries++, tx.one(query, values)),
       all: (query, values) => (queries++, tx.all(query, values)),
+      run: (query, values) => (queries++, tx.run(query, values)),
     },
     queries: () => queries,
   };
@@ -89,13 +90,16 @@ describe("queueing deliveries", () => {
     const rows = users.map((user) => ({ kind: "post" as const, postId: post.id, conversationId: conversation.id, recipientId: user.id, toAddress: user.email }));
     const { queued, queries } = await t.write(async ({ tx }) => {
       const db = counting(tx);
-      return { queued: await queueDeliveries(db.tx, rows, T0 + 5), queries: db.queries() };
+      const tokens = await queueDeliveries(db.tx, rows, T0 + 5);
+      const queries = db.queries();
+      return { queued: await Promise.all(tokens.map((token) => findDeliveryByBounceToken(tx, token))), queries };
     });
     // 37 = 32 + 4 + 1.
     expect(queries).toBe(3);
-    expect(queued.map((row) => row.toAddress)).toEqual(users.map((user) => user.email));
-    expect(queued.every((row) => row.status === "queued" && row.nextAttemptAt === T0 + 5 && row.createdAt === T0 + 5 && row.postId === post.id)).toBe(true);
-    expect(new Set(queued.map((row) => row.bounceToken)).size).toBe(37);
+    expect(queued).toHaveLength(37);
+    expect(queued.map((row) => row?.toAddress)).toEqual(users.map((user) => user.email));
+    expect(queued.every((row) => row?.status === "queued" && row.nextAttemptAt === T0 + 5 && row.createdAt === T0 + 5 && row.postId === post.id)).toBe(true);
+    expect(new Set(queued.map((row) => row?.bounceToken)).size).toBe(37);
     expect(await t.write(({ tx }) => queueDeliveries(tx, [], T0))).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { NO_CONTENT, readContent } from "../../src/inbound/content.js";
 import { createConversation } from "../../src/domain/conversations.commands.js";
 import { findParticipant } from "../../src/domain/conversations.repo.js";
 import type { DomainContext } from "../../src/domain/context.js";
-import { findDelivery, queueDeliveries } from "../../src/domain/deliveries.repo.js";
+import { findDelivery, findDeliveryByBounceToken, queueDeliveries, type DeliveryToQueue } from "../../src/domain/deliveries.repo.js";
 import { addGroup, addGroupMember } from "../../src/domain/groups.service.js";
 import { insertMailLogEntry } from "../../src/domain/mail-log.repo.js";
 import { createPost, publishPost, type AttachmentInput } from "../../src/domain/posts.service.js";
@@ -10,6 +10,7 @@ import { addParticipant, leaveConversation } from "../../src/domain/participants
 import { startConversation } from "../../src/domain/conversations.service.js";
 import type { Conversation, Delivery, Group, Participant, Post, Role, User } from "../../src/domain/records.js";
 import { addUser } from "../../src/domain/users.service.js";
+import type { Tx } from "../../src/db/store.js";
 import type { TestStore } from "./database.js";
 
 /**
@@ -97,6 +98,18 @@ export async function deliveryOf(ctx: DomainContext, postId: number, recipientId
   return row;
 }
 
+/** Queues deliveries (queueDeliveries answers their tokens only) and reads the rows back, in the order given. */
+export async function queueAndRead(tx: Tx, rows: readonly DeliveryToQueue[], now: number): Promise<Delivery[]> {
+  const tokens = await queueDeliveries(tx, rows, now);
+  return Promise.all(
+    tokens.map(async (token) => {
+      const row = await findDeliveryByBounceToken(tx, token);
+      if (!row) throw new Error(`delivery with token ${token} not found`);
+      return row;
+    }),
+  );
+}
+
 /** A message to postmaster@ in the mail log, forwarded to an admin. */
 export async function seedForwardDelivery(t: TestStore, admin: User, raw: Buffer, subject: string | null, now = T0): Promise<Delivery> {
   return t.write(async ({ tx }) => {
@@ -116,7 +129,7 @@ export async function seedForwardDelivery(t: TestStore, admin: User, raw: Buffer
       raw,
     });
     if (inboundId === undefined) throw new Error("mail log entry not inserted");
-    const [delivery] = await queueDeliveries(tx, [{ kind: "forward", inboundId, recipientId: admin.id, toAddress: admin.email }], now);
+    const [delivery] = await queueAndRead(tx, [{ kind: "forward", inboundId, recipientId: admin.id, toAddress: admin.email }], now);
     if (!delivery) throw new Error("forward delivery not queued");
     return delivery;
   }, now);

@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildConfig, type Config } from "../../src/config/config.js";
-import { claimDue, queueDeliveries } from "../../src/domain/deliveries.repo.js";
+import { claimDue } from "../../src/domain/deliveries.repo.js";
 import type { Store, Tx } from "../../src/db/store.js";
 import { silentLogger } from "../../src/log.js";
 import { HELD_BACK_REASON } from "../../src/domain/digests.service.js";
@@ -13,7 +13,7 @@ import type { OutboundMessage, Transport } from "../../src/outbound/transports/t
 import { createTestStore, type TestStore } from "../helpers/database.js";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.js";
 import {
-  DOMAIN, getDelivery, seedDirectConversation, seedForwardDelivery, seedLeave, seedParticipant, seedPostCopy, seedUser, T0,
+  DOMAIN, getDelivery, queueAndRead, seedDirectConversation, seedForwardDelivery, seedLeave, seedParticipant, seedPostCopy, seedUser, T0,
 } from "../helpers/seed.js";
 
 const MIN = 60_000;
@@ -326,7 +326,7 @@ describe("delivery worker over SMTP", () => {
   it("fails a row whose post is gone, saying why", async () => {
     const relay = await sink();
     const bob = await seedUser(t, "bob@elsewhere.test");
-    const [orphan] = await t.write(({ tx }) => queueDeliveries(tx, [{ kind: "post", postId: null, recipientId: bob.id, toAddress: bob.email }], T0), T0);
+    const [orphan] = await t.write(({ tx }) => queueAndRead(tx, [{ kind: "post", postId: null, recipientId: bob.id, toAddress: bob.email }], T0), T0);
     if (!orphan) throw new Error("orphan delivery not queued");
     await worker(relayConfig(relay.port)).pollOnce();
     expect(await getDelivery(t, orphan.id)).toMatchObject({ status: "failed", attempts: 1, lastError: "cannot render: post (none) no longer exists" });

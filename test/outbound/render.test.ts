@@ -1,13 +1,14 @@
 import { simpleParser, type ParsedMail } from "mailparser";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildConfig, type Config } from "../../src/config/config.js";
-import { findDelivery, queueDeliveries } from "../../src/domain/deliveries.repo.js";
+import { findDelivery } from "../../src/domain/deliveries.repo.js";
 import type { Delivery } from "../../src/domain/records.js";
 import { compose, draftDelivery, RenderError } from "../../src/outbound/render.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 import {
   deliveryOf, DOMAIN, seedConversation, seedDirectConversation, seedForwardDelivery, seedGroup, seedLeave, seedParticipant, seedPost,
   seedPostCopy, seedUser, T0,
+  queueAndRead,
 } from "../helpers/seed.js";
 
 let t: TestStore;
@@ -233,7 +234,7 @@ describe("draftDelivery + compose: a post", () => {
     // A copy of a post that was never published (fan-out queues none; the outbox still refuses one).
     const draft = await seedPost(t, conversation, alice, { body: "draft", publish: false });
     const [toDraft] = await t.write(({ tx }) =>
-      queueDeliveries(tx, [{ kind: "post", postId: draft.id, conversationId: conversation.id, recipientId: leaver.id, toAddress: leaver.email }], T0),
+      queueAndRead(tx, [{ kind: "post", postId: draft.id, conversationId: conversation.id, recipientId: leaver.id, toAddress: leaver.email }], T0),
     );
     if (!toDraft) throw new Error("draft copy not queued");
     await expect(renderRow(toDraft)).rejects.toThrow(RenderError);

@@ -16,7 +16,7 @@ import { eq, sql, type SQL } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { tokenAddress } from "../../src/domain/addresses.js";
 import { findParticipant, participantsWithUsers } from "../../src/domain/conversations.repo.js";
-import { claimDue, queueDeliveries } from "../../src/domain/deliveries.repo.js";
+import { claimDue } from "../../src/domain/deliveries.repo.js";
 import { insertMailLogEntry } from "../../src/domain/mail-log.repo.js";
 import type { Group, Participant, User } from "../../src/domain/records.js";
 import type { Store, Tx } from "../../src/db/store.js";
@@ -25,7 +25,7 @@ import { silentLogger } from "../../src/log.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 import { noDns } from "../helpers/dns.js";
 import { ENGINE } from "../helpers/postgres.js";
-import { buildMime, DOMAIN, seedConversation, seedGroup, seedUser, T0 } from "../helpers/seed.js";
+import { buildMime, DOMAIN, queueAndRead, seedConversation, seedGroup, seedUser, T0 } from "../helpers/seed.js";
 
 const ROUNDS = 10;
 /** How long node A keeps its finished transaction open in the held runs. */
@@ -470,7 +470,7 @@ describe("two nodes claim due deliveries at once", () => {
         size: 0,
         raw: null,
       });
-      return queueDeliveries(
+      return queueAndRead(
         tx,
         Array.from({ length: DUE }, () => ({ kind: "forward" as const, inboundId: inboundId!, recipientId: admin.id, toAddress: admin.email })),
         T0,
