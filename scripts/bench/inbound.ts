@@ -3,10 +3,11 @@
  * each beside a bare smtp-server that reads and discards, with the same client and sessions.
  */
 import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
 import { fileURLToPath } from "node:url";
 import { postgresDatabase, sqliteDatabase, type Context } from "./context.js";
 import { fixed, ratioText, verdict, VERSUS, type Table } from "./report.js";
-import { bareServer, configOf, countPosts, load, nodeConfig, now, seedConversation, startNode, startSink, withStore, type Database } from "./tools.js";
+import { backlog, bareServer, configOf, countPosts, load, nodeConfig, now, seedConversation, startNode, startSink, withStore, type Database } from "./tools.js";
 
 export const SESSIONS = 20;
 export const REPLY_SIZE = 5120;
@@ -21,6 +22,8 @@ export interface InboundFigures {
   readonly messages: number;
   readonly copies: number;
   readonly generator: string;
+  /** Copies queued when the load ended (the held run: none could be sent). */
+  readonly queued?: number;
 }
 
 /**
@@ -30,18 +33,22 @@ export interface InboundFigures {
 export async function inboundRun(
   ctx: Context,
   database: Database,
-  options: { messages: number; history: number; keep: boolean; greetingDelay?: string; tag?: string },
+  options: { messages: number; history: number; keep: boolean; greetingDelay?: string; tag?: string; held?: boolean },
 ): Promise<InboundFigures> {
   const sink = await startSink();
+  const tarpit = options.held ? await startTarpit() : undefined;
   try {
     const raw = nodeConfig({ database: database.raw, sinkPort: sink.port, ...(options.greetingDelay ? { greetingDelay: options.greetingDelay } : {}) });
+    // Held: the relay takes connections and never greets, so nothing is sent while the load runs;
+    // the short timeout lets the node stop without waiting for a lease.
+    if (tarpit) Object.assign(raw.outbound as Record<string, unknown>, { port: portOf(tarpit), connection_timeout: "1s" });
     const config = configOf(raw);
     const seeded = await withStore(config, (store) => seedConversation(store, config, options.tag ?? "five", 5, options.history));
     const node = await startNode(raw);
     let figures: Omit<InboundFigures, "accepted">;
     try {
       // The conversation's first post was queued when it was seeded: its copies go first.
-      await sink.waitFor(COPIES, 30_000);
+      if (!tarpit) await sink.waitFor(COPIES, 30_000);
       const before = sink.count;
       const startedAt = now();
       const { seconds, generator } = await load({
@@ -53,16 +60,20 @@ export async function inboundRun(
         to: seeded.replyAddress,
         keep: options.keep,
       });
-      const expected = before + options.messages * COPIES;
-      await sink.waitFor(expected, COPY_TIMEOUT_MS);
-      const copies = sink.count - before;
-      figures = {
-        rate: options.messages / seconds,
-        copiesRate: copies / ((sink.lastAt - startedAt) / 1000),
-        messages: options.messages,
-        copies,
-        generator,
-      };
+      if (tarpit) {
+        figures = { rate: options.messages / seconds, copiesRate: 0, messages: options.messages, copies: 0, generator, queued: await withStore(config, backlog) };
+      } else {
+        const expected = before + options.messages * COPIES;
+        await sink.waitFor(expected, COPY_TIMEOUT_MS);
+        const copies = sink.count - before;
+        figures = {
+          rate: options.messages / seconds,
+          copiesRate: copies / ((sink.lastAt - startedAt) / 1000),
+          messages: options.messages,
+          copies,
+          generator,
+        };
+      }
     } finally {
       await node.stop();
     }
@@ -70,7 +81,26 @@ export async function inboundRun(
     return { ...figures, accepted: posts - 1 - options.history };
   } finally {
     await sink.stop();
+    if (tarpit) await new Promise((resolve) => tarpit.close(resolve));
   }
+}
+
+/** A relay that accepts connections and never answers: copies stay queued. */
+async function startTarpit(): Promise<Server> {
+  const sockets = new Set<import("node:net").Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => undefined).on("close", () => sockets.delete(socket));
+  });
+  server.on("close", () => sockets.forEach((socket) => socket.destroy()));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server;
+}
+
+function portOf(server: Server): number {
+  const address = server.address();
+  if (!address || typeof address === "string") throw new Error("tarpit has no port");
+  return address.port;
 }
 
 export async function bareRun(messages: number, keep: boolean, greetAtOnce = false): Promise<number> {
@@ -92,7 +122,9 @@ async function onDatabase<T>(database: Database, work: (d: Database) => Promise<
 }
 
 const acceptedNote = (label: string, f: InboundFigures) =>
-  `${label}: ${f.accepted} of ${f.messages} replies became posts, ${f.copies} of ${f.messages * COPIES} copies reached the sink`;
+  f.queued === undefined
+    ? `${label}: ${f.accepted} of ${f.messages} replies became posts, ${f.copies} of ${f.messages * COPIES} copies reached the sink`
+    : `${label}: ${f.accepted} of ${f.messages} replies became posts, ${f.queued} copies queued when the load ended`;
 
 /** Target 1: kept connections, every engine configuration. */
 export async function inboundScenario(ctx: Context): Promise<Table> {
@@ -102,9 +134,9 @@ export async function inboundScenario(ctx: Context): Promise<Table> {
   const runs: { label: string; figures: InboundFigures; gated: boolean }[] = [];
   const failed: string[] = [];
   // One configuration failing (PostgreSQL unavailable, say) leaves the others' rows.
-  const attempt = async (label: string, gated: boolean, database: () => Promise<Database>) => {
+  const attempt = async (label: string, gated: boolean, database: () => Promise<Database>, held = false) => {
     try {
-      const figures = await onDatabase(await database(), (d) => inboundRun(ctx, d, { messages, history: 10, keep: true }));
+      const figures = await onDatabase(await database(), (d) => inboundRun(ctx, d, { messages, history: 10, keep: true, held }));
       runs.push({ label, figures, gated });
       ctx.log(`  ${label}: ${fixed(figures.rate)} msg/s, ${fixed(figures.copiesRate)} copies/s`);
     } catch (error) {
@@ -117,6 +149,8 @@ export async function inboundScenario(ctx: Context): Promise<Table> {
     for (const synchronous of ctx.quick ? (["FULL"] as const) : (["FULL", "NORMAL"] as const)) {
       await attempt(`SQLite, synchronous=${synchronous}${synchronous === "FULL" ? " (default)" : ""}`, synchronous === "FULL", async () => sqliteDatabase(synchronous));
     }
+    // The inbound side alone: the same load with the copies queued and none sent meanwhile.
+    if (!ctx.quick) await attempt("SQLite, synchronous=FULL, copies held (none sent during the load)", false, async () => sqliteDatabase("FULL"), true);
   }
   if (ctx.engines.includes("postgres")) await attempt("PostgreSQL, 1 node", false, () => postgresDatabase(ctx));
   const bareAfter = await bareRun(messages, true);
@@ -130,7 +164,7 @@ export async function inboundScenario(ctx: Context): Promise<Table> {
       const r = figures.rate / base;
       return [`${label}: msg/s`, fixed(figures.rate), fixed(base), ratioText(r), gated ? "≥ 0.25 ×" : "—", gated ? verdict(r, 0.25) : "—"];
     }),
-    ...runs.map(({ label, figures }) => [`${label}: copies/s to the sink`, fixed(figures.copiesRate), "—", "—", "—", "—"]),
+    ...runs.filter(({ figures }) => figures.queued === undefined).map(({ label, figures }) => [`${label}: copies/s to the sink`, fixed(figures.copiesRate), "—", "—", "—", "—"]),
   ];
   return {
     id: "inbound",
