@@ -22,6 +22,7 @@ const STORAGE_TESTS = [
   "test/inbound/handlers/**/*.test.ts",
   "test/inbound/pipeline.test.ts",
   "test/outbound/delivery-worker.test.ts",
+  "test/outbound/post-copies.test.ts",
   "test/outbound/render.test.ts",
   "test/outbound/shared-body.test.ts",
   "test/outbound/threading-bounded.test.ts",

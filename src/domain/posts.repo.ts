@@ -1,7 +1,6 @@
 import { and, asc, count, desc, eq, lt, sql } from "drizzle-orm";
 import { setParam, type Db, type QueryBuilder, type Tables, type Tx } from "../db/store.js";
 import type { Attachment, Post } from "./records.js";
-import { MAX_RESPONSE_LEVELS } from "./thread-index.js";
 
 export type NewPost = Omit<Post, "id" | "state" | "sentAt">;
 export type NewAttachment = Omit<Attachment, "id">;
@@ -145,23 +144,6 @@ export async function latestSentPosts(tx: Tx, conversationId: number, beforePost
 export async function sentPostLink(tx: Tx, conversationId: number, id: number, beforePostId: number): Promise<PostLink | undefined> {
   const link = await tx.one(linkById, { conversationId, id });
   return link && link.id < beforePostId ? link : undefined;
-}
-
-/** Thread-Index's response levels and the root at one end; twice the default References limit at the other. */
-const DEFAULT_BOUND = { first: MAX_RESPONSE_LEVELS + 1, latest: 40 };
-
-/**
- * The conversation's sent posts before this one, oldest first, as far as threading reads them:
- * the first `first` and the latest `latest` (both ends through the index, whatever the
- * conversation's size). A conversation with fewer posts comes whole.
- */
-export async function earlierSentPosts(tx: Tx, conversationId: number, beforePostId: number, bound: { first: number; latest: number } = DEFAULT_BOUND): Promise<PostLink[]> {
-  const latest = await latestSentPosts(tx, conversationId, beforePostId, bound.latest);
-  latest.reverse();
-  const oldest = latest[0];
-  if (latest.length < bound.latest || !oldest) return latest;
-  const first = await firstSentPosts(tx, conversationId, oldest.id, bound.first);
-  return [...first, ...latest];
 }
 
 const attachmentCounts = (db: Db, t: Tables) =>

@@ -11,7 +11,7 @@ import { openDirectConversationsWithSubject } from "./private-replies.repo.js";
 import type { Conversation, Delivery, Post, User } from "./records.js";
 import { findUserById } from "./users.repo.js";
 import { displayName } from "./users.service.js";
-import { isDeskMember } from "./visibility.js";
+import { deskMemberIds } from "./visibility.js";
 
 /**
  * A private reply (SPEC §2, private+TOKEN@): someone who received a copy of a post answers its
@@ -25,12 +25,18 @@ import { isDeskMember } from "./visibility.js";
  * - a `direct` conversation: never; it is already between the two of them.
  */
 export async function offersPrivateReply(tx: Tx, conversation: Conversation, post: Pick<Post, "authorId">, recipientId: number): Promise<boolean> {
-  if (post.authorId === recipientId) return false;
+  const desk = conversation.kind === "inbox" && post.authorId !== recipientId ? await deskMemberIds(tx, conversation) : new Set<number>();
+  return privateReplyOffered(conversation, post.authorId, recipientId, (userId) => desk.has(userId));
+}
+
+/** offersPrivateReply's rule with the desk already known (the renderer reads it once for every copy of a post). */
+export function privateReplyOffered(conversation: Pick<Conversation, "kind">, authorId: number, recipientId: number, onDesk: (userId: number) => boolean): boolean {
+  if (authorId === recipientId) return false;
   switch (conversation.kind) {
     case "group":
       return true;
     case "inbox":
-      return (await isDeskMember(tx, conversation, recipientId)) && (await isDeskMember(tx, conversation, post.authorId));
+      return onDesk(recipientId) && onDesk(authorId);
     case "direct":
       return false;
   }

@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, isNotNull, lte, sql } from "drizzle-orm";
 import type { Db, Query, QueryBuilder, Tables, Tx } from "../db/store.js";
 import { unchangingPostReads } from "./posts.repo.js";
-import type { User } from "./records.js";
+import type { Participant, User } from "./records.js";
 
 const p = sql.placeholder;
 
@@ -30,6 +30,21 @@ export async function participantsBouncingSince(tx: Tx, conversationId: number, 
   return (await tx.all(bouncingIn, { conversationId, after, until })).map((row) => row.user);
 }
 
+const recipientIn = (db: Db, t: Tables) =>
+  db
+    .select({ participant: t.participants, user: t.users })
+    .from(t.participants)
+    .innerJoin(t.users, eq(t.users.id, t.participants.userId))
+    .where(and(eq(t.participants.conversationId, p("conversationId")), eq(t.participants.userId, p("userId"))));
+
+/**
+ * The recipient of a post's copy with their participant row, in one read: what each copy reads of
+ * its own. Undefined when they are not a participant (or no longer a user).
+ */
+export async function participantWithUser(tx: Tx, conversationId: number, userId: number): Promise<{ participant: Participant; user: User } | undefined> {
+  return tx.one(recipientIn, { conversationId, userId });
+}
+
 /**
  * What copies of a post read alike, kept for them: posts.repo.ts's unchanging reads, and who
  * stopped receiving between the previous post and this one (a window in the past; an address
@@ -51,11 +66,12 @@ export interface SentPostReadLimits {
 }
 
 /**
- * Remembers, for a short while, what copies of the same post read about it, so that the second
- * and later copies of a burst (a post to a hundred participants is a hundred copies claimed at
- * once) do not read the post, its attachments and its thread again. Bounded in age and in bytes
- * (an idle worker keeps at most that); what a copy reads about its recipient, the conversation
- * and its members is read afresh.
+ * Remembers, for a short while, what copies of the same post read about it: the copies of one
+ * claim share their post's reads already (outbound's PostCopies), so this serves the copies a
+ * later claim takes (a post to a thousand participants spans twenty claims), the next posts of a
+ * burst reading the same earlier posts, and the other kinds of mail. Bounded in age and in bytes
+ * (an idle worker keeps at most that); what may change (a recipient, the conversation, its
+ * members) is never kept here.
  */
 export class SentPostReads {
   /**

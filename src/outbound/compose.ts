@@ -116,21 +116,60 @@ function topHeaders(mail: MailContent, messageId: string): string {
   head += headerField("To", addressList(mail.to));
   if (mail.cc) head += headerField("Cc", addressList(mail.cc));
   if (mail.replyTo) head += headerField("Reply-To", addressList(mail.replyTo));
-  head += headerField("Subject", unstructuredValue(mail.subject));
-  head += headerField("Date", mailDate(mail.date ?? new Date()));
+  head += unstructuredField("Subject", mail.subject);
+  head += dateField(mail.date ?? new Date());
   const ownId = wireMessageId(messageId);
   if (!ownId) throw new RenderError(`"${messageId.slice(0, 100)}" is not a Message-ID a header can carry`);
   head += headerField("Message-ID", ownId);
   // Someone else's id that a header cannot carry is left out rather than costing the copy.
   const parent = mail.inReplyTo && wireMessageId(mail.inReplyTo);
   if (parent) head += headerField("In-Reply-To", parent);
-  const references = (mail.references ?? []).map(wireMessageId).filter((id): id is string => id !== undefined);
-  if (references.length) head += headerField("References", references.join(" "));
-  for (const [name, value] of Object.entries(mail.headers ?? {})) {
+  if (mail.references) head += referencesField(mail.references);
+  for (const name in mail.headers) {
     if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) throw new RenderError(`"${name.slice(0, 60)}" is not a header field name`);
-    head += headerField(name, unstructuredValue(value));
+    head += unstructuredField(name, mail.headers[name] as string);
   }
   return `${head}MIME-Version: 1.0\r\n`;
+}
+
+/**
+ * The copies of a post come one after another with the same Subject, Date, Thread-Index, List-Id…:
+ * each field remembers its last value and line, so a copy writes again only what is its own.
+ */
+const lastFields = new Map<string, { value: string; line: string }>();
+const MAX_LAST_FIELDS = 64;
+
+function unstructuredField(name: string, value: string): string {
+  const last = lastFields.get(name);
+  if (last?.value === value) return last.line;
+  const line = headerField(name, unstructuredValue(value));
+  if (last) {
+    last.value = value;
+    last.line = line;
+  } else if (lastFields.size < MAX_LAST_FIELDS) lastFields.set(name, { value, line });
+  return line;
+}
+
+let lastDate = { time: Number.NaN, line: "" };
+
+function dateField(date: Date): string {
+  const time = date.getTime();
+  if (time !== lastDate.time) lastDate = { time, line: headerField("Date", mailDate(date)) };
+  return lastDate.line;
+}
+
+/** The References field of a list of ids, by the list: the copies of a post share their threading's. */
+const referencesFields = new WeakMap<readonly string[], string>();
+
+function referencesField(ids: readonly string[]): string {
+  let line = referencesFields.get(ids);
+  if (line === undefined) {
+    // Someone else's id that a header cannot carry is left out rather than costing the copy.
+    const wire = ids.map(wireMessageId).filter((id): id is string => id !== undefined);
+    line = wire.length ? headerField("References", wire.join(" ")) : "";
+    referencesFields.set(ids, line);
+  }
+  return line;
 }
 
 /** An id (Message-ID, Content-ID) as `<…>` of printable ASCII; undefined when it is not one. */
@@ -232,12 +271,25 @@ function attachedMessage(file: DraftAttachment): Buffer[] {
  * which neither quoted-printable nor base64 ever writes.
  */
 class Boundaries {
-  private readonly prefix = `=_postern_${randomBytes(9).toString("base64url")}_`;
+  private readonly prefix = `=_postern_${randomChunk(9).toString("base64url")}_`;
   private count = 0;
 
   next(): string {
     return `${this.prefix}${++this.count}`;
   }
+}
+
+/** Random bytes drawn a page at a time: one call into the CSPRNG for hundreds of copies, not one each. */
+let randomPool = Buffer.alloc(0);
+let randomAt = 0;
+
+function randomChunk(length: number): Buffer {
+  if (randomAt + length > randomPool.length) {
+    randomPool = randomBytes(4096);
+    randomAt = 0;
+  }
+  randomAt += length;
+  return randomPool.subarray(randomAt - length, randomAt);
 }
 
 /**
@@ -378,6 +430,9 @@ function encodedBlock(block: string, remember: boolean): EncodedBlock {
     crlf: plain ? Buffer.from(block.replace(/\r?\n/g, "\r\n"), "latin1") : Buffer.alloc(0),
     qp: quotedPrintable(bytes),
   };
+  // Short-lined by construction (7bit is chosen only without long lines): not scanned again per copy.
+  boundedParts.add(encoded.qp);
+  if (!encoded.longLines) boundedParts.add(encoded.crlf);
   if (remember && block.length <= MAX_ENCODED_CHARS / 4) {
     encodedBlocks.set(block, encoded);
     encodedChars += block.length;

@@ -12,9 +12,10 @@ import { postSize } from "../domain/posts.repo.js";
 import { SentPostReads } from "../domain/render.repo.js";
 import { checkDailyLimit } from "./daily-limit.js";
 import { Limiter } from "./limiter.js";
-import { compose, draftDelivery, RenderError, type RenderedDelivery } from "./render.js";
+import { compose, draftDelivery, PostCopies, RenderError, type RenderedDelivery } from "./render.js";
 import { nextAttempt } from "./retry-policy.js";
 import { classifySendError } from "../domain/delivery-errors.js";
+import type { MailDraft } from "./compose.js";
 import type { Transport } from "./transports/transport.js";
 
 /** A copy carries its post about twice (text and HTML), and attachments grow by a third in base64. */
@@ -24,6 +25,9 @@ const MAX_REMEMBERED_POST_SIZES = 1000;
 const FRESH_LEASE_SHARE = 0.9;
 /** At most this many outcomes share one write transaction. */
 const MAX_OUTCOMES_PER_TRANSACTION = 100;
+
+/** A drafted copy, its rendering error, or the outcome of a copy not to be sent (undefined: another worker has it). */
+type Drafted = { readonly draft: MailDraft } | { readonly error: unknown } | { readonly outcome: DeliveryOutcome | undefined };
 
 /** A copy's outcome waiting to be recorded with the others that finished about when it did. */
 interface PendingOutcome {
@@ -174,17 +178,20 @@ export class DeliveryWorker implements Deliveries {
     }
     this.lastClaimWasFull = rows.length === limit;
     // A row whose lease ran out while it waited here for a send slot is still this worker's to send, once.
-    return rows.filter((row) => !this.claimed.has(row.id)).map((row) => this.dispatch(row));
+    const fresh = rows.filter((row) => !this.claimed.has(row.id));
+    // A post's copies are claimed together: they share what they read about it.
+    const copies = new PostCopies(fresh, (tx) => this.sentPosts.over(tx));
+    return fresh.map((row) => this.dispatch(row, copies));
   }
 
-  private dispatch(row: Delivery): Promise<void> {
+  private dispatch(row: Delivery, copies: PostCopies): Promise<void> {
     this.claimed.add(row.id);
     // Big copies take their turn within a byte budget before a send slot, so they neither pile up
     // in memory several at once nor keep the slots from the small copies queued behind them.
     // A send slot is held for the send only: the next copies are rendered while this one is on the
     // wire, and recording the outcome waits for the disk, which the next send need not do.
     const task = this.copySize(row)
-      .then((size) => this.lanes.run(size, () => this.ahead.run(() => this.deliver(row))))
+      .then((size) => this.lanes.run(size, () => this.ahead.run(() => this.deliver(row, copies))))
       .then(async (outcome) => {
         if (outcome) await this.record(row, outcome);
       })
@@ -222,31 +229,17 @@ export class DeliveryWorker implements Deliveries {
   }
 
   /** Renders the copy, then sends it; answers the outcome to record, or undefined when another worker has the row. */
-  private async deliver(row: Delivery): Promise<DeliveryOutcome | undefined> {
-    if (this.stopping) return shutdownOutcome(row);
-    const now = this.now();
-    const leaseExpiresAt = now + this.config.outbound.lease;
-    // A row claimed a moment ago still holds almost its whole lease: renewing it would cost a write
-    // (and a sync) per copy for nothing. One that waited for a slot is renewed before it is sent.
-    const freshlyClaimed = row.leaseExpiresAt !== null && row.leaseExpiresAt - now >= this.config.outbound.lease * FRESH_LEASE_SHARE;
-    if (!freshlyClaimed && !(await this.store.transaction((tx) => renewLease(tx, row.id, this.owner, leaseExpiresAt)))) {
-      this.log.warn({ event: "delivery.lease_lost", ...deliveryIds(row) }, "lease lost before sending; another worker has this delivery");
-      return undefined;
+  private async deliver(row: Delivery, copies: PostCopies): Promise<DeliveryOutcome | undefined> {
+    let drafted: Drafted;
+    try {
+      drafted = await this.draft(row, copies);
+    } finally {
+      copies.release(row);
     }
-    // The daily count and the draft in one read: one turn on the connection per copy, not two.
-    const drafted = await this.store.read(async (tx) => {
-      const heldBack = await this.dailyLimit(tx, row, now);
-      if (heldBack) return { heldBack };
-      try {
-        return { draft: await draftDelivery(this.sentPosts.over(tx), this.config, row) };
-      } catch (error) {
-        return { error };
-      }
-    });
-    if (drafted.heldBack) return drafted.heldBack;
+    if ("outcome" in drafted) return drafted.outcome;
     let rendered: RenderedDelivery;
     try {
-      if (!drafted.draft) throw drafted.error;
+      if ("error" in drafted) throw drafted.error;
       rendered = await compose(drafted.draft);
     } catch (error) {
       const reason = `cannot render: ${(error as Error).message ?? String(error)}`;
@@ -255,6 +248,31 @@ export class DeliveryWorker implements Deliveries {
       return this.retryLater(row, undefined, reason, "render", "unknown");
     }
     return this.limiter.run(() => this.send(row, rendered));
+  }
+
+  /** What the copy will say; an outcome instead when it is not to be sent now, nor by this worker (undefined). */
+  private async draft(row: Delivery, copies: PostCopies): Promise<Drafted> {
+    if (this.stopping) return { outcome: shutdownOutcome(row) };
+    const now = this.now();
+    const leaseExpiresAt = now + this.config.outbound.lease;
+    // A row claimed a moment ago still holds almost its whole lease: renewing it would cost a write
+    // (and a sync) per copy for nothing. One that waited for a slot is renewed before it is sent.
+    const freshlyClaimed = row.leaseExpiresAt !== null && row.leaseExpiresAt - now >= this.config.outbound.lease * FRESH_LEASE_SHARE;
+    if (!freshlyClaimed && !(await this.store.transaction((tx) => renewLease(tx, row.id, this.owner, leaseExpiresAt)))) {
+      this.log.warn({ event: "delivery.lease_lost", ...deliveryIds(row) }, "lease lost before sending; another worker has this delivery");
+      return { outcome: undefined };
+    }
+    // The daily count and the draft in one read: one turn on the connection per copy, not two.
+    return this.store.read(async (tx): Promise<Drafted> => {
+      const heldBack = await this.dailyLimit(tx, row, now);
+      if (heldBack) return { outcome: heldBack };
+      try {
+        // A post's copy reads what is its own directly; what it shares with the others goes through the claim's PostCopies.
+        return { draft: await draftDelivery(row.kind === "post" ? tx : this.sentPosts.over(tx), this.config, row, copies) };
+      } catch (error) {
+        return { error };
+      }
+    });
   }
 
   private async send(row: Delivery, rendered: RenderedDelivery): Promise<DeliveryOutcome> {

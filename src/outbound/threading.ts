@@ -84,7 +84,15 @@ function parentOf<P extends ThreadPost>(post: Pick<ThreadPost, "id" | "parentId"
  * JWZ threads hang from), then as many of the newest as fit.
  */
 export function boundReferences(groups: readonly (readonly string[])[], limit: number): string[] {
-  const all = unique(groups.flat());
+  const seen = new Set<string>();
+  const all: string[] = [];
+  for (const group of groups) {
+    for (const id of group) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      all.push(id);
+    }
+  }
   if (all.length <= limit) return all;
   const root = unique(groups[0] ?? []);
   // With room for the root's ids and at least the newest id, keep them all; else the first only.
@@ -173,14 +181,16 @@ export function threadingHeaders(input: ThreadingInput): ThreadingHeaders {
   const references = boundReferences(groups, input.referencesLimit);
   const parent = ancestors[ancestors.length - 1];
 
-  const root = threadIndexRootOr(input.conversation.threadIndex, input.firstMessageId, input.conversation.createdAt);
-  // The first post is the root; each later post on the way down adds one level, this message the last.
-  const replyTimes = [...ancestors.slice(1).map((post) => post.createdAt ?? input.at), ...(ancestors.length > 0 ? [own?.createdAt ?? input.at] : [])];
+  // The first post is the root; each later post on the way down adds one level, this message the
+  // last (levels past the first MAX_RESPONSE_LEVELS are not written).
+  const replyTimes: number[] = [];
+  for (let i = 1; i < ancestors.length && replyTimes.length < MAX_RESPONSE_LEVELS; i++) replyTimes.push(ancestors[i]?.createdAt ?? input.at);
+  if (ancestors.length > 0) replyTimes.push(own?.createdAt ?? input.at);
   const topic = headerText(normalizedSubject(input.conversation.subject));
   return {
     ...(parent ? { inReplyTo: heldId(parent, reader) } : {}),
     ...(references.length ? { references } : {}),
-    headers: { "Thread-Index": rememberedThreadIndex(root, replyTimes), ...(topic ? { "Thread-Topic": topic } : {}) },
+    headers: { "Thread-Index": rememberedThreadIndex(input, replyTimes), ...(topic ? { "Thread-Topic": topic } : {}) },
   };
 }
 
@@ -188,11 +198,12 @@ export function threadingHeaders(input: ThreadingInput): ThreadingHeaders {
 const threadIndexes = new Map<string, string>();
 const REMEMBERED_THREAD_INDEXES = 256;
 
-function rememberedThreadIndex(root: string, replyTimes: readonly number[]): string {
-  const key = `${root} ${replyTimes.slice(0, MAX_RESPONSE_LEVELS).join(",")}`;
+function rememberedThreadIndex(input: ThreadingInput, replyTimes: readonly number[]): string {
+  const { threadIndex, createdAt } = input.conversation;
+  const key = `${threadIndex ?? ""} ${input.firstMessageId} ${createdAt} ${replyTimes.slice(0, MAX_RESPONSE_LEVELS).join(",")}`;
   let index = threadIndexes.get(key);
   if (index === undefined) {
-    index = threadIndexAt(root, replyTimes);
+    index = threadIndexAt(threadIndexRootOr(threadIndex, input.firstMessageId, createdAt), replyTimes);
     if (threadIndexes.size >= REMEMBERED_THREAD_INDEXES) threadIndexes.delete(threadIndexes.keys().next().value as string);
     threadIndexes.set(key, index);
   }

@@ -30,6 +30,8 @@ export function flattenText(text: string): string {
 
 /** At most `max` characters (code points, so no emoji is cut in half), "…" marking a cut. */
 export function capText(text: string, max: number): string {
+  // No more UTF-16 units than that: no more code points either (most names and subjects).
+  if (text.length <= max) return text;
   const chars = [...text];
   if (chars.length <= max) return text;
   return `${chars.slice(0, Math.max(0, max - 1)).join("").trimEnd()}…`;
@@ -87,8 +89,10 @@ export function attachmentContentType(type: string): string {
   return /^[a-z0-9!#$&^_.+-]{1,64}\/[a-z0-9!#$&^_.+-]{1,64}$/.test(clean) ? clean : "application/octet-stream";
 }
 
+const LONG_RUN = new RegExp(`\\S{${LONGEST_PLAIN_RUN},}`);
+
 function hasLongRun(text: string): boolean {
-  return new RegExp(`\\S{${LONGEST_PLAIN_RUN},}`).test(text);
+  return LONG_RUN.test(text);
 }
 
 /**

@@ -5,7 +5,7 @@ import { listConversationsFor, viewConversation } from "../../src/domain/convers
 import { findParticipantByToken } from "../../src/domain/conversations.repo.js";
 import { claimDue, dailyUsage } from "../../src/domain/deliveries.repo.js";
 import { listMailLog } from "../../src/domain/mail-log.repo.js";
-import { earlierSentPosts, findPostsByMessageId, lastSentPostId } from "../../src/domain/posts.repo.js";
+import { findPostsByMessageId, firstSentPosts, lastSentPostId, latestSentPosts } from "../../src/domain/posts.repo.js";
 import { conversationIdsOfUser, findUserByEmail } from "../../src/domain/users.repo.js";
 import { requireUser } from "../../src/domain/users.service.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
@@ -136,7 +136,8 @@ describe("PostgreSQL query plans", () => {
         expect(await findParticipantByToken(tx, "reply", "reply2")).toBeDefined();
         expect(await findUserByEmail(tx, "user3@example.test")).toBeDefined();
         expect(await findPostsByMessageId(tx, "<source2@client.test>")).toHaveLength(1);
-        await earlierSentPosts(tx, 1, 3);
+        await latestSentPosts(tx, 1, 3, 40);
+        await firstSentPosts(tx, 1, 3, 6);
         await lastSentPostId(tx, 1, false);
         await lastSentPostId(tx, 1, true);
       }),

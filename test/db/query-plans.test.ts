@@ -9,7 +9,7 @@ import { listConversationsFor, viewConversation } from "../../src/domain/convers
 import { findParticipantByToken } from "../../src/domain/conversations.repo.js";
 import { claimDue, dailyUsage, findDeliveryByBounceToken, findPostCopies } from "../../src/domain/deliveries.repo.js";
 import { listMailLog } from "../../src/domain/mail-log.repo.js";
-import { earlierSentPosts, findPostsByMessageId, lastSentPostId } from "../../src/domain/posts.repo.js";
+import { findPostsByMessageId, firstSentPosts, lastSentPostId, latestSentPosts } from "../../src/domain/posts.repo.js";
 import { conversationIdsOfUser, findUserByEmail, findUserById } from "../../src/domain/users.repo.js";
 import { requireUser } from "../../src/domain/users.service.js";
 
@@ -200,7 +200,8 @@ describe("query plans: per message and per copy", () => {
   it("threading: the earlier sent posts and the last one of a conversation", async () => {
     expectIndexed(
       await plansOf(async (tx) => {
-        await earlierSentPosts(tx, 1, 3);
+        await latestSentPosts(tx, 1, 3, 40);
+        await firstSentPosts(tx, 1, 3, 6);
         await lastSentPostId(tx, 1, false);
         await lastSentPostId(tx, 1, true);
       }),

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Tx } from "../../src/db/store.js";
 import { findDeliveryByBounceToken, queueDeliveries } from "../../src/domain/deliveries.repo.js";
-import { attachmentsOfPost, earlierSentPosts, findPost, insertPost } from "../../src/domain/posts.repo.js";
+import { attachmentsOfPost, findPost, insertPost, latestSentPosts } from "../../src/domain/posts.repo.js";
 import { SentPostReads } from "../../src/domain/render.repo.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
 import { seedDirectConversation, seedPostCopy, seedUser, T0 } from "../helpers/seed.js";
@@ -37,7 +37,8 @@ describe("reads shared by the copies of a post", () => {
         const db = counting(tx);
         const over = reads.over(db.tx);
         const found = await findPost(over, post.id);
-        const thread = await earlierSentPosts(over, conversation.id, post.id);
+        // Reversed in place, as the renderer does with it.
+        const thread = (await latestSentPosts(over, conversation.id, post.id, 40)).reverse();
         const files = await attachmentsOfPost(over, post.id);
         return { found, thread, files, queries: db.queries() };
       });
@@ -47,7 +48,7 @@ describe("reads shared by the copies of a post", () => {
     expect(second.queries).toBe(0);
     expect(second.found).toEqual(first.found);
     expect(second.files).toEqual([]);
-    // earlierSentPosts reverses the list it reads: the remembered one must come back in the same order.
+    // The caller reversed the list it read: the remembered one must come back in the order read.
     expect(second.thread.map((link) => link.id)).toEqual(first.thread.map((link) => link.id));
     expect(first.thread).toHaveLength(2);
   });

@@ -2,7 +2,7 @@ import { simpleParser } from "mailparser";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildConfig, type Config } from "../../src/config/config.js";
 import { findConversation } from "../../src/domain/conversations.repo.js";
-import { earlierSentPosts, listPosts } from "../../src/domain/posts.repo.js";
+import { firstSentPosts, latestSentPosts, listPosts } from "../../src/domain/posts.repo.js";
 import type { Conversation, Post, User } from "../../src/domain/records.js";
 import { compose, draftDelivery } from "../../src/outbound/render.js";
 import { ancestorChain, threadingHeaders } from "../../src/outbound/threading.js";
@@ -65,10 +65,11 @@ async function copyHeaders(post: Post, reader: User) {
 
 describe("threading a long conversation", () => {
   it("reads both ends of the conversation only", async () => {
-    const links = await t.read(({ tx }) => earlierSentPosts(tx, conversation.id, 1_000_000, { first: 5, latest: 7 }));
-    expect(links).toHaveLength(12);
+    const first = await t.read(({ tx }) => firstSentPosts(tx, conversation.id, 1_000_000, 5));
+    const latest = await t.read(({ tx }) => latestSentPosts(tx, conversation.id, 1_000_000, 7));
     const all = (await t.read(({ tx }) => listPosts(tx, conversation.id))).map((p) => p.id);
-    expect(links.map((l) => l.id)).toEqual([...all.slice(0, 5), ...all.slice(-7)]);
+    expect(first.map((l) => l.id)).toEqual(all.slice(0, 5));
+    expect(latest.map((l) => l.id).reverse()).toEqual(all.slice(-7));
   });
 
   it("gives the newest post the headers a reading of every post gives", async () => {
@@ -90,5 +91,20 @@ describe("threading a long conversation", () => {
     expect(copy.inReplyTo).toBe(expected.inReplyTo);
     expect(copy.references).toEqual(expected.references);
     expect(copy.threadIndex).toBe(expected.headers["Thread-Index"]);
+  });
+
+  it("gives an older post's copies, rendered late, the headers a reading of every post before it gives", async () => {
+    // Some far enough down that the conversation's first posts are all older than the newest
+    // ones read, some so close to them that they overlap.
+    const posts = await t.read(({ tx }) => listPosts(tx, conversation.id));
+    for (const index of [3, 13, 40, 62, 70, 79]) {
+      const post = posts[index]!;
+      const reader = post.authorId === alice.id ? bob : alice;
+      const expected = await unbounded(post, reader);
+      const copy = await copyHeaders(post, reader);
+      expect(copy.inReplyTo).toBe(expected.inReplyTo);
+      expect(copy.references).toEqual(expected.references);
+      expect(copy.threadIndex).toBe(expected.headers["Thread-Index"]);
+    }
   });
 });
