@@ -1,4 +1,5 @@
 import { promises as dnsPromises } from "node:dns";
+import { hostname } from "node:os";
 import { authenticate as mailauthAuthenticate, type AuthenticateResult, type DNSResolver } from "mailauth";
 import addressparser from "nodemailer/lib/addressparser/index.js";
 
@@ -134,6 +135,9 @@ function finish(
 
 const TEMPERROR: Verdicts = { spf: "temperror", dkim: "temperror", dmarc: "temperror" };
 
+/** The host name, read once: it only names this gateway in mailauth's comments. */
+let hostName: string | undefined;
+
 async function compute(input: AuthenticationInput, options: AuthenticateOptions): Promise<Verdicts> {
   const resolver = guardedResolver(options.resolver);
   let result: AuthenticateResult;
@@ -142,7 +146,8 @@ async function compute(input: AuthenticationInput, options: AuthenticateOptions)
       ip: input.clientIp,
       ...(input.helo ? { helo: input.helo } : {}),
       sender: input.mailFrom,
-      ...(options.mta ? { mta: options.mta } : {}),
+      // mailauth would ask the system for the host name twice per message (its own and SPF's default).
+      mta: options.mta || (hostName ??= hostname()),
       resolver: resolver as DNSResolver,
       // Only what the verdicts need: ARC and BIMI would add queries (BIMI even HTTPS fetches).
       disableArc: true,
@@ -240,7 +245,8 @@ interface HeaderField {
 /** The message's top-level header fields, in order, unfolded, and where its body starts (past the blank line; the end when there is none). */
 function readHeaderBlock(raw: Buffer): { fields: HeaderField[]; bodyStart: number } {
   const crlf = raw.indexOf("\r\n\r\n");
-  const lf = raw.indexOf("\n\n");
+  // Only a bare "\n\n" before the CRLF one matters: the body after it is not searched.
+  const lf = crlf >= 0 ? raw.subarray(0, crlf + 1).indexOf("\n\n") : raw.indexOf("\n\n");
   let end = raw.length;
   let bodyStart = raw.length;
   if (crlf >= 0 && (lf < 0 || crlf < lf)) [end, bodyStart] = [crlf, crlf + 4];

@@ -1,4 +1,4 @@
-import { isUtf8 } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 
 /**
  * Mis-declared charsets, recovered the way a careful reader would before mailparser decodes the
@@ -23,7 +23,9 @@ export function repairCharsets(raw: Buffer): Buffer {
   const head = repairEncodedWords(text.slice(0, headerEnd));
   const whole = head === text.slice(0, headerEnd) ? text : head + text.slice(headerEnd);
   const edits: Edit[] = [];
-  collectPartEdits(whole, 0, whole.length, "text/plain", edits, 0);
+  // Encoded words are rewritten in ASCII, so an all-ASCII message stays one: no part has raw 8-bit bytes.
+  const eightBit = !isAscii(raw);
+  collectPartEdits(whole, 0, whole.length, "text/plain", eightBit, edits, 0);
   if (edits.length === 0) return whole === text ? raw : Buffer.from(whole, "latin1");
   let out = "";
   let at = 0;
@@ -94,19 +96,19 @@ function readHeaders(block: string, defaultType: string): PartHeaders {
   };
 }
 
-function collectPartEdits(text: string, start: number, end: number, defaultType: string, edits: Edit[], depth: number): void {
+function collectPartEdits(text: string, start: number, end: number, defaultType: string, eightBit: boolean, edits: Edit[], depth: number): void {
   const bodyStart = Math.min(headerBlockEnd(text, start), end);
   const headers = readHeaders(text.slice(start, bodyStart), defaultType);
   if (headers.type.startsWith("multipart/")) {
     const boundary = headers.params.get("boundary");
     if (!boundary || depth >= MAX_DEPTH) return;
     const childDefault = headers.type === "multipart/digest" ? "message/rfc822" : "text/plain";
-    for (const [partStart, partEnd] of partsOf(text, bodyStart, end, boundary)) collectPartEdits(text, partStart, partEnd, childDefault, edits, depth + 1);
+    for (const [partStart, partEnd] of partsOf(text, bodyStart, end, boundary)) collectPartEdits(text, partStart, partEnd, childDefault, eightBit, edits, depth + 1);
     return;
   }
   if ((headers.type !== "text/plain" && headers.type !== "text/html") || headers.attachment) return;
   const body = text.slice(bodyStart, end);
-  const repaired = repairedBody(headers, body);
+  const repaired = repairedBody(headers, body, eightBit);
   if (!repaired) return;
   const newline = text.slice(start, bodyStart).includes("\r\n") || body.includes("\r\n") ? "\r\n" : "\n";
   const kept = headers.lines.filter((line) => !/^content-(type|transfer-encoding)\s*:/i.test(line));
@@ -143,10 +145,12 @@ function partsOf(text: string, start: number, end: number, boundary: string): Ar
 }
 
 /** The bytes and charset a text part should be read with, or undefined when mailparser reads it right. */
-function repairedBody(headers: PartHeaders, body: string): { bytes: Buffer; charset: string } | undefined {
+function repairedBody(headers: PartHeaders, body: string, eightBit: boolean): { bytes: Buffer; charset: string } | undefined {
   const declared = headers.params.get("charset") ?? "us-ascii";
   if (NOT_ASCII_COMPATIBLE.test(declared)) return undefined;
-  const rawEightBit = /[\x80-\xff]/.test(body);
+  const rawEightBit = eightBit && /[\x80-\xff]/.test(body);
+  // Seven-bit bytes sent as they are decode to seven-bit bytes: nothing to read as UTF-8.
+  if (!rawEightBit && headers.encoding !== "quoted-printable" && headers.encoding !== "base64") return undefined;
   let bytes: Buffer;
   switch (headers.encoding) {
     case "quoted-printable":

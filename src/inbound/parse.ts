@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { simpleParser, type AddressObject, type HeaderValue } from "mailparser";
+import { createRequire } from "node:module";
+import { MailParser, simpleParser, type AddressObject, type HeaderLines, type HeaderValue, type ParsedMail } from "mailparser";
 import addressparser from "nodemailer/lib/addressparser/index.js";
 import { refuse } from "../errors/refusal.js";
 import { normalizeEmail } from "../domain/addresses.js";
@@ -81,8 +82,8 @@ export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PA
   }
   let parsed;
   try {
-    // mailparser's textAsHtml is never read (content.ts builds what a post keeps): not built either.
-    parsed = await simpleParser(repairCharsets(raw), { skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true });
+    const repaired = repairCharsets(raw);
+    parsed = readPlainTextMessage(repaired) ?? (await simpleParser(repaired, PARSER_OPTIONS));
   } catch (error) {
     refuse("malformed_message", `Postern could not read this message (${(error as Error).message}).`);
   }
@@ -128,6 +129,90 @@ export async function parseMessage(raw: Buffer, limits: ParseLimits = DEFAULT_PA
   };
 }
 
+// mailparser's textAsHtml is never read (content.ts builds what a post keeps): not built either.
+const PARSER_OPTIONS = { skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true } as const;
+
+/** The parts of mailsplit's MimeNode (mailparser's own MIME reader) the plain-text reading looks at. */
+interface MimeNode {
+  addHeaderChunk(chunk: Buffer): void;
+  parseHeaders(): void;
+  readonly headers: { readonly lines: HeaderLines; getList(): HeaderLines };
+  readonly contentType: string | false;
+  readonly multipart: string | false;
+  readonly _boundary: Buffer | false;
+  readonly encoding: string;
+  readonly charset: string | false;
+  readonly flowed: boolean;
+  readonly disposition: string | false;
+}
+
+// mailsplit comes with mailparser: loaded from mailparser's own dependency tree, the copy it uses.
+const MimeNodeOfMailparser = createRequire(createRequire(import.meta.url).resolve("mailparser"))("@zone-eu/mailsplit/lib/mime-node") as new (
+  parent: null,
+  config: typeof PARSER_OPTIONS,
+) => MimeNode;
+
+/** mailsplit refuses a header block larger than this (its MAX_HEAD_SIZE): such a message is left to it. */
+const MAILSPLIT_MAX_HEAD_SIZE = 1024 * 1024;
+
+/** Charsets mailparser decodes a text part in as UTF-8, once lowercased and stripped to letters and digits. */
+const UTF8_CHARSETS = new Set(["ascii", "usascii", "utf8"]);
+
+/** mailparser's header reading (MailParser.processHeaders): it holds no state of its own message, so one serves every message. */
+let headerReader: { processHeaders(lines: HeaderLines): Map<string, HeaderValue> } | undefined;
+
+/**
+ * What simpleParser makes of a message that is one text/plain part in UTF-8 or ASCII, sent as it
+ * is (not base64, quoted-printable or format=flowed), the common shape of a person's reply: its
+ * header block read by mailparser's own code (mailsplit's MimeNode, MailParser.processHeaders),
+ * its text the body as mailparser decodes such a part (UTF-8, "\n" line ends). mailparser's stream
+ * of parts, one turn of the event loop per step, is skipped. Undefined for any other message, and
+ * should the header code throw: simpleParser then reads it, and fails, as it always has.
+ * test/inbound/parse-plain-text.test.ts holds the two readings side by side: re-run it when
+ * upgrading mailparser (3.9.3) or mailsplit (5.4.8).
+ */
+export function readPlainTextMessage(raw: Buffer): ParsedMail | undefined {
+  const bodyStart = bodyStartOf(raw);
+  if (bodyStart === undefined || bodyStart > MAILSPLIT_MAX_HEAD_SIZE) return undefined;
+  try {
+    const node = new MimeNodeOfMailparser(null, PARSER_OPTIONS);
+    node.addHeaderChunk(raw.subarray(0, bodyStart));
+    node.parseHeaders();
+    const plain =
+      node.contentType === "text/plain" &&
+      !node._boundary &&
+      node.encoding !== "base64" &&
+      node.encoding !== "quoted-printable" &&
+      !node.flowed &&
+      (!node.disposition || node.disposition === "inline") &&
+      UTF8_CHARSETS.has((node.charset || "utf-8").toLowerCase().replace(/[^a-z0-9]+/g, ""));
+    if (!plain) return undefined;
+    headerReader ??= new MailParser(PARSER_OPTIONS) as unknown as NonNullable<typeof headerReader>;
+    const headers = headerReader.processHeaders(node.headers.getList());
+    const text = raw.toString("utf8", bodyStart).replace(/\r?\n/g, "\n");
+    // An empty text part gives no text at all, as in mailparser.
+    const mail: ParsedMail = { attachments: [], headers, headerLines: node.headers.lines, html: false, ...(text ? { text, textAsHtml: "" } : {}) };
+    // The fields simpleParser copies from the header map once the message has been read.
+    for (const key of ["subject", "references", "date", "to", "from", "cc", "bcc", "message-id", "in-reply-to", "reply-to"]) {
+      if (headers.has(key)) (mail as unknown as Record<string, unknown>)[key.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())] = headers.get(key);
+    }
+    return mail;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Past the first empty line (LF or CRLF alone), where mailsplit ends the header block; undefined when there is none. */
+function bodyStartOf(raw: Buffer): number | undefined {
+  let lineStart = 0;
+  for (;;) {
+    const lf = raw.indexOf(LF, lineStart);
+    if (lf < 0) return undefined;
+    if (lf === lineStart || (lf === lineStart + 1 && raw[lineStart] === CR)) return lf + 1;
+    lineStart = lf + 1;
+  }
+}
+
 /** Attached messages read for their text: a few, and only of a size a person forwards. */
 const MAX_FORWARDED_READ = 3;
 const MAX_FORWARDED_BYTES = 2 * 1024 * 1024;
@@ -138,7 +223,7 @@ async function forwardedMessagesOf(attachments: readonly { contentType: string; 
     if (out.length >= MAX_FORWARDED_READ) break;
     if (!/^message\/(rfc822|global)$/i.test(String(part.contentType)) || part.content.length > MAX_FORWARDED_BYTES) continue;
     try {
-      const inner = await simpleParser(repairCharsets(part.content), { skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true, skipHtmlToText: false });
+      const inner = await simpleParser(repairCharsets(part.content), { ...PARSER_OPTIONS, skipHtmlToText: false });
       const text = (field: AddressObject | AddressObject[] | undefined): string =>
         addressesOf(field)
           .map((m) => (m.name ? `${m.name} <${m.address}>` : m.address))
@@ -159,16 +244,18 @@ async function forwardedMessagesOf(attachments: readonly { contentType: string; 
 }
 
 function addressesOf(field: AddressObject | AddressObject[] | undefined): MailAddress[] {
-  const objects = field === undefined ? [] : Array.isArray(field) ? field : [field];
   const out: MailAddress[] = [];
-  const visit = (entries: AddressObject["value"]): void => {
-    for (const entry of entries) {
-      if (entry.group) visit(entry.group);
-      else if (entry.address) out.push({ address: normalizeEmail(entry.address), name: withoutControls(entry.name ?? "") });
-    }
-  };
-  for (const object of objects) visit(object.value);
+  if (field === undefined) return out;
+  for (const object of Array.isArray(field) ? field : [field]) collectAddresses(object.value, out);
   return out;
+}
+
+/** The mailboxes of `entries` in order, a group's members in its place. */
+function collectAddresses(entries: AddressObject["value"], out: MailAddress[]): void {
+  for (const entry of entries) {
+    if (entry.group) collectAddresses(entry.group, out);
+    else if (entry.address) out.push({ address: normalizeEmail(entry.address), name: withoutControls(entry.name ?? "") });
+  }
 }
 
 /**

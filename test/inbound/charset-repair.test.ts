@@ -33,6 +33,23 @@ describe("repairCharsets", () => {
     expect((await parseMessage(raw)).text).toBe("naïve — 東京\n");
   });
 
+  it("an all-ASCII message still has a quoted-printable part read as UTF-8 when its escapes spell UTF-8 under a legacy label", async () => {
+    const escaped = [...Buffer.from("Grüße")].map((b) => (b < 0x80 ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase()}`)).join("");
+    const raw = Buffer.concat([head("text/plain; charset=iso-8859-1", "quoted-printable"), Buffer.from(`${escaped}\r\n`)]);
+    expect(raw.every((byte) => byte < 0x80)).toBe(true);
+    expect((await parseMessage(raw)).text).toBe("Grüße\n");
+  });
+
+  it("repairs the 8-bit part of a multipart and leaves its 7-bit part as sent", () => {
+    const raw = Buffer.concat([
+      Buffer.from('From: a@customer.test\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain; charset=big5\r\n\r\nplain ascii\r\n'),
+      Buffer.from("--b\r\nContent-Type: text/plain; charset=big5\r\n\r\n東京\r\n--b--\r\n"),
+    ]);
+    const repaired = repairCharsets(raw).toString("latin1");
+    expect(repaired).toContain("--b\r\nContent-Type: text/plain; charset=big5\r\n\r\nplain ascii\r\n");
+    expect(repaired).toContain(`Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from("東京").toString("base64")}`);
+  });
+
   it("keeps format=flowed and other parameters of a repaired part", () => {
     const raw = Buffer.concat([head('text/plain; charset=big5; format=flowed; delsp=yes'), Buffer.from("東京 \r\nです\r\n")]);
     const repaired = repairCharsets(raw).toString("latin1");

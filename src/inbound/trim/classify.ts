@@ -1,5 +1,5 @@
 import { pairFences, startsLikeFence } from "./code-fences.js";
-import { headerFieldKind } from "./header-fields.js";
+import { headerFieldKind, type HeaderFieldKind } from "./header-fields.js";
 import { isHeaderBlock, readHeaderRun } from "./header-blocks.js";
 import { LineKind, kindAt } from "./line-kind.js";
 import type { BodyLines } from "./lines.js";
@@ -85,17 +85,26 @@ export function classifyLines(body: BodyLines): ClassifiedReply {
     markSpan(kinds, markerEnd, LineKind.ReplyHeader, start, end);
   }
 
+  // A line's field kind is read once: as the line under the one being looked at, then kept for
+  // the line's own turn.
+  let readLine = -1;
+  let readKind: HeaderFieldKind | undefined;
+
   let scanned = 0;
   for (let i = 0; i < body.count && scanned < MAX_MARKER_SCAN_LINES; i++) {
     if (kinds[i] !== LineKind.Text || !isShortEnoughForPatterns(body.length(i))) continue;
     scanned++;
     const line = body.line(i);
+    const ownKindRead = readLine === i;
+    const ownKind = readKind;
 
     const next = i + 1;
-    const fieldsFollow =
-      kinds[next] === LineKind.Text &&
-      isShortEnoughForPatterns(body.length(next)) &&
-      headerFieldKind(body.line(next)) !== undefined;
+    let fieldsFollow = false;
+    if (kinds[next] === LineKind.Text && isShortEnoughForPatterns(body.length(next))) {
+      readLine = next;
+      readKind = headerFieldKind(body.line(next));
+      fieldsFollow = readKind !== undefined;
+    }
     if (isMessageSeparator(line) || (fieldsFollow && isBareMessageMarker(line))) {
       // The separator takes the header fields printed under it, so that a forward with nothing
       // typed above it can drop both and keep the forwarded body.
@@ -111,7 +120,7 @@ export function classifyLines(body: BodyLines): ClassifiedReply {
       continue;
     }
 
-    if (headerFieldKind(line) === undefined) continue;
+    if ((ownKindRead ? ownKind : headerFieldKind(line)) === undefined) continue;
     const run = readHeaderRun(body, kinds, i);
     if (run && isHeaderBlock(run, previousNonBlank(kinds, i) === LineKind.Rule)) {
       markSpan(kinds, markerEnd, LineKind.HeaderBlock, i, run.end);

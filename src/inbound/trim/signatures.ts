@@ -87,12 +87,19 @@ const GET_LAST = /(?:herunterladen|beziehen|downloaden|を入手|받기|edinin|l
 const MAX_TAG_WORDS = 10;
 const MAX_PLAIN_TAG_LENGTH = 80;
 
+const TRAILING_LINK = /<https?:[^<>\s]{1,200}>$/;
+
+// Called for nearly every line of the author's text, which is almost never a tag: the tests that
+// read only the line's start (or look for one word) come first and turn most lines away, before the
+// case-insensitive device-name scan and the word count, which read the whole line.
 function isMultilingualTag(trimmed: string): boolean {
-  const text = trimmed.replace(/<https?:[^<>\s]{1,200}>$/, "").trimEnd();
-  if (text.length === 0 || text.length > MAX_PLAIN_TAG_LENGTH || text.split(/\s+/).length > MAX_TAG_WORDS) return false;
-  if (!DEVICE_OR_APP.test(text)) return false;
-  if (SENT_FIRST.test(text) || (DEVICE_FIRST.test(text) && SENT_LAST.test(text))) return true;
-  return OUTLOOK_MOBILE.test(text) && MOBILE_SYSTEM.test(text) && (GET_FIRST.test(text) || GET_LAST.test(text));
+  const text = trimmed.endsWith(">") ? trimmed.replace(TRAILING_LINK, "").trimEnd() : trimmed;
+  if (text.length === 0 || text.length > MAX_PLAIN_TAG_LENGTH) return false;
+  const worded =
+    SENT_FIRST.test(text) ||
+    (DEVICE_FIRST.test(text) && SENT_LAST.test(text)) ||
+    (OUTLOOK_MOBILE.test(text) && MOBILE_SYSTEM.test(text) && (GET_FIRST.test(text) || GET_LAST.test(text)));
+  return worded && DEVICE_OR_APP.test(text) && text.split(/\s+/).length <= MAX_TAG_WORDS;
 }
 
 export function isClientSignatureTag(line: string): boolean {
