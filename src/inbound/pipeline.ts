@@ -65,6 +65,9 @@ export interface PipelineDeps {
 /** HTML longer than this (characters) is read before the transaction, not inside it. */
 const HTML_READ_OUTSIDE_TRANSACTION = 64 * 1024;
 
+/** A reply, note or private-reply address (reply+TOKEN@…): what it receives is posted as the trimmed reply. */
+const ANSWER_ADDRESS = /^(?:reply|note|private)\+/i;
+
 /**
  * parse → classify → authenticate, outside any transaction; then deduplicate → route → handler
  * (which trims the one reading of the content it posts), in one transaction. Resolves once
@@ -240,6 +243,9 @@ export class InboundPipeline {
       // Reading large HTML takes up to a second or two: not under the write lock every other
       // message and the delivery thread wait for. Both readings are made here, as the route is not known yet.
       if (content !== NO_CONTENT && (message.html?.length ?? 0) > HTML_READ_OUTSIDE_TRANSACTION) void [content.reply, content.opening];
+      // Most mail answers a reply address: its trimmed reading is made here too, so the write lock
+      // is held for the writes alone.
+      else if (content !== NO_CONTENT && envelope.rcptTo.some((address) => ANSWER_ADDRESS.test(address))) void content.reply;
       const prepared: PreparedInbound = {
         envelopeFrom: envelope.mailFrom,
         rcptTo: envelope.rcptTo,
