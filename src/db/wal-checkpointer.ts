@@ -151,6 +151,9 @@ class ThreadRunner implements CheckpointRunner {
 
   async checkpoint(): Promise<void> {
     const thread = (this.thread ??= this.start());
+    // Waiting for its answer keeps the process alive (the thread is unreferenced while idle): the
+    // caller's await would otherwise end with the event loop, the rest of a shutdown unrun.
+    thread.ref();
     const answer = await new Promise<{ ok: boolean; message?: string }>((resolve) => {
       const answered = (message: { ok: boolean; message?: string }) => {
         done();
@@ -163,6 +166,7 @@ class ThreadRunner implements CheckpointRunner {
       const done = () => {
         thread.off("message", answered);
         thread.off("exit", stopped);
+        thread.unref();
       };
       thread.on("message", answered);
       thread.on("exit", stopped);
@@ -176,6 +180,7 @@ class ThreadRunner implements CheckpointRunner {
     this.thread = undefined;
     if (!thread) return;
     const exited = new Promise<void>((resolve) => thread.once("exit", () => resolve()));
+    thread.ref();
     thread.postMessage("close");
     await exited;
   }

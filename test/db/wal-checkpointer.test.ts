@@ -1,6 +1,8 @@
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkpointerFor } from "../../src/db/wal-checkpointer.js";
@@ -82,5 +84,37 @@ describe("checkpointerFor", () => {
     expect(statSync(path).size).toBeGreaterThanOrEqual(before + 4 * 1024 * 1024);
     await first.close();
     await second.close();
+  });
+
+  it("keeps the process alive while a close waits for the checkpoint thread (a shutdown runs to its end)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "postern-checkpoint-"));
+    dirs.push(dir);
+    // Nothing else holds the event loop here, as at the end of `postern serve`'s shutdown: a
+    // thread that is not referenced while it is asked to checkpoint or to stop let the process end
+    // mid-await (exit 13, "closed" never printed).
+    const child = `
+      import Database from "better-sqlite3";
+      const { checkpointerFor } = await import(${JSON.stringify(fileURLToPath(new URL("../../src/db/wal-checkpointer.ts", import.meta.url)))});
+      const path = ${JSON.stringify(join(dir, "p.db"))};
+      const db = new Database(path);
+      db.pragma("journal_mode = WAL");
+      db.pragma("wal_autocheckpoint = 0");
+      db.exec("CREATE TABLE filler (data BLOB)");
+      const checkpointer = checkpointerFor(path, "thread");
+      const insert = db.prepare("INSERT INTO filler VALUES (?)");
+      for (let i = 0; i < 96; i++) {
+        insert.run(Buffer.alloc(96 * 1024, 7));
+        checkpointer.committed();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await checkpointer.close();
+      console.log("closed");
+    `;
+    const result = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", child], {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect({ status: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() }).toEqual({ status: 0, stdout: "closed", stderr: "" });
   });
 });
