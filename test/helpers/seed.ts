@@ -166,6 +166,19 @@ export async function seedConversation(
   );
 }
 
+/**
+ * A support desk in the store: the group "support" with Alice and Bob (staff), and the inbox
+ * conversation "Broken widget" Carol, the outside person, opened with it.
+ */
+export async function seedDeskConversation(t: TestStore): Promise<{ alice: User; bob: User; carol: User; group: Group; conversation: Conversation; first: Post }> {
+  const alice = await seedUser(t, "alice@team.test", "Alice Agent", "staff");
+  const bob = await seedUser(t, "bob@team.test", "Bob Agent", "staff");
+  const carol = await seedUser(t, "carol@customer.test", "Carol Customer");
+  const group = await seedGroup(t, "support", `support@${DOMAIN}`, [alice, bob]);
+  const { conversation, post: first } = await seedConversation(t, carol, [], { group, subject: "Broken widget", body: "It broke." });
+  return { alice, bob, carol, group, conversation, first };
+}
+
 /** Adds someone to a conversation as an ordinary, active participant. */
 export function seedParticipant(t: TestStore, conversation: Conversation, user: User, now = T0): Promise<Participant> {
   return t.write((ctx) => addParticipant(ctx, conversation, user, { role: "member", addedBy: null }), now);

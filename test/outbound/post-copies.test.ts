@@ -7,7 +7,7 @@ import type { Conversation, Delivery, Group, Post, User } from "../../src/domain
 import { setUserName, updateUser } from "../../src/domain/users.repo.js";
 import { compose, draftDelivery, PostCopies } from "../../src/outbound/render.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
-import { DOMAIN, seedConversation, seedGroup, seedParticipant, seedUser, T0 } from "../helpers/seed.js";
+import { DOMAIN, seedDeskConversation, seedParticipant, seedUser, T0 } from "../helpers/seed.js";
 
 /**
  * The copies of a post claimed together share what they read about it (PostCopies): each copy
@@ -27,12 +27,8 @@ let at = T0;
 beforeEach(async () => {
   t = await createTestStore();
   config = buildConfig({ gateway: { domain: DOMAIN, name: "Postern" } });
-  alice = await seedUser(t, "alice@team.test", "Alice Agent", "staff");
-  bob = await seedUser(t, "bob@team.test", "Bob Agent", "staff");
-  carol = await seedUser(t, "carol@customer.test", "Carol Customer");
+  ({ alice, bob, carol, group, conversation, first } = await seedDeskConversation(t));
   dave = await seedUser(t, "dave@customer.test", "Dave Customer");
-  group = await seedGroup(t, "support", `support@${DOMAIN}`, [alice, bob]);
-  ({ conversation, post: first } = await seedConversation(t, carol, [], { group, subject: "Broken widget", body: "It broke." }));
   await seedParticipant(t, conversation, dave);
   at = T0;
 });

@@ -7,7 +7,7 @@ import { createPost, publishPost } from "../../src/domain/posts.service.js";
 import type { Conversation, Delivery, Group, Post, User } from "../../src/domain/records.js";
 import { compose, draftDelivery, RenderError } from "../../src/outbound/render.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
-import { deliveryOf, DOMAIN, seedConversation, seedGroup, seedParticipant, seedUser, T0 } from "../helpers/seed.js";
+import { deliveryOf, DOMAIN, seedDeskConversation, seedParticipant, seedUser, T0 } from "../helpers/seed.js";
 
 /** The group desk as copies show it: notes, threading and addresses per reader (SPEC §2, §5). */
 let t: TestStore;
@@ -22,11 +22,7 @@ let first: Post;
 beforeEach(async () => {
   t = await createTestStore();
   config = buildConfig({ gateway: { domain: DOMAIN, name: "Postern" } });
-  alice = await seedUser(t, "alice@team.test", "Alice Agent", "staff");
-  bob = await seedUser(t, "bob@team.test", "Bob Agent", "staff");
-  carol = await seedUser(t, "carol@customer.test", "Carol Customer");
-  group = await seedGroup(t, "support", `support@${DOMAIN}`, [alice, bob]);
-  ({ conversation, post: first } = await seedConversation(t, carol, [], { group, subject: "Broken widget", body: "It broke." }));
+  ({ alice, bob, carol, group, conversation, first } = await seedDeskConversation(t));
 });
 afterEach(() => t.dispose());
 
