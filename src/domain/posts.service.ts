@@ -84,7 +84,6 @@ async function writePost(ctx: DomainContext, conversation: Conversation, input: 
   return post;
 }
 
-
 /**
  * Sends a post: from here on it never changes (the database refuses it), and every participant
  * who should receive it gets a delivery. `alreadyReceived` are users who got the message directly.
