@@ -269,7 +269,8 @@ export async function draftPostDelivery(tx: Tx, config: Config, delivery: Delive
   if (!parts) throw new RenderError(`group ${conversation.groupId ?? "(none)"} no longer exists`);
   // The desk: the members of the group that answers an inbox conversation. They see its internal
   // notes and each other; the outside person sees neither (SPEC §2, §5).
-  const onDesk = (userId: number) => conversation.groupId !== null && parts.desk.has(userId);
+  // The desk set is empty for a conversation without a group (readConversation).
+  const onDesk = (userId: number) => parts.desk.has(userId);
   const readsNotes = onDesk(recipient.id);
   if (!visibleTo(post, readsNotes)) {
     throw new RenderError(`${delivery.toAddress} is not a member of the group any more, and post ${post.id} is an internal note`, "skipped");
