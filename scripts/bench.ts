@@ -8,6 +8,7 @@
  *   npm run bench -- --engines sqlite               target 1 without its PostgreSQL row
  *   npm run bench -- --duration 20                  a shorter end-to-end run (seconds)
  *   npm run bench -- --no-write                     print only; leave docs/benchmarks.md alone
+ *   POSTERN_RUN_SOURCES=1 npm run bench             the nodes run the TypeScript sources (tsx), not dist/
  *
  * Scenarios: inbound (target 1), connect (2), fanout (3), size and queries (4), memory (5),
  * latency (6), e2e (7). Each lives in scripts/bench/; Postern nodes run in processes of their own
@@ -24,6 +25,7 @@ import { endToEndScenario, latencyScenario } from "./bench/latency.js";
 import { textTable, writeSection, type Table } from "./bench/report.js";
 import { sizeScenario } from "./bench/size.js";
 import { smtpSource, type Engine } from "./bench/tools.js";
+import { build, distIsCurrent } from "./build.mjs";
 
 const SCENARIOS: Record<string, (ctx: Context) => Promise<Table>> = {
   inbound: inboundScenario,
@@ -62,6 +64,16 @@ if (enginesOption !== undefined) {
   engines = ["sqlite"];
   if (!quick) notes.push("PostgreSQL row skipped: no PostgreSQL server binaries (initdb, pg_ctl) found");
 }
+
+// The nodes run what `npm start` runs: the compiled dist/, built now when the sources are newer.
+if (process.env.POSTERN_RUN_SOURCES !== "1" && !distIsCurrent()) {
+  const { files, ms } = await build();
+  process.stdout.write(`compiled ${files} files to dist/ in ${ms} ms\n`);
+}
+const runtime =
+  process.env.POSTERN_RUN_SOURCES !== "1" && distIsCurrent()
+    ? "the compiled dist/, as `npm start` runs them"
+    : "the TypeScript sources through tsx (POSTERN_RUN_SOURCES=1)";
 
 const started = performance.now();
 const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
@@ -105,6 +117,7 @@ const allFacts = [
   `**Machine:** ${machine}`,
   `**Load average:** ${loadBefore} before the run, ${load()} after (other work on the machine shows here and as noise)`,
   `**Inbound load:** ${generator}; DNS: every lookup fails at once (ENOTFOUND), no real resolver`,
+  `**Postern nodes run:** ${runtime}`,
   ...facts,
   ...notes,
 ];

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { postgresDatabase, sqliteDatabase, type Context } from "./context.js";
 import { fixed, ratioText, verdict, VERSUS, type Table } from "./report.js";
@@ -24,6 +25,11 @@ export interface InboundFigures {
   readonly generator: string;
   /** Copies queued when the load ended (the held run: none could be sent). */
   readonly queued?: number;
+  /**
+   * CPU time (ms, every thread of the node's process) per reply: from the first connection to the
+   * last copy at the sink, copies included, or to the last 250 when the copies are held.
+   */
+  readonly cpuPerReply: number;
 }
 
 /**
@@ -50,6 +56,7 @@ export async function inboundRun(
       // The conversation's first post was queued when it was seeded: its copies go first.
       if (!tarpit) await sink.waitFor(COPIES, 30_000);
       const before = sink.count;
+      const cpuBefore = await node.cpu();
       const startedAt = now();
       const { seconds, generator } = await load({
         port: node.port,
@@ -61,10 +68,12 @@ export async function inboundRun(
         keep: options.keep,
       });
       if (tarpit) {
-        figures = { rate: options.messages / seconds, copiesRate: 0, messages: options.messages, copies: 0, generator, queued: await withStore(config, backlog) };
+        const cpuPerReply = ((await node.cpu()) - cpuBefore) / options.messages;
+        figures = { rate: options.messages / seconds, copiesRate: 0, messages: options.messages, copies: 0, generator, queued: await withStore(config, backlog), cpuPerReply };
       } else {
         const expected = before + options.messages * COPIES;
         await sink.waitFor(expected, COPY_TIMEOUT_MS);
+        const cpuPerReply = ((await node.cpu()) - cpuBefore) / options.messages;
         const copies = sink.count - before;
         figures = {
           rate: options.messages / seconds,
@@ -72,6 +81,7 @@ export async function inboundRun(
           messages: options.messages,
           copies,
           generator,
+          cpuPerReply,
         };
       }
     } finally {
@@ -103,11 +113,19 @@ function portOf(server: Server): number {
   return address.port;
 }
 
-export async function bareRun(messages: number, keep: boolean, greetAtOnce = false): Promise<number> {
+export interface BareFigures {
+  readonly rate: number;
+  /** CPU time (ms) of the server's process per message: the benchmark's own process, which runs nothing else meanwhile. */
+  readonly cpuPerMessage: number;
+}
+
+export async function bareRun(messages: number, keep: boolean, greetAtOnce = false): Promise<BareFigures> {
   const server = await bareServer({ greetAtOnce });
   try {
+    const cpu = process.cpuUsage();
     const { seconds } = await load({ port: server.port, messages, sessions: SESSIONS, size: REPLY_SIZE, from: "carol@customer.test", to: "reply@bench.test", keep });
-    return messages / seconds;
+    const { user, system } = process.cpuUsage(cpu);
+    return { rate: messages / seconds, cpuPerMessage: (user + system) / 1000 / messages };
   } finally {
     await server.close();
   }
@@ -120,6 +138,10 @@ async function onDatabase<T>(database: Database, work: (d: Database) => Promise<
     await database.dispose();
   }
 }
+
+const CORES = availableParallelism();
+
+const cpuText = (f: InboundFigures) => `${f.cpuPerReply.toFixed(2)} ms${f.queued === undefined ? ` (its ${COPIES} copies rendered and sent included)` : " (copies held)"}`;
 
 const acceptedNote = (label: string, f: InboundFigures) =>
   f.queued === undefined
@@ -154,7 +176,8 @@ export async function inboundScenario(ctx: Context): Promise<Table> {
   }
   if (ctx.engines.includes("postgres")) await attempt("PostgreSQL, 1 node", false, () => postgresDatabase(ctx));
   const bareAfter = await bareRun(messages, true);
-  const base = (bareBefore + bareAfter) / 2;
+  const base = (bareBefore.rate + bareAfter.rate) / 2;
+  const bareCpu = (bareBefore.cpuPerMessage + bareAfter.cpuPerMessage) / 2;
   ctx.bareKeptRate = base;
   const full = runs.find((r) => r.gated);
   if (full) ctx.inboundRate = full.figures.rate;
@@ -173,8 +196,10 @@ export async function inboundScenario(ctx: Context): Promise<Table> {
     rows,
     notes: [
       `${messages} replies of ${REPLY_SIZE} body bytes from ${runs[0]?.figures.generator ?? "the generator"}, ${SESSIONS} sessions kept open (-d), from one participant to their reply address in a 5-person conversation with 10 earlier posts: 4 copies each, sent at once to the sink`,
-      `baseline: mean of ${fixed(bareBefore)} msg/s (before the Postern rows) and ${fixed(bareAfter)} msg/s (after)`,
+      `baseline: mean of ${fixed(bareBefore.rate)} msg/s (before the Postern rows) and ${fixed(bareAfter.rate)} msg/s (after)`,
       ...runs.map(({ label, figures }) => acceptedNote(label, figures)),
+      `CPU per message, every thread of the process: bare smtp-server ${bareCpu.toFixed(2)} ms; ${runs.map(({ label, figures }) => `${label} ${cpuText(figures)}`).join("; ")}`,
+      `${CORES} cores at that CPU per reply take at most: ${runs.map(({ label, figures }) => `${label} ${fixed((CORES * 1000) / figures.cpuPerReply)} msg/s`).join("; ")}; before smtp-source and the sink take their share`,
       ...failed,
     ],
   };
@@ -191,8 +216,9 @@ export async function connectScenario(ctx: Context): Promise<Table> {
   const messages = ctx.quick ? 60 : 1000;
   const supported = listenerHasGreetingDelay();
   ctx.log(`inbound, a connection per message: ${messages} replies, ${SESSIONS} concurrent clients (listener reads greeting_delay: ${supported ? "yes" : "no"})`);
-  const bare100 = await bareRun(messages, false);
-  const bare0 = await bareRun(messages, false, true);
+  const bare100 = (await bareRun(messages, false)).rate;
+  const bare0Run = await bareRun(messages, false, true);
+  const bare0 = bare0Run.rate;
   const p100 = await onDatabase(sqliteDatabase(), (d) => inboundRun(ctx, d, { messages, history: 10, keep: false, greetingDelay: "100ms" }));
   const p0 = await onDatabase(sqliteDatabase(), (d) => inboundRun(ctx, d, { messages, history: 10, keep: false, greetingDelay: "0ms" }));
   const rows = [
@@ -212,6 +238,7 @@ export async function connectScenario(ctx: Context): Promise<Table> {
         : "src/smtp/listener.ts does not read smtp.greeting_delay yet: both Postern rows still wait smtp-server's 100 ms",
       acceptedNote("100ms", p100),
       acceptedNote("0ms", p0),
+      `CPU per message, every thread of the process: bare smtp-server (no wait) ${bare0Run.cpuPerMessage.toFixed(2)} ms; Postern at 0 ms ${cpuText(p0)}, which on ${CORES} cores allows at most ${fixed((CORES * 1000) / p0.cpuPerReply)} msg/s`,
     ],
   };
 }

@@ -158,6 +158,8 @@ export interface PosternNode {
   readonly port: number;
   /** Tells the delivery worker that rows were queued behind its back. */
   wake(): void;
+  /** CPU time (ms) the node's process has used so far, every thread included. */
+  cpu(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -183,6 +185,17 @@ export function startNode(rawConfig: object): Promise<PosternNode> {
         wake: () => {
           if (child.connected) child.send({ type: "wake" });
         },
+        cpu: () =>
+          new Promise<number>((answer, fail) => {
+            const onMessage = (reply: { type?: string; ms?: number }) => {
+              if (reply.type !== "cpu") return;
+              child.off("message", onMessage);
+              answer(reply.ms ?? 0);
+            };
+            if (!child.connected) return fail(new Error("bench node is gone"));
+            child.on("message", onMessage);
+            child.send({ type: "cpu" });
+          }),
         async stop() {
           if (child.connected) child.send({ type: "stop" });
           const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
