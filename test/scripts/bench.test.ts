@@ -85,7 +85,10 @@ describe("npm run bench -- --quick (smoke test)", () => {
     expect(stdout).toMatch(/^bare smtp-server, read and discard\s+—\s+\d+ msg\/s\s+1\.00 ×/m);
     expect(stdout).toMatch(/^SQLite, synchronous=FULL \(default\): msg\/s\s+\d+\s+\d+\s+\d+\.\d\d ×\s+≥ 0\.25 ×\s+(pass|short)$/m);
     expect(stdout).toContain("SQLite, synchronous=FULL (default): 100 of 100 replies became posts, 400 of 400 copies reached the sink");
+    expect(stdout).toMatch(/CPU per message, every thread of the process: bare smtp-server \d+\.\d\d ms; SQLite, synchronous=FULL \(default\) \d+\.\d\d ms \(its 4 copies rendered and sent included\)/);
+    expect(stdout).toMatch(/^\s+\d+ cores at that CPU per reply take at most: SQLite, synchronous=FULL \(default\) \d+ msg\/s/m);
     expect(stdout).toMatch(/^Load average: /m);
+    expect(stdout).toMatch(/^Postern nodes run: the (compiled dist\/|TypeScript sources)/m);
     expect(stdout).not.toContain("written to");
   }, 180_000);
 });
