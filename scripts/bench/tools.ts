@@ -187,13 +187,17 @@ export function startNode(rawConfig: object): Promise<PosternNode> {
         },
         cpu: () =>
           new Promise<number>((answer, fail) => {
+            const gone = () => {
+              child.off("message", onMessage);
+              fail(new Error("bench node exited before it reported its CPU time"));
+            };
             const onMessage = (reply: { type?: string; ms?: number }) => {
               if (reply.type !== "cpu") return;
-              child.off("message", onMessage);
+              child.off("message", onMessage).off("exit", gone);
               answer(reply.ms ?? 0);
             };
             if (!child.connected) return fail(new Error("bench node is gone"));
-            child.on("message", onMessage);
+            child.on("message", onMessage).once("exit", gone);
             child.send({ type: "cpu" });
           }),
         async stop() {
