@@ -117,6 +117,8 @@ export const participants = pgTable(
   (t) => [
     uniqueIndex("participants_conversation_user_idx").on(t.conversationId, t.userId),
     index("participants_user_idx").on(t.userId),
+    // Counting a conversation's present participants (every line of a listing) from the index alone.
+    index("participants_conversation_state_idx").on(t.conversationId, t.state),
   ],
 );
 

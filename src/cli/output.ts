@@ -42,5 +42,32 @@ export function printLine(text: string): void {
   write(`${text}\n`);
 }
 
-export const iso = (millis: number | null | undefined): string | null =>
-  millis === null || millis === undefined ? null : new Date(millis).toISOString();
+const DAY_MS = 86_400_000;
+let isoDay = Number.NaN;
+let isoDayPrefix = "";
+const twoDigits = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+
+/**
+ * `new Date(millis).toISOString()`, the same text, at a fraction of its cost: a listing of a long
+ * conversation formats ten thousand times, mostly within the same few days, so the date part is
+ * kept from the previous call and only the time of day is written out.
+ */
+export const iso = (millis: number | null | undefined): string | null => {
+  if (millis === null || millis === undefined) return null;
+  // Outside the plain case (fractions, NaN, beyond Date's range) Date itself answers or throws.
+  if (!Number.isInteger(millis) || Math.abs(millis) > 8.64e15) return new Date(millis).toISOString();
+  const day = Math.floor(millis / DAY_MS);
+  if (day !== isoDay) {
+    const text = new Date(day * DAY_MS).toISOString();
+    isoDayPrefix = text.slice(0, text.indexOf("T") + 1);
+    isoDay = day;
+  }
+  let rest = millis - day * DAY_MS;
+  const ms = rest % 1000;
+  rest = (rest - ms) / 1000;
+  const seconds = rest % 60;
+  rest = (rest - seconds) / 60;
+  const minutes = rest % 60;
+  const hours = (rest - minutes) / 60;
+  return `${isoDayPrefix}${twoDigits(hours)}:${twoDigits(minutes)}:${twoDigits(seconds)}.${ms < 10 ? "00" : ms < 100 ? "0" : ""}${ms}Z`;
+};

@@ -2,7 +2,7 @@ import type { Tx } from "../db/store.js";
 import { refuse } from "../errors/refusal.js";
 import { actAs } from "./activity.service.js";
 import type { DomainContext } from "./context.js";
-import { postLines, type PostLine } from "./conversation-views.repo.js";
+import { postLines, postLinesSeenBy, type PostLine } from "./conversation-views.repo.js";
 import * as repo from "./conversations.repo.js";
 import { requireVisibleConversation } from "./drafts.service.js";
 import { lastSentPostId } from "./posts.repo.js";
@@ -54,12 +54,11 @@ export interface ConversationView {
 export async function viewConversation(tx: Tx, id: number, viewer?: User, options: { readonly bodies?: boolean } = {}): Promise<ConversationView> {
   const conversation = await requireVisibleConversation(tx, id, viewer);
   const participants = await repo.participantsWithUsers(tx, id);
-  const all = await postLines(tx, id, options.bodies ?? false);
-  if (!viewer) return { conversation, participants, posts: all.filter((post) => post.state === "sent") };
+  const bodies = options.bodies ?? false;
+  if (!viewer) return { conversation, participants, posts: (await postLines(tx, id, bodies)).filter((post) => post.state === "sent") };
   const viewerParticipant = participants.find((row) => row.user.id === viewer.id)?.participant;
   if (!viewerParticipant) refuse("not_a_participant", `${viewer.email} does not take part in conversation ${id}.`);
-  const seen = new Set(await repo.postIdsSeenBy(tx, id, viewer.id));
-  return { conversation, participants, viewerParticipant, posts: all.filter((post) => seen.has(post.id)) };
+  return { conversation, participants, viewerParticipant, posts: await postLinesSeenBy(tx, id, viewer.id, bodies) };
 }
 
 /**

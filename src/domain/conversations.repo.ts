@@ -169,7 +169,8 @@ export interface ConversationSummary {
 
 /** One person's view of a conversation in their list ("my conversations"). */
 export interface UserConversationSummary extends ConversationSummary {
-  readonly participant: Participant;
+  /** Their part in it: the rest of their participant row (tokens, times) is not read for a list. */
+  readonly participant: Pick<Participant, "role" | "state">;
   /** Sent posts they could see, not their own, newer than the last one they read. */
   readonly unread: number;
 }
@@ -190,7 +191,7 @@ export interface ConversationFilter {
  * conversation (visibility.ts); under the `owners` reply policy an ordinary participant's post
  * only for the owners and its author.
  */
-function postSeenBy(q: string, me: string, c: string): string {
+export function postSeenBy(q: string, me: string, c: string): string {
   return `(${me}.left_at IS NULL OR ${q}.sent_at <= ${me}.left_at)
     AND (NOT ${q}.note OR EXISTS (SELECT 1 FROM group_members g WHERE g.group_id = ${c}.group_id AND g.user_id = ${me}.user_id))
     AND (${c}.replies = 'all' OR ${me}.role = 'owner' OR ${q}.author_id = ${me}.user_id
@@ -242,7 +243,7 @@ export async function listUserConversations(tx: Tx, userId: number, filter: Conv
     db
       .select({
         conversation: t.conversations,
-        participant: t.participants,
+        participant: { role: t.participants.role, state: t.participants.state },
         participants: participantCount(),
         posts: seenPostCount(),
         unread: unreadPostCount(),
@@ -255,24 +256,6 @@ export async function listUserConversations(tx: Tx, userId: number, filter: Conv
   );
 }
 
-const seenPostIds = (db: Db, t: Tables) =>
-  db
-    .select({ id: t.posts.id })
-    .from(t.posts)
-    .innerJoin(t.participants, and(eq(t.participants.conversationId, t.posts.conversationId), eq(t.participants.userId, p("userId"))))
-    .innerJoin(t.conversations, eq(t.conversations.id, t.posts.conversationId))
-    .where(
-      and(
-        eq(t.posts.conversationId, p("conversationId")),
-        or(
-          and(eq(t.posts.state, "sent"), sql.raw(postSeenBy('"posts"', '"participants"', '"conversations"'))),
-          // A draft is its author's alone.
-          and(eq(t.posts.state, "draft"), eq(t.posts.authorId, t.participants.userId)),
-        ),
-      ),
-    )
-    .orderBy(asc(t.posts.id));
-
 const unreadOfParticipant = (db: Db, t: Tables) =>
   db
     .select({ unread: unreadPostCount() })
@@ -283,11 +266,6 @@ const unreadOfParticipant = (db: Db, t: Tables) =>
 /** How many posts of the conversation this participant has not read (0 when they take no part). */
 export async function countUnread(tx: Tx, conversationId: number, userId: number): Promise<number> {
   return (await tx.one(unreadOfParticipant, { conversationId, userId }))?.unread ?? 0;
-}
-
-/** The posts of a conversation this participant sees (their own drafts included): ids, oldest first. */
-export async function postIdsSeenBy(tx: Tx, conversationId: number, userId: number): Promise<number[]> {
-  return (await tx.all(seenPostIds, { conversationId, userId })).map((row) => row.id);
 }
 
 /** Inserts a participant, or answers the one another transaction added first. */

@@ -1,0 +1,1 @@
+CREATE INDEX "participants_conversation_state_idx" ON "participants" USING btree ("conversation_id","state");
