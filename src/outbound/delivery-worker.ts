@@ -202,8 +202,10 @@ export class DeliveryWorker implements Deliveries {
       .finally(() => {
         this.claimed.delete(row.id);
         this.tasks.delete(task);
-        // More rows were due than one claim could take: fetch them without waiting for the timer.
-        if (this.claimed.size === 0 && this.lastClaimWasFull) this.wake();
+        // More rows were due than one claim could take: fetch the next ones without waiting for the
+        // timer, and before this claim's last copies are done, so that the connections never stand
+        // idle while a claim is committed and its first copies rendered.
+        if (this.lastClaimWasFull && this.claimed.size <= this.config.outbound.batch_size / 2) this.wake();
       });
     this.tasks.add(task);
     return task;
