@@ -149,6 +149,12 @@ const outbound = z
      * deliveries are queued, so inbound and outbound work on two cores; false keeps them on one.
      */
     delivery_thread: z.boolean().default(true),
+    /**
+     * With transport = "smtp": the SMTP dialogue (nodemailer's pool, socket writes) in a thread of
+     * its own, so that sending one copy and rendering the next use two cores; false sends from the
+     * thread that renders.
+     */
+    transport_thread: z.boolean().default(true),
     batch_size: z.number().int().positive().default(50),
     /** 0 means no limit; system mail (invitations, digests) never counts. */
     max_per_user_per_day: z.number().int().nonnegative().default(100),

@@ -4,13 +4,12 @@
  * of its own), its own transport, and a DeliveryWorker woken by the main thread's messages.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { destination, pino, type DestinationStream } from "pino";
 import { DEFAULT_LANE_LIMITS, ProcessingLanes } from "../concurrency/processing-lanes.js";
 import { SharedByteBudget } from "../concurrency/shared-budget.js";
 import { adoptWriteLock, openStore } from "../db/database.js";
-import type { Logger } from "../log.js";
-import type { DeliveryThreadData, FromThread, ThreadLog, ToThread } from "./delivery-thread.js";
+import type { DeliveryThreadData, FromThread, ToThread } from "./delivery-thread.js";
 import { DeliveryWorker } from "./delivery-worker.js";
+import { threadLogger } from "./thread-log.js";
 import { createTransport } from "./transports/create-transport.js";
 
 const port = parentPort;
@@ -19,7 +18,7 @@ const data = workerData as DeliveryThreadData;
 const post = (message: FromThread): void => port.postMessage(message);
 
 const config = deepFreeze(data.config);
-const logger = threadLogger(data.log);
+const logger = threadLogger(data.log, (line) => post({ type: "log", line }));
 if (data.writeLock) adoptWriteLock(config.database, data.writeLock);
 const store = await openStore(config.database, "require-current");
 const transport = createTransport(config, logger);
@@ -49,15 +48,6 @@ async function stop(): Promise<void> {
     logger.error({ event: "delivery.thread_stop_failed", err: error }, "the delivery thread did not stop cleanly");
   }
   post({ type: "stopped" });
-}
-
-/** The gateway's level and bindings; its file descriptor, or lines sent to the main thread. */
-function threadLogger(log: ThreadLog): Logger {
-  const options = { level: log.level, base: log.bindings };
-  if (log.level === "silent") return pino(options);
-  if (log.fd !== null) return pino(options, destination({ dest: log.fd, sync: true }));
-  const toMain: DestinationStream = { write: (line: string) => post({ type: "log", line }) };
-  return pino(options, toMain);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,10 +1,12 @@
 import { Worker } from "node:worker_threads";
-import { symbols } from "pino";
 import type { Config } from "../config/config.js";
 import type { SharedByteBudget } from "../concurrency/shared-budget.js";
 import type { Logger } from "../log.js";
 import { sharedWriteLock } from "../db/database.js";
 import type { Deliveries } from "./delivery-worker.js";
+import { threadLogOf, type ThreadLog } from "./thread-log.js";
+
+export type { ThreadLog } from "./thread-log.js";
 
 /** What the delivery thread starts from: plain data, since nothing else crosses to a thread. */
 export interface DeliveryThreadData {
@@ -17,18 +19,6 @@ export interface DeliveryThreadData {
   readonly writeLock?: SharedArrayBuffer;
   /** The entry module the tsx bootstrap imports, when running from TypeScript sources. */
   readonly entry?: string;
-}
-
-/**
- * The gateway's logger, as far as a thread can have it: its level and bindings, and either the
- * file descriptor it writes to (the thread writes there itself, synchronously, so a process
- * killed just after a line loses none of it) or, for a logger writing to a stream of its own
- * (tests), nothing: the thread then sends each line here, written to that stream.
- */
-export interface ThreadLog {
-  readonly level: string;
-  readonly bindings: Record<string, unknown>;
-  readonly fd: number | null;
 }
 
 export type ToThread = { readonly type: "wake" } | { readonly type: "stop" };
@@ -66,10 +56,9 @@ export class DeliveryThread implements Deliveries {
 
   constructor(private readonly options: DeliveryThreadOptions) {
     this.log = options.logger.child({ component: "delivery" });
-    const stream = (options.logger as unknown as Record<symbol, unknown>)[symbols.streamSym] as { fd?: unknown; write(line: string): unknown } | undefined;
-    const fd = typeof stream?.fd === "number" && stream.fd >= 0 ? stream.fd : null;
-    this.threadLog = { level: options.logger.level, bindings: options.logger.bindings(), fd };
-    this.stream = fd === null ? stream : undefined;
+    const { log, stream } = threadLogOf(options.logger);
+    this.threadLog = log;
+    this.stream = stream;
   }
 
   /** The running thread, for diagnostics (resource usage) and tests; undefined between a crash and its restart. */

@@ -8,6 +8,7 @@ import { DeliveryWorker } from "../../../src/outbound/delivery-worker.js";
 import { createTransport } from "../../../src/outbound/transports/create-transport.js";
 import { FileTransport } from "../../../src/outbound/transports/file-transport.js";
 import { SmtpTransport } from "../../../src/outbound/transports/smtp-transport.js";
+import { TransportThread } from "../../../src/outbound/transports/transport-thread.js";
 import { createTestStore, type TestStore } from "../../helpers/database.js";
 import { DOMAIN, getDelivery, seedDirectConversation, T0 } from "../../helpers/seed.js";
 
@@ -59,8 +60,14 @@ describe("file transport", () => {
 });
 
 describe("createTransport", () => {
-  it("builds a pooled SMTP transport for transport = smtp", async () => {
+  it("builds a pooled SMTP transport in a thread of its own for transport = smtp", async () => {
     const transport = createTransport(buildConfig({ gateway: { domain: DOMAIN }, outbound: { transport: "smtp", port: 2 } }));
+    expect(transport).toBeInstanceOf(TransportThread);
+    await transport.close();
+  });
+
+  it("keeps the SMTP transport in the calling thread with transport_thread = false", async () => {
+    const transport = createTransport(buildConfig({ gateway: { domain: DOMAIN }, outbound: { transport: "smtp", port: 2, transport_thread: false } }));
     expect(transport).toBeInstanceOf(SmtpTransport);
     await transport.close();
   });
