@@ -159,6 +159,29 @@ export const posts = sqliteTable(
   ],
 );
 
+/**
+ * A conversation's sent posts counted as they are sent, kept by triggers on posts (custom
+ * migration conversation_counts_kept): a listing of thousands of conversations reads one row
+ * each instead of counting every conversation's posts. Sent posts are never changed or deleted,
+ * so the counts only grow. No row: no post sent yet.
+ */
+export const conversationCounts = sqliteTable(
+  "conversation_counts",
+  {
+    conversationId: integer("conversation_id")
+      .notNull()
+      .references(() => conversations.id, { onDelete: "cascade" }),
+    /** Sent posts, internal notes included. */
+    sentPosts: integer("sent_posts").notNull().default(0),
+    /** Sent internal notes among them. */
+    sentNotes: integer("sent_notes").notNull().default(0),
+    /** The highest id among them: a participant who has read up to it has nothing unread. */
+    lastSentPostId: integer("last_sent_post_id").notNull().default(0),
+  },
+  // Declared as the table's key, not the column's: the conversation's id, never one of its own.
+  (t) => [primaryKey({ columns: [t.conversationId] })],
+);
+
 export const attachments = sqliteTable(
   "attachments",
   {

@@ -199,20 +199,33 @@ export function postSeenBy(q: string, me: string, c: string): string {
 }
 
 // Correlated subqueries: drizzle renders a bare column name inside sql``, so they name the outer
-// rows by hand ("conversations", and "participants" for the listed user's participation; the
-// subqueries' own tables carry aliases, so those names always mean the outer rows).
-// count(*) is a bigint on PostgreSQL, which its driver hands over as a string.
+// rows by hand ("conversations", "conversation_counts" joined to it, and "participants" for the
+// listed user's participation; the subqueries' own tables carry aliases, so those names always
+// mean the outer rows). count(*) is a bigint on PostgreSQL, which its driver hands over as a string.
 const participantCount = () =>
   sql<number>`(SELECT count(*) FROM participants p WHERE p.conversation_id = "conversations"."id" AND p.state IN ('active', 'invited'))`.mapWith(Number);
-const sentPostCount = () => sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent')`.mapWith(Number);
+const sentPostCount = () => sql<number>`coalesce("conversation_counts"."sent_posts", 0)`.mapWith(Number);
 const assigneeEmail = () => sql<string | null>`(SELECT u.email FROM users u WHERE u.id = "conversations"."assignee_id")`;
+const seenPostScan = `(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent'
+    AND ${postSeenBy("q", '"participants"', '"conversations"')})`;
+/**
+ * What the participant could see, from the conversation's counts when the rule of fan-out leaves
+ * them nothing hidden but the notes (they have not left, and everyone's posts reach them), so a
+ * long list reads no posts; otherwise counted post by post (postSeenBy).
+ */
 const seenPostCount = () =>
-  sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent'
-    AND ${sql.raw(postSeenBy("q", '"participants"', '"conversations"'))})`.mapWith(Number);
+  sql<number>`CASE WHEN "participants"."left_at" IS NULL AND ("conversations"."replies" = 'all' OR "participants"."role" = 'owner')
+    THEN coalesce("conversation_counts"."sent_posts", 0) - CASE
+      WHEN coalesce("conversation_counts"."sent_notes", 0) = 0
+        OR EXISTS (SELECT 1 FROM group_members g WHERE g.group_id = "conversations"."group_id" AND g.user_id = "participants"."user_id") THEN 0
+      ELSE "conversation_counts"."sent_notes" END
+    ELSE ${sql.raw(seenPostScan)} END`.mapWith(Number);
+/** Nothing is unread by a participant who has read up to the last post sent; otherwise the posts after it are counted. */
 const unreadPostCount = () =>
-  sql<number>`(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent'
+  sql<number>`CASE WHEN "participants"."last_read_post_id" >= coalesce("conversation_counts"."last_sent_post_id", 0) THEN 0
+    ELSE (SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent'
     AND q.id > "participants"."last_read_post_id" AND q.author_id <> "participants"."user_id"
-    AND ${sql.raw(postSeenBy("q", '"participants"', '"conversations"'))})`.mapWith(Number);
+    AND ${sql.raw(postSeenBy("q", '"participants"', '"conversations"'))}) END`.mapWith(Number);
 
 function filterConditions(t: Tables, filter: ConversationFilter): SQL[] {
   const c = t.conversations;
@@ -229,6 +242,7 @@ export async function listConversationSummaries(tx: Tx, filter: ConversationFilt
     db
       .select({ conversation: t.conversations, participants: participantCount(), posts: sentPostCount(), assignee: assigneeEmail() })
       .from(t.conversations)
+      .leftJoin(t.conversationCounts, eq(t.conversationCounts.conversationId, t.conversations.id))
       .where(and(...filterConditions(t, filter)))
       .orderBy(asc(t.conversations.id)),
   );
@@ -251,6 +265,7 @@ export async function listUserConversations(tx: Tx, userId: number, filter: Conv
       })
       .from(t.conversations)
       .innerJoin(t.participants, and(eq(t.participants.conversationId, t.conversations.id), eq(t.participants.userId, userId)))
+      .leftJoin(t.conversationCounts, eq(t.conversationCounts.conversationId, t.conversations.id))
       .where(and(...filterConditions(t, filter)))
       .orderBy(asc(t.conversations.id)),
   );
@@ -261,6 +276,7 @@ const unreadOfParticipant = (db: Db, t: Tables) =>
     .select({ unread: unreadPostCount() })
     .from(t.conversations)
     .innerJoin(t.participants, and(eq(t.participants.conversationId, t.conversations.id), eq(t.participants.userId, p("userId"))))
+    .leftJoin(t.conversationCounts, eq(t.conversationCounts.conversationId, t.conversations.id))
     .where(eq(t.conversations.id, p("conversationId")));
 
 /** How many posts of the conversation this participant has not read (0 when they take no part). */

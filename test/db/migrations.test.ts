@@ -110,6 +110,32 @@ describe("migrations", () => {
     expect(names(sqlite, "trigger")).toContain("posts_sent_are_immutable");
   });
 
+  it("counts the posts a database already holds when conversation_counts arrives, and keeps counting after", () => {
+    const partialFolder = join(dir, "partial");
+    cpSync(MIGRATIONS_FOLDER, partialFolder, { recursive: true });
+    const journalPath = join(partialFolder, "meta", "_journal.json");
+    const journal = JSON.parse(readFileSync(journalPath, "utf8")) as { entries: { tag: string }[] };
+    const before = journal.entries.findIndex((entry) => entry.tag.endsWith("_conversation_counts"));
+    expect(before).toBeGreaterThan(0);
+    writeFileSync(journalPath, JSON.stringify({ ...journal, entries: journal.entries.slice(0, before) }));
+
+    const sqlite = openDb();
+    applyMigrations(sqlite, partialFolder);
+    sqlite.exec(`INSERT INTO users (id, email, name, status, role, created_at) VALUES (1, 'a@example.test', 'A', 'active', 'member', 0);
+      INSERT INTO conversations (id, subject, kind, state, created_by_id, created_at, updated_at) VALUES (1, 'One', 'group', 'open', 1, 0, 0), (2, 'Two', 'group', 'open', 1, 0, 0);
+      INSERT INTO posts (id, conversation_id, author_id, state, body, raw_body, message_id, note, created_at, sent_at) VALUES
+        (1, 1, 1, 'sent', 'x', 'x', '<1@t>', 0, 0, 0), (2, 1, 1, 'sent', 'x', 'x', '<2@t>', 1, 0, 0), (3, 1, 1, 'draft', 'x', 'x', '<3@t>', 0, 0, NULL),
+        (4, 2, 1, 'draft', 'x', 'x', '<4@t>', 0, 0, NULL);`);
+    applyMigrations(sqlite);
+    const counts = () => sqlite.prepare("SELECT conversation_id, sent_posts, sent_notes, last_sent_post_id FROM conversation_counts ORDER BY conversation_id").all();
+    expect(counts()).toEqual([{ conversation_id: 1, sent_posts: 2, sent_notes: 1, last_sent_post_id: 2 }]);
+    sqlite.exec("UPDATE posts SET state = 'sent', sent_at = 1 WHERE id IN (3, 4)");
+    expect(counts()).toEqual([
+      { conversation_id: 1, sent_posts: 3, sent_notes: 1, last_sent_post_id: 3 },
+      { conversation_id: 2, sent_posts: 1, sent_notes: 0, last_sent_post_id: 4 },
+    ]);
+  });
+
   it("two processes migrating the same fresh file at the same moment both succeed, and each migration is applied once", async () => {
     const dbPath = join(dir, "raced.db");
     const script = join(dir, "migrate-child.mjs");

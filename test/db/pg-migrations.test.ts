@@ -151,7 +151,7 @@ describe("PostgreSQL migrations on an empty database", () => {
     expect(Number(again!.count)).toBe(TOTAL);
   });
 
-  it("creates the triggers that keep a sent post immutable", async () => {
+  it("creates the triggers that keep a sent post immutable, and those that count the posts sent", async () => {
     const db = await emptyDatabase();
     await applyPgMigrations(poolOf(db.url, 1));
     const triggers = await query<{ tgname: string; relname: string }>(
@@ -159,6 +159,8 @@ describe("PostgreSQL migrations on an empty database", () => {
       "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal ORDER BY t.tgname",
     );
     expect(triggers).toEqual([
+      { tgname: "conversation_counts_post_inserted", relname: "posts" },
+      { tgname: "conversation_counts_post_sent", relname: "posts" },
       { tgname: "posts_sent_are_immutable", relname: "posts" },
       { tgname: "posts_sent_cannot_be_deleted", relname: "posts" },
     ]);
