@@ -68,6 +68,9 @@ function databaseKey(): string {
   for (const file of readdirSync(MIGRATIONS_FOLDER).sort()) {
     if (file.endsWith(".sql")) hash.update(readFileSync(join(MIGRATIONS_FOLDER, file)));
   }
+  // The journal too: a migration generated again with the same SQL has a new timestamp, and a
+  // database migrated under the old one no longer counts as up to date.
+  hash.update(readFileSync(join(MIGRATIONS_FOLDER, "meta", "_journal.json")));
   hash.update(JSON.stringify({ SIZE, GENERATOR_VERSION }));
   return hash.digest("hex").slice(0, 16);
 }
