@@ -1,6 +1,6 @@
 import { DEFAULT_LANE_LIMITS, ProcessingLanes } from "./concurrency/processing-lanes.js";
 import { SharedByteBudget } from "./concurrency/shared-budget.js";
-import type { Config } from "./config/config.js";
+import { maskedUrl, type Config } from "./config/config.js";
 import { openStore } from "./db/database.js";
 import type { Store } from "./db/store.js";
 import { systemResolver, type DnsResolver } from "./inbound/authenticate.js";
@@ -128,7 +128,7 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
   };
   process.on("SIGHUP", onSighup);
   logger.info(
-    { event: "gateway.started", port, database: config.database.path, transport: config.outbound.transport, deliveryThread: inThread, config: config.source },
+    { event: "gateway.started", port, engine: config.database.engine, database: databaseNamed(config.database), transport: config.outbound.transport, deliveryThread: inThread, config: config.source },
     "Postern is running",
   );
 
@@ -151,4 +151,9 @@ export async function startGateway(config: Config, options: GatewayOptions): Pro
       return stopping;
     },
   };
+}
+
+/** Which database a node runs on, for its start line: the SQLite file, or the PostgreSQL URL without its password. */
+function databaseNamed(database: Config["database"]): string {
+  return database.engine === "postgres" && database.url ? maskedUrl(database.url) : database.path;
 }

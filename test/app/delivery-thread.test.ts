@@ -13,6 +13,7 @@ import { silentLogger } from "../../src/log.js";
 import { DeliveryThread } from "../../src/outbound/delivery-thread.js";
 import { DeliveryWorker } from "../../src/outbound/delivery-worker.js";
 import { testDatabase } from "../helpers/database.js";
+import { ENGINE } from "../helpers/postgres.js";
 import { ALICE, BOB, CAROL, SUPPORT, startDesk } from "../helpers/desk.js";
 import { noDns } from "../helpers/dns.js";
 import type { TestGateway } from "../helpers/gateway.js";
@@ -135,6 +136,12 @@ describe("delivery in a thread of its own (outbound.delivery_thread)", () => {
     const first = handle.thread!;
     await g.send(1);
     await g.sink.waitFor(2, 10_000);
+    // The start line names the database the node really runs on (it named the SQLite path on PostgreSQL too).
+    expect(g.events().find((e) => e.event === "gateway.started")).toMatchObject(
+      ENGINE === "postgres"
+        ? { engine: "postgres", database: expect.stringMatching(/^postgres:\/\/[^:]*@127\.0\.0\.1:/) }
+        : { engine: "sqlite", database: expect.stringMatching(/\.db$/) },
+    );
     // The thread's own lines reach the gateway's stream, with their stable names and ids.
     await until(() => g.events().filter((e) => e.event === "delivery.sent").length === 2);
     const sent = g.events().find((e) => e.event === "delivery.sent")!;
