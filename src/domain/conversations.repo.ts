@@ -206,7 +206,8 @@ const participantCount = () =>
   sql<number>`(SELECT count(*) FROM participants p WHERE p.conversation_id = "conversations"."id" AND p.state IN ('active', 'invited'))`.mapWith(Number);
 const sentPostCount = () => sql<number>`coalesce("conversation_counts"."sent_posts", 0)`.mapWith(Number);
 const assigneeEmail = () => sql<string | null>`(SELECT u.email FROM users u WHERE u.id = "conversations"."assignee_id")`;
-const seenPostScan = `(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent'
+/** The listed participant's sent posts counted one by one, by the rule of fan-out, with `also` on each. */
+const seenPostScan = (also = "") => `(SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent'${also}
     AND ${postSeenBy("q", '"participants"', '"conversations"')})`;
 /**
  * What the participant could see, from the conversation's counts when the rule of fan-out leaves
@@ -219,13 +220,11 @@ const seenPostCount = () =>
       WHEN coalesce("conversation_counts"."sent_notes", 0) = 0
         OR EXISTS (SELECT 1 FROM group_members g WHERE g.group_id = "conversations"."group_id" AND g.user_id = "participants"."user_id") THEN 0
       ELSE "conversation_counts"."sent_notes" END
-    ELSE ${sql.raw(seenPostScan)} END`.mapWith(Number);
+    ELSE ${sql.raw(seenPostScan())} END`.mapWith(Number);
 /** Nothing is unread by a participant who has read up to the last post sent; otherwise the posts after it are counted. */
 const unreadPostCount = () =>
   sql<number>`CASE WHEN "participants"."last_read_post_id" >= coalesce("conversation_counts"."last_sent_post_id", 0) THEN 0
-    ELSE (SELECT count(*) FROM posts q WHERE q.conversation_id = "conversations"."id" AND q.state = 'sent'
-    AND q.id > "participants"."last_read_post_id" AND q.author_id <> "participants"."user_id"
-    AND ${sql.raw(postSeenBy("q", '"participants"', '"conversations"'))}) END`.mapWith(Number);
+    ELSE ${sql.raw(seenPostScan(' AND q.id > "participants"."last_read_post_id" AND q.author_id <> "participants"."user_id"'))} END`.mapWith(Number);
 
 function filterConditions(t: Tables, filter: ConversationFilter): SQL[] {
   const c = t.conversations;

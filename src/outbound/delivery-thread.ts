@@ -6,8 +6,6 @@ import { sharedWriteLock } from "../db/database.js";
 import type { Deliveries } from "./delivery-worker.js";
 import { threadLogOf, type ThreadLog } from "./thread-log.js";
 
-export type { ThreadLog } from "./thread-log.js";
-
 /** What the delivery thread starts from: plain data, since nothing else crosses to a thread. */
 export interface DeliveryThreadData {
   /** The built Config; structured cloning drops its freezing, which the thread puts back. */
