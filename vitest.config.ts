@@ -20,6 +20,7 @@ const STORAGE_TESTS = [
   // test/db/ tests the SQLite store and migrations themselves; PostgreSQL's have test/db/pg-*.test.ts.
   "test/db/pg-*.test.ts",
   "test/db/conversation-counts.test.ts",
+  "test/db/row-mapper.test.ts",
   "test/inbound/handlers/**/*.test.ts",
   "test/inbound/pipeline.test.ts",
   "test/outbound/delivery-worker.test.ts",

@@ -1,6 +1,7 @@
 import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import * as pgSchema from "../../schema/pg-schema.js";
+import { useCompiledRowMapper, type MappedQuery } from "./row-mapper.js";
 import type { Db, Query, Store, Tables, Tx } from "./store.js";
 
 type PgDb = NodePgDatabase<typeof pgSchema>;
@@ -85,6 +86,8 @@ export class PgStore implements Store {
       if (!prepared) {
         const build = (typeof query === "function" ? query : query.postgres) as unknown as (db: PgDb, t: typeof pgSchema) => { prepare(name: string): PgPrepared };
         prepared = build(conn.db, pgSchema).prepare(this.nameOf(query));
+        // Rows arrive as arrays either way; this maps them (one row or many) as drizzle would, faster.
+        useCompiledRowMapper(prepared as MappedQuery);
         conn.prepared.set(query, prepared);
       }
       return prepared;

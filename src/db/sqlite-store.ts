@@ -1,6 +1,7 @@
 import type Database from "better-sqlite3";
 import { open, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
+import { useCompiledRowMapper, type MappedQuery } from "./row-mapper.js";
 import type { Db, Preparable, Query, Store, Tables, Tx } from "./store.js";
 
 interface Job {
@@ -114,6 +115,8 @@ export class SqliteStore implements Store {
   /** The tail of the chain of work on this connection: one batch or read at a time. */
   private turn: Promise<void> = Promise.resolve();
   private readonly prepared = new Map<Query, ReturnType<Preparable["prepare"]>>();
+  /** Prepared queries whose rows are mapped by row-mapper.ts: their `get` answers `[row]`. */
+  private readonly compiled = new WeakSet<object>();
   private savepoints = 0;
   /** Effects the running job asked for after COMMIT; undefined outside a transaction. */
   private effects: (() => void)[] | undefined;
@@ -133,6 +136,7 @@ export class SqliteStore implements Store {
       if (!prepared) {
         const build = typeof query === "function" ? query : query.sqlite;
         prepared = build(this.db, this.tables).prepare();
+        if (useCompiledRowMapper(prepared as MappedQuery)) this.compiled.add(prepared);
         this.prepared.set(query, prepared);
       }
       return prepared;
@@ -141,7 +145,11 @@ export class SqliteStore implements Store {
     this.tx = {
       db,
       t: tables,
-      one: async (query, values) => statement(query).get(values) as never,
+      one: async (query, values) => {
+        const prepared = statement(query);
+        const row = prepared.get(values);
+        return (this.compiled.has(prepared) ? (row as unknown[] | undefined)?.[0] : row) as never;
+      },
       all: async (query, values) => statement(query).all(values) as never,
       run: async (query, values) => (statement(query).run(values) as Database.RunResult).changes,
       rows: async (build) => build(this.db, this.tables),
