@@ -96,8 +96,13 @@ const smtp = z
 
 const database = z
   .object({
-    /** sqlite: one file, the embedded default. postgres: several gateway nodes on one database. */
-    engine: z.enum(["sqlite", "postgres"]).default("sqlite"),
+    /**
+     * sqlite: one file, the embedded default. postgres: several gateway nodes on one database.
+     * Unset, a url (or POSTERN_DATABASE_URL) means postgres: whoever gives a PostgreSQL URL means
+     * to use it, and a `db migrate` that quietly migrated the SQLite file instead would mislead.
+     * For the same reason "sqlite" with a url is refused rather than the url ignored.
+     */
+    engine: z.enum(["sqlite", "postgres"]).optional(),
     path: z.string().min(1).default("data/postern.db"),
     /** FULL survives power loss after 250; NORMAL survives process crashes only. */
     synchronous: z.enum(["FULL", "NORMAL"]).default("FULL"),
@@ -115,7 +120,15 @@ const database = z
     if (value.engine === "postgres" && !value.url) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["url"], message: 'engine "postgres" needs a url (or POSTERN_DATABASE_URL)' });
     }
+    if (value.engine === "sqlite" && value.url) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["engine"],
+        message: 'is "sqlite", yet a PostgreSQL url is given (in [database] url or POSTERN_DATABASE_URL): set engine = "postgres" to use it, or remove the url',
+      });
+    }
   })
+  .transform(({ engine, ...rest }) => ({ engine: engine ?? (rest.url ? ("postgres" as const) : ("sqlite" as const)), ...rest }))
   .default({});
 
 const outbound = z

@@ -484,6 +484,26 @@ describe("[database] engine = \"postgres\"", () => {
     expect(configError(() => loadConfig(noUrl, { POSTERN_DATABASE_URL: "mysql://x@y/z" })).message).toContain("database.url");
   });
 
+  it("a url without an engine means PostgreSQL, whether it comes from the file or from POSTERN_DATABASE_URL", () => {
+    expect(buildConfig({ database: { url: URL_IN_FILE } }, "test").database).toMatchObject({ engine: "postgres", url: URL_IN_FILE });
+    const noEngine = file("no-engine.toml", '[gateway]\ndomain = "example.test"\n');
+    expect(loadConfig(noEngine, { POSTERN_DATABASE_URL: URL_IN_ENV }).database).toMatchObject({ engine: "postgres", url: URL_IN_ENV });
+    // Without any url the default stays the embedded SQLite file.
+    expect(loadConfig(noEngine, {}).database).toMatchObject({ engine: "sqlite", path: "data/postern.db" });
+  });
+
+  it('refuses engine = "sqlite" together with a url, naming database.engine, rather than ignoring the url', () => {
+    const error = configError(() => buildConfig({ database: { engine: "sqlite", url: URL_IN_FILE } }, "test"));
+    expect(error.message).toContain("database.engine");
+    expect(error.message).toContain('engine = "postgres"');
+    expect(error.message).not.toContain("file-pw-1");
+    const sqliteFile = file("sqlite-engine.toml", '[database]\nengine = "sqlite"\n');
+    const fromEnv = configError(() => loadConfig(sqliteFile, { POSTERN_DATABASE_URL: URL_IN_ENV }));
+    expect(fromEnv.message).toContain(sqliteFile);
+    expect(fromEnv.message).toContain("POSTERN_DATABASE_URL");
+    expect(fromEnv.message).not.toContain("env-pw-2");
+  });
+
   it("maskedUrl hides the password and keeps everything else", () => {
     expect(maskedUrl(URL_IN_FILE)).toBe("postgres://postern:****@db.example.test:5432/postern");
     expect(maskedUrl(URL_IN_ENV)).not.toContain("env-pw-2");
