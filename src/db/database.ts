@@ -43,9 +43,25 @@ export async function openStore(database: Config["database"], migrations: OpenOp
     else await assertPgMigrated(pool, maskedUrl(url));
   } catch (error) {
     await pool.end();
-    throw error;
+    throw unreachable(error, url);
   }
   return new PgStore(pool);
+}
+
+/** pg's errors for a server that is not there or will not let us in (SQLSTATE classes 08, 28, 3D, 57P03). */
+const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET"]);
+const CONNECTION_STATES = /^(08|28|3D)|^57P03$/;
+
+/**
+ * A database that cannot be reached, or that refuses us, named by its URL (password masked) in a
+ * sentence a person can act on, instead of pg's bare "connect ECONNREFUSED 127.0.0.1:5432". Any
+ * other error passes unchanged.
+ */
+function unreachable(error: unknown, url: string): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string" || !(CONNECTION_ERRORS.has(code) || CONNECTION_STATES.test(code))) return error;
+  const reason = (error as Error).message.split("\n")[0];
+  return new Refusal("temporary_failure", `Cannot use the PostgreSQL database ${maskedUrl(url)}: ${reason}.`);
 }
 
 /** `postern db migrate`, on either engine: applies pending migrations under a lock. */
@@ -55,6 +71,8 @@ export async function migrate(database: Config["database"]): Promise<{ ran: numb
   const pool = new pg.Pool({ connectionString: database.url, max: 1 });
   try {
     return { ...(await applyPgMigrations(pool)), where: maskedUrl(database.url) };
+  } catch (error) {
+    throw unreachable(error, database.url);
   } finally {
     await pool.end();
   }

@@ -1,4 +1,5 @@
-import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -113,6 +114,26 @@ describe("the database every command needs", () => {
     );
   const migrated = (path: string, ran: number) =>
     `${path}: ${ran} migration${ran === 1 ? "" : "s"} applied now, ${TOTAL} in all; schema up to date\n`;
+
+  // Port 1 of the loopback address: nothing listens there, so the connection is refused at once.
+  it.skipIf(ENGINE === "postgres")("a PostgreSQL database that cannot be reached is named, its password masked, in one line", { timeout: TIMEOUT }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "postern-unreachable-"));
+    try {
+      const config = join(dir, "postern.toml");
+      writeFileSync(config, '[gateway]\ndomain = "example.test"\n');
+      const env = { POSTERN_DATABASE_URL: "postgres://postern:secret-pw@127.0.0.1:1/postern" };
+      const sentence = /^postern: Cannot use the PostgreSQL database postgres:\/\/postern:\*\*\*\*@127\.0\.0\.1:1\/postern: connect ECONNREFUSED 127\.0\.0\.1:1\.$/;
+      const results = await Promise.all([["db", "migrate"], ["users", "list"]].map((args) => runPostern(["--config", config, ...args], env)));
+      for (const result of results) {
+        expectRefused(result, sentence);
+        expect(result.stderr).not.toContain("secret-pw");
+      }
+      // Nothing was made in SQLite's place.
+      expect(readdirSync(dir)).toEqual(["postern.toml"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   // SQLite's own case: the database is a file, and refusing must not create it.
   it.skipIf(ENGINE === "postgres")("a command on a missing database is refused with one line, and creates no file", { timeout: TIMEOUT }, async () => {
