@@ -23,8 +23,16 @@ const REQUESTS = [
 ];
 
 // Courtesy words around the request ("please remove me", "abmelden, danke") do not make it a message.
-const POLITE_BEFORE = ["please", "pls", "plz", "kindly", "bitte", "merci de", "s'il vous plaît", "svp", "por favor", "per favore", "alstublieft", "proszę"];
-const POLITE_AFTER = ["please", "pls", "plz", "thanks", "thank you", "thx", "bitte", "danke", "merci", "svp", "s'il vous plaît", "gracias", "grazie", "bedankt"];
+// For every language REQUESTS knows; Swedish, Danish and Norwegian share a few, "tak(k)" and "vänligen/venligst/vennligst".
+const POLITE_BEFORE = [
+  "please", "pls", "plz", "kindly", "bitte", "merci de", "s'il vous plaît", "svp", "por favor", "per favore", "per piacere",
+  "alstublieft", "graag", "proszę", "snälla", "vänligen", "venligst", "vennligst",
+];
+const POLITE_AFTER = [
+  "please", "pls", "plz", "thanks", "thank you", "thx", "bitte", "danke", "merci", "svp", "s'il vous plaît", "gracias",
+  "obrigado", "obrigada", "grazie", "bedankt", "alstublieft", "graag", "tack", "tak", "takk", "venligst", "vennligst",
+  "vänligen", "dziękuję",
+];
 const POLITE_PREFIX = new RegExp(`^(${POLITE_BEFORE.join("|")})[\\s,]+`);
 const POLITE_SUFFIX = new RegExp(`[\\s,]+(${POLITE_AFTER.join("|")})$`);
 

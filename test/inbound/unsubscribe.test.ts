@@ -6,11 +6,16 @@ describe("isUnsubscribeRequest", () => {
     "unsubscribe", "Unsubscribe.", "UNSUBSCRIBE", "unsubscribe me", "Please unsubscribe me", "remove me", "Please remove me!",
     "stop", "STOP", "Stop.", "opt out", "désabonner", "Désabonnez-moi svp", "abmelden", "Bitte abmelden", "darme de baja",
     "afmelden", "unsubscribe me, thanks", "please stop", "  remove me from this list  ",
+    // The courtesy words of every language with a request in the list.
+    "Snälla avsluta prenumeration", "avregistrera, tack", "Afmeld venligst", "venligst afmeld", "afmeld, tak", "Vennligst avmeld",
+    "avmeld takk", "Afmelden graag", "wypisz mnie, dziękuję", "Proszę wypisz mnie", "descadastrar, obrigada", "Per piacere cancellami",
   ])("%j is a request to leave", (text) => expect(isUnsubscribeRequest(text)).toBe(true));
 
   it.each([
     "Stop the press: the March issue needs the new logo.", "don't unsubscribe me", "remove", "leave", "yes", "",
     "unsubscribe\n\nAlso, where is my invoice?", `${"unsubscribe ".repeat(10)}`,
+    // Courtesy alone asks for nothing.
+    "tack", "snälla", "venligst", "takk, takk",
   ])("%j is not", (text) => expect(isUnsubscribeRequest(text)).toBe(false));
 });
 
