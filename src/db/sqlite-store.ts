@@ -115,6 +115,10 @@ export class SqliteStore implements Store {
   /** The tail of the chain of work on this connection: one batch or read at a time. */
   private turn: Promise<void> = Promise.resolve();
   private readonly prepared = new Map<Query, ReturnType<Preparable["prepare"]>>();
+  private readonly beginRead: Database.Statement;
+  /** Inside `read`: its transaction is not one a savepoint may be taken in. */
+  private reading = false;
+  private readonly commitRead: Database.Statement;
   /** Prepared queries whose rows are mapped by row-mapper.ts: their `get` answers `[row]`. */
   private readonly compiled = new WeakSet<object>();
   private savepoints = 0;
@@ -131,6 +135,8 @@ export class SqliteStore implements Store {
     private readonly tables: Tables,
     private readonly options: SqliteStoreOptions,
   ) {
+    this.beginRead = sqlite.prepare("BEGIN");
+    this.commitRead = sqlite.prepare("COMMIT");
     const statement = (query: Query) => {
       let prepared = this.prepared.get(query);
       if (!prepared) {
@@ -177,7 +183,26 @@ export class SqliteStore implements Store {
 
   read<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error("the database is closed"));
-    return this.exclusive(() => this.retryBusy(() => work(this.tx)));
+    return this.exclusive(() => this.retryBusy(() => this.inReadTransaction(work)));
+  }
+
+  /**
+   * The reads of one `read` in one transaction: SQLite takes and releases its shared lock (file
+   * locks and a stat, system calls all) around every statement run on its own, which cost more
+   * than the lookups themselves; a copy's few reads pay for it once. They also see one snapshot.
+   */
+  private async inReadTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    this.beginRead.run();
+    this.reading = true;
+    try {
+      const value = await work(this.tx);
+      this.commitRead.run();
+      return value;
+    } finally {
+      this.reading = false;
+      // An error, or a read that wrote and could not commit: nothing of it stays.
+      if (this.sqlite.inTransaction) this.sqlite.exec("ROLLBACK");
+    }
   }
 
   async close(): Promise<void> {
@@ -282,7 +307,8 @@ export class SqliteStore implements Store {
   }
 
   private async savepoint<T>(work: () => Promise<T>): Promise<T> {
-    if (!this.sqlite.inTransaction) throw new Error("a savepoint needs an open transaction");
+    // A read's own transaction is only there to take SQLite's lock once: nothing in it is undone.
+    if (!this.sqlite.inTransaction || this.reading) throw new Error("a savepoint needs an open transaction");
     const name = `sp${++this.savepoints}`;
     this.sqlite.exec(`SAVEPOINT ${name}`);
     try {
