@@ -115,10 +115,11 @@ export class SqliteStore implements Store {
   /** The tail of the chain of work on this connection: one batch or read at a time. */
   private turn: Promise<void> = Promise.resolve();
   private readonly prepared = new Map<Query, ReturnType<Preparable["prepare"]>>();
+  /** A read's own transaction (see inReadTransaction), prepared once. */
   private readonly beginRead: Database.Statement;
+  private readonly commitRead: Database.Statement;
   /** Inside `read`: its transaction is not one a savepoint may be taken in. */
   private reading = false;
-  private readonly commitRead: Database.Statement;
   /** Prepared queries whose rows are mapped by row-mapper.ts: their `get` answers `[row]`. */
   private readonly compiled = new WeakSet<object>();
   private savepoints = 0;
