@@ -1,16 +1,25 @@
 import { readFileSync } from "node:fs";
-import net from "node:net";
-import { PassThrough } from "node:stream";
-import nodemailer from "nodemailer";
-import type SMTPPool from "nodemailer/lib/smtp-pool/index.js";
 import type { Config } from "../../config/config.js";
 import type { Logger } from "../../log.js";
 import { asciiAddress } from "../mime/header.js";
+import { SmtpPool, type PoolOptions } from "./smtp/pool.js";
 import type { OutboundMessage, TlsOutcome, Transport } from "./transport.js";
+
+/** Where the relay is and how to talk to it, TLS aside. */
+export interface PoolSettings {
+  readonly host: string;
+  readonly port: number;
+  /** Our name in EHLO. */
+  readonly name: string;
+  readonly auth?: { readonly user: string; readonly pass: string };
+  readonly maxConnections: number;
+  readonly connectionTimeout: number;
+  readonly socketTimeout: number;
+}
 
 export interface SmtpTransportSettings {
   /** Everything but TLS: host, port, auth, pool size, timeouts. */
-  readonly pool: SMTPPool.Options;
+  readonly pool: PoolSettings;
   readonly starttls: "opportunistic" | "required" | "off";
   /** TLS from the first byte (port 465): no STARTTLS, no clear fallback. */
   readonly secure: boolean;
@@ -27,7 +36,7 @@ export interface SmtpTransportSettings {
 const CLEAR_AFTER_TLS_FAILURE_MS = 60 * 60 * 1000;
 
 /**
- * Thrown instead of nodemailer's error when starttls = "required" cannot be met: the relay's
+ * Thrown instead of the connection's error when starttls = "required" cannot be met: the relay's
  * certificate does not verify, or it offers no STARTTLS. Our configuration or the relay's, never
  * something a retry fixes (delivery-errors.ts classifies it as permanent, "configuration").
  */
@@ -41,8 +50,9 @@ export class TlsPolicyError extends Error {
 }
 
 /**
- * A relay or smarthost (SPEC §4): pooled connections, STARTTLS, optional auth. The envelope is
- * given explicitly, so nodemailer never derives it from the headers (the VERP sender is not the From).
+ * A relay or smarthost (SPEC §4): pooled connections (src/outbound/transports/smtp/), PIPELINING
+ * when offered, STARTTLS, optional auth. The envelope is given explicitly: the VERP sender is not
+ * the From.
  *
  * TLS policy (`outbound.starttls`):
  *  - "opportunistic" (Postfix's "may"): STARTTLS is always attempted and the certificate is not
@@ -55,9 +65,9 @@ export class TlsPolicyError extends Error {
  * Each change of how copies travel is logged (`outbound.tls`), not every copy.
  */
 export class SmtpTransport implements Transport {
-  private readonly transporter: nodemailer.Transporter<SMTPPool.SentMessageInfo>;
+  private readonly pool: SmtpPool;
   /** Opportunistic only: the clear pool a failed handshake falls back to, opened on first use. */
-  private clearTransporter: nodemailer.Transporter<SMTPPool.SentMessageInfo> | undefined;
+  private clearPool: SmtpPool | undefined;
   private clearUntil = 0;
   private lastOutcome: TlsOutcome | undefined;
 
@@ -66,23 +76,23 @@ export class SmtpTransport implements Transport {
     private readonly logger?: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    this.transporter = createPool(settings.pool, primaryTlsOptions(settings));
+    this.pool = new SmtpPool(connectionOptions(settings, primaryTls(settings)));
   }
 
   async send(message: OutboundMessage): Promise<{ response: string; tls: TlsOutcome }> {
-    const mail = rawMail(message);
+    const envelope = envelopeOf(message);
     if (this.settings.starttls === "opportunistic" && !this.settings.secure && this.now() < this.clearUntil) {
-      return this.sendInClear(mail);
+      return this.sendInClear(envelope, message.raw);
     }
-    let info: SMTPPool.SentMessageInfo;
+    let response: string;
     try {
-      info = await sendThrough(this.transporter, mail);
+      response = await this.pool.send(envelope, message.raw);
     } catch (error) {
       if (!this.settings.secure && isHandshakeFailure(error)) {
         if (this.settings.starttls === "opportunistic") {
           this.clearUntil = this.now() + CLEAR_AFTER_TLS_FAILURE_MS;
           this.note("none", { reason: describe(error), fallback: "clear" }, "STARTTLS failed; sending in clear (starttls = opportunistic)");
-          return this.sendInClear(mail);
+          return this.sendInClear(envelope, message.raw);
         }
         if (this.settings.starttls === "required") throw requiredTlsFailure(error);
       }
@@ -90,19 +100,19 @@ export class SmtpTransport implements Transport {
     }
     const tls = primaryOutcome(this.settings);
     this.note(tls, {}, "copies reach the relay");
-    return { response: info.response, tls };
+    return { response, tls };
   }
 
   async close(): Promise<void> {
-    this.transporter.close();
-    this.clearTransporter?.close();
+    this.pool.close();
+    this.clearPool?.close();
   }
 
-  private async sendInClear(mail: RawMail): Promise<{ response: string; tls: TlsOutcome }> {
-    this.clearTransporter ??= createPool(this.settings.pool, { ignoreTLS: true });
-    const info = await sendThrough(this.clearTransporter, mail);
+  private async sendInClear(envelope: Envelope, raw: Buffer): Promise<{ response: string; tls: TlsOutcome }> {
+    this.clearPool ??= new SmtpPool(connectionOptions(this.settings, { secure: false, startTls: false }));
+    const response = await this.clearPool.send(envelope, raw);
     this.note("none", {}, "copies reach the relay");
-    return { response: info.response, tls: "none" };
+    return { response, tls: "none" };
   }
 
   private note(tls: TlsOutcome, details: Record<string, unknown>, message: string): void {
@@ -114,72 +124,45 @@ export class SmtpTransport implements Transport {
   }
 }
 
-/**
- * A finished message as nodemailer's transports take it (its documented plugin interface: the
- * envelope, a Message-ID for its logs, and a stream of the bytes). Handed to the pool directly,
- * not through sendMail(), which would build a MIME tree and generate a Message-ID for bytes that
- * are already final: about a tenth of the delivery thread's time per copy.
- */
-interface RawMail {
-  readonly data: { readonly envelope: SmtpEnvelope };
-  readonly message: {
-    getEnvelope(): SmtpEnvelope;
-    messageId(): string;
-    getHeader(name: string): string;
-    createReadStream(): NodeJS.ReadableStream;
-  };
-}
-
-interface SmtpEnvelope {
+interface Envelope {
   readonly from: string;
-  readonly to: string[];
-  /** SIZE= in MAIL FROM when the relay advertises SIZE (RFC 1870): an oversized copy is refused before its bytes are sent. */
-  readonly size: number;
+  readonly to: readonly string[];
 }
 
+/** Domains in IDNA form; one without an ASCII form goes as it is, for the relay to refuse. */
 const envelopeAddress = (address: string): string => asciiAddress(address) ?? address;
 
-function rawMail(message: OutboundMessage): RawMail {
-  // Domains in IDNA form, as nodemailer's own envelope parsing gave them; one without an ASCII form goes as it is, for the relay to refuse.
-  const envelope = { from: envelopeAddress(message.envelope.from), to: message.envelope.to.map(envelopeAddress), size: message.raw.length };
+function envelopeOf(message: OutboundMessage): Envelope {
+  return { from: envelopeAddress(message.envelope.from), to: message.envelope.to.map(envelopeAddress) };
+}
+
+interface TlsChoice {
+  readonly secure: boolean;
+  readonly startTls: boolean;
+  readonly rejectUnauthorized?: boolean;
+}
+
+function connectionOptions(settings: SmtpTransportSettings, tls: TlsChoice): PoolOptions {
   return {
-    data: { envelope },
-    message: {
-      getEnvelope: () => ({ ...envelope, to: [...envelope.to] }),
-      messageId: () => "",
-      getHeader: () => "",
-      // A fresh stream each time: the pool asks again when a connection failed before the message went.
-      createReadStream: () => new PassThrough().end(message.raw),
-    },
+    ...settings.pool,
+    secure: tls.secure,
+    startTls: tls.startTls,
+    tls: { rejectUnauthorized: tls.rejectUnauthorized ?? false, ...(settings.ca ? { ca: settings.ca } : {}) },
   };
 }
 
-
-function sendThrough(transporter: nodemailer.Transporter<SMTPPool.SentMessageInfo>, mail: RawMail): Promise<SMTPPool.SentMessageInfo> {
-  const pool = transporter.transporter as unknown as { send(mail: RawMail, callback: (error: Error | null, info: SMTPPool.SentMessageInfo) => void): boolean };
-  return new Promise((resolve, reject) => {
-    const queued = pool.send(mail, (error, info) => (error ? reject(error) : resolve(info)));
-    if (queued === false) reject(Object.assign(new Error("the SMTP connection pool is closed"), { code: "ECONNECTION" }));
-  });
-}
-
-function createPool(options: SMTPPool.Options, tls: Partial<SMTPPool.Options>): nodemailer.Transporter<SMTPPool.SentMessageInfo> {
-  // Every connection, pooled or from verify(), goes through getSocket: Nagle off on all of them.
-  return nodemailer.createTransport({ ...options, ...tls, getSocket: connectWithoutNagle });
-}
-
-function primaryTlsOptions(settings: SmtpTransportSettings): Partial<SMTPPool.Options> {
-  const verified = { rejectUnauthorized: settings.rejectUnauthorized, ...(settings.ca ? { ca: settings.ca } : {}) };
-  if (settings.secure) return { secure: true, tls: settings.starttls === "required" ? verified : { rejectUnauthorized: false } };
+function primaryTls(settings: SmtpTransportSettings): TlsChoice {
+  const verify = settings.starttls === "required" && settings.rejectUnauthorized;
+  if (settings.secure) return { secure: true, startTls: false, rejectUnauthorized: verify };
   switch (settings.starttls) {
     case "off":
-      return { ignoreTLS: true };
+      return { secure: false, startTls: false };
     case "required":
-      return { requireTLS: true, tls: verified };
+      return { secure: false, startTls: true, rejectUnauthorized: verify };
     case "opportunistic":
-      // requireTLS: a relay that offers no STARTTLS fails here and goes to the clear pool, so
+      // STARTTLS insisted on: a relay that offers none fails here and goes to the clear pool, so
       // every copy that comes back from this pool did travel encrypted.
-      return { requireTLS: true, tls: { rejectUnauthorized: false } };
+      return { secure: false, startTls: true, rejectUnauthorized: false };
   }
 }
 
@@ -190,8 +173,9 @@ function primaryOutcome(settings: SmtpTransportSettings): TlsOutcome {
 
 /**
  * Did the connection fail while negotiating TLS (STARTTLS refused, handshake broken, certificate
- * refused) rather than before reaching the relay? nodemailer reports all of them as ESOCKET/ETLS on
- * "CONN" or "STARTTLS"; a TCP connect or DNS failure carries the syscall that failed.
+ * refused) rather than before reaching the relay? The connection reports them as ETLS on
+ * "STARTTLS", or, for implicit TLS, as ESOCKET on "CONN"; a TCP connect or DNS failure carries the
+ * syscall that failed.
  */
 function isHandshakeFailure(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
@@ -225,51 +209,6 @@ function describe(error: unknown): string {
   return (e.message ?? String(error)).replace(/\s+/g, " ").trim();
 }
 
-/**
- * nodemailer's `getSocket` hook, which opens the TCP connection for it with TCP_NODELAY set.
- *
- * Why: nodemailer never sets TCP_NODELAY, and it writes the final ".\r\n" of DATA as a separate
- * small write. With Nagle on, the kernel holds that write until the relay ACKs the previous
- * segment, and the relay delays its ACK (~40 ms on Linux) because it has nothing to say until it
- * sees the dot: every message stalls ~40 ms, which caps a pooled connection at ~22 messages/s.
- * Lettre and SwiftMailer hit the same stall and fixed it the same way (nodelay on the socket).
- *
- * How: the socket is handed over at once, still connecting, as `connection`; nodemailer then runs
- * its usual path for an already opened connection (smtp-connection `connect()`): its error
- * listener and connection timeout, then implicit TLS (`secure: true`, tls.connect over this
- * socket, which waits for it to connect) or the greeting, EHLO and STARTTLS (`tls.connect` over
- * this socket again). TLS wraps this TCP socket, so nodelay holds under TLS too.
- *
- * Handing over a socket that is still connecting, rather than waiting for "connect" here, keeps
- * every failure on nodemailer's own path: an error passed to this callback leaves the pool
- * resource behind (smtp-pool never removes it), so a few refused connections would wedge the pool.
- * Refusals therefore surface as nodemailer's ESOCKET, and a connection that never completes ends
- * with our timer or nodemailer's greeting timeout (both `connectionTimeout`), as ETIMEDOUT/ESOCKET.
- *
- * Differences from nodemailer's own connect: the host is resolved by the OS (`dns.lookup`, as any
- * Node client does) rather than nodemailer's resolve4/resolve6 cache, and DNS failures come back as
- * ESOCKET ENOTFOUND instead of EDNS; both classify as "connection" (temporary, network).
- */
-function connectWithoutNagle(options: SMTPPool.Options, callback: (err: Error | null, socketOptions?: { connection: net.Socket }) => void): void {
-  const port = Number(options.port) || (options.secure ? 465 : 587);
-  const socket = net.connect({ host: options.host ?? "localhost", port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
-  // Set before the connection exists: Node keeps the flag and applies it to the handle that
-  // actually connects (including the one happy-eyeballs settles on), before any byte is written.
-  socket.setNoDelay(true);
-  socket.setKeepAlive(true);
-  // nodemailer's greeting timeout only starts its clock once it has the socket; this bounds the
-  // TCP connect itself, and destroys (rather than ends) a socket that never connected.
-  const timer = setTimeout(() => {
-    socket.destroy(Object.assign(new Error("Connection timeout"), { code: "ETIMEDOUT", syscall: "connect" }));
-  }, options.connectionTimeout ?? 2 * 60 * 1000);
-  timer.unref();
-  const clear = (): void => clearTimeout(timer);
-  socket.once("connect", clear);
-  socket.once("close", clear);
-  // Synchronously: nodemailer attaches its "error" listener before any socket event can fire.
-  callback(null, { connection: socket });
-}
-
 /** The transport's settings from `[outbound]`; reads `tls_ca`, so a missing file stops the start naming the key. */
 export function smtpTransportSettings(config: Config): SmtpTransportSettings {
   const outbound = config.outbound;
@@ -290,11 +229,10 @@ export function smtpTransportSettings(config: Config): SmtpTransportSettings {
   };
 }
 
-/** Connection options shared by both pools; TLS is added per pool by the transport. */
-export function smtpPoolOptions(config: Config): SMTPPool.Options {
+/** Connection settings shared by both pools; TLS is added per pool by the transport. */
+export function smtpPoolOptions(config: Config): PoolSettings {
   const outbound = config.outbound;
   return {
-    pool: true,
     maxConnections: outbound.pool_size,
     host: outbound.host,
     port: outbound.port,
@@ -302,10 +240,7 @@ export function smtpPoolOptions(config: Config): SMTPPool.Options {
     // EHLO with our own domain rather than the machine's hostname, which relays may reject.
     name: config.primaryDomain,
     connectionTimeout: outbound.connection_timeout,
-    greetingTimeout: outbound.connection_timeout,
     // A send must end well within its lease, or the row could be claimed again while in flight.
     socketTimeout: Math.max(1000, Math.min(2 * outbound.connection_timeout, Math.floor(outbound.lease / 2))),
-    logger: false,
-    debug: false,
   };
 }

@@ -1,0 +1,33 @@
+const LF = 0x0a;
+const CR = 0x0d;
+const DOT = 0x2e;
+const CRLF = Buffer.from("\r\n");
+const DOT_BYTE = Buffer.from(".");
+const END_AFTER_CRLF = Buffer.from(".\r\n");
+const END_WITHOUT_CRLF = Buffer.from("\r\n.\r\n");
+
+/**
+ * A message as it goes after DATA (RFC 5321 §4.5.2): every line that starts with "." gets a second
+ * one, a bare LF becomes CRLF (§2.3.8: only CRLF ends a line on the wire), and the message ends
+ * with CRLF "." CRLF. Rendered copies already use CRLF; the text between line breaks is sliced,
+ * never copied byte by byte, and the pieces are joined once.
+ */
+export function dataBlock(raw: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let start = 0;
+  if (raw[0] === DOT) parts.push(DOT_BYTE);
+  for (let at = raw.indexOf(LF); at !== -1; at = raw.indexOf(LF, at + 1)) {
+    if (at === 0 || raw[at - 1] !== CR) {
+      parts.push(raw.subarray(start, at), CRLF);
+      start = at + 1;
+    }
+    if (raw[at + 1] === DOT) {
+      parts.push(raw.subarray(start, at + 2), DOT_BYTE);
+      start = at + 2;
+    }
+  }
+  parts.push(raw.subarray(start));
+  const endsWithLineBreak = raw.length > 0 && raw[raw.length - 1] === LF;
+  parts.push(endsWithLineBreak ? END_AFTER_CRLF : END_WITHOUT_CRLF);
+  return Buffer.concat(parts);
+}
