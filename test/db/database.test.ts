@@ -74,7 +74,7 @@ afterEach(async () => {
 });
 
 describe("openStore", () => {
-  it("sets WAL, foreign keys, the configured durability, and applies every migration", async () => {
+  it("sets WAL, foreign keys, the configured durability, temporary storage in memory, and applies every migration", async () => {
     expect(await pragma(t.store, "journal_mode")).toEqual({ journal_mode: "wal" });
     expect(await pragma(t.store, "foreign_keys")).toEqual({ foreign_keys: 1 });
     // createTestStore asks for NORMAL. FULL, the default, is kept by the Store syncing the WAL
@@ -83,6 +83,9 @@ describe("openStore", () => {
     expect(await pragma(open({ path: t.path, migrations: "require-current" }), "synchronous")).toEqual({ synchronous: 1 });
     // The Store waits for other connections' locks itself, without blocking the event loop.
     expect(await pragma(t.store, "busy_timeout")).toEqual({ timeout: 0 });
+    // Statement journals of the group commit's savepoints in memory, not in files under /var/tmp (2 = MEMORY).
+    expect(await pragma(t.store, "temp_store")).toEqual({ temp_store: 2 });
+    expect(await pragma(open({ path: t.path, migrations: "require-current" }), "temp_store")).toEqual({ temp_store: 2 });
 
     const names = await t.store.read(async (tx) =>
       tx.db.all<{ name: string }>(sql`SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger') ORDER BY name`),
