@@ -163,7 +163,7 @@ const outbound = z
      */
     delivery_thread: z.boolean().default(true),
     /**
-     * With transport = "smtp": the SMTP dialogue (nodemailer's pool, socket writes) in a thread of
+     * With transport = "smtp": the SMTP dialogue (the connection pool, socket writes) in a thread of
      * its own, so that sending one copy and rendering the next use two cores; false sends from the
      * thread that renders.
      */

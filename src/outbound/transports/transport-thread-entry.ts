@@ -1,6 +1,6 @@
 /**
  * The transport thread (see TransportThread): an SmtpTransport of its own, sending the copies its
- * parent hands over and answering with the relay's reply or nodemailer's error fields.
+ * parent hands over and answering with the relay's reply or the send's error fields.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { threadLogger } from "../thread-log.js";

@@ -12,7 +12,7 @@ export interface TransportThreadData {
   readonly entry?: string;
 }
 
-/** nodemailer's error fields, which src/domain/delivery-errors.ts classifies, as they cross back. */
+/** A failed send's error fields, which src/domain/delivery-errors.ts classifies, as they cross back. */
 export interface SendFailure {
   readonly name: string;
   readonly message: string;
@@ -38,10 +38,10 @@ interface Waiting {
 }
 
 /**
- * The SMTP transport in a worker thread of its own. nodemailer's side of a copy (the pool, the
+ * The SMTP transport in a worker thread of its own. The SMTP side of a copy (the pool, the
  * SMTP dialogue, the socket writes) costs about as much CPU as claiming, rendering and recording
  * it; here it runs on the other core, beside the thread that renders the next copies. A copy's
- * bytes cross once, moved rather than shared; the relay's answer or nodemailer's error fields come
+ * bytes cross once, moved rather than shared; the relay's answer or the send's error fields come
  * back, so retries and bounces are decided exactly as with the transport in place.
  *
  * The thread starts with the first copy and runs until close(). One that dies fails the copies it

@@ -20,7 +20,8 @@ export interface SendResult {
 /**
  * Where rendered mail goes. `send` resolves once the next hop has taken responsibility for the
  * message (a 250 after DATA, or a file safely renamed into place) and rejects otherwise, with
- * nodemailer's error fields (`code`, `responseCode`, `response`) for src/domain/delivery-errors.ts to classify.
+ * the error fields nodemailer named and src/outbound/transports/smtp/ keeps (`code`, `command`,
+ * `responseCode`, `response`) for src/domain/delivery-errors.ts to classify.
  */
 export interface Transport {
   send(message: OutboundMessage): Promise<SendResult>;
