@@ -6,6 +6,8 @@
 export class ReplyReader {
   private partial = "";
   private lines: string[] = [];
+  /** Characters in `lines`: a reply of endless continuation lines must not grow without bound either. */
+  private held = 0;
 
   /** Feeds bytes as they arrive; returns the replies they completed, in order. */
   push(chunk: Buffer): string[] {
@@ -19,11 +21,13 @@ export class ReplyReader {
       const line = this.partial.slice(start, end > start && this.partial[end - 1] === "\r" ? end - 1 : end);
       start = end + 1;
       this.lines.push(line);
+      this.held += line.length + 1;
       // "250-" continues; "250 " or a bare "250" ends. Anything shorter than a code ends too, so a
       // garbled line is reported rather than waited on.
-      if (line.length < 4 || line[3] !== "-") {
+      if (line.length < 4 || line[3] !== "-" || this.held > MAX_LINE) {
         replies.push(this.lines.join("\n"));
         this.lines = [];
+        this.held = 0;
       }
     }
     this.partial = this.partial.slice(start);
@@ -31,13 +35,14 @@ export class ReplyReader {
       // A relay that never ends its line would grow this without bound: report what there is.
       replies.push([...this.lines, this.partial].join("\n"));
       this.lines = [];
+      this.held = 0;
       this.partial = "";
     }
     return replies;
   }
 }
 
-/** RFC 5321 §4.5.3.1.5 allows 512 octets per reply line; a generous multiple of it. */
+/** RFC 5321 §4.5.3.1.5 allows 512 octets per reply line; a generous multiple of it, for a line or a whole reply. */
 const MAX_LINE = 64 * 1024;
 
 /** The reply's three-digit code, or 0 when it has none. */

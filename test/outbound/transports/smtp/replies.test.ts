@@ -21,6 +21,13 @@ describe("ReplyReader", () => {
     expect(new ReplyReader().push(Buffer.from("354\n250 ok\n"))).toEqual(["354", "250 ok"]);
   });
 
+  it("does not hold an endless multi-line reply either", () => {
+    const reader = new ReplyReader();
+    const replies = reader.push(Buffer.from("250-continued\r\n".repeat(10_000)));
+    expect(replies.length).toBeGreaterThan(0);
+    expect(replies.every((reply) => reply.length <= 70_000)).toBe(true);
+  });
+
   it("does not hold an endless line: past 64 KiB it is handed over as it is", () => {
     const reader = new ReplyReader();
     const [reply] = reader.push(Buffer.from("x".repeat(70_000)));
