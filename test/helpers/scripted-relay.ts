@@ -18,8 +18,8 @@ export interface RelayScript {
    */
   readonly mailReply?: (n: number) => string | null;
   readonly rcptReply?: (address: string) => string;
-  /** The reply after the message's end. */
-  readonly endReply?: () => string;
+  /** The reply after the message's end; null says nothing at all, as a relay that hangs. */
+  readonly endReply?: () => string | null;
   /** Sent instead of a greeting. */
   readonly greeting?: string;
 }
@@ -80,7 +80,8 @@ export async function startScriptedRelay(script: RelayScript = {}): Promise<Scri
           messages.push({ connection, mailFrom, rcptTo, data: buffer.slice(0, end + 2) });
           buffer = buffer.slice(end + 5);
           inData = false;
-          reply(script.endReply?.() ?? "250 2.0.0 queued\r\n");
+          const answer = script.endReply ? script.endReply() : "250 2.0.0 queued\r\n";
+          if (answer !== null) reply(answer);
           continue;
         }
         const newline = buffer.indexOf("\r\n");

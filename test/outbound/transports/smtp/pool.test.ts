@@ -140,6 +140,15 @@ describe("SMTP client: the pool's connections", () => {
     ]);
   });
 
+  it("a relay that takes the message and never answers fails it after socketTimeout, as a network problem", async () => {
+    const server = await relay({ endReply: () => null });
+
+    const error = await failure(pool(server.port, { socketTimeout: 200 }).send(envelope(1), raw(1)));
+
+    expect(error).toMatchObject({ code: "ETIMEDOUT", command: "DATA" });
+    expect(classifySendError(error)).toMatchObject({ kind: "temporary", category: "network" });
+  });
+
   it("a connection that breaks on a copy's first attempt fails that copy, as a network problem", async () => {
     const server = await relay({ mailReply: () => null });
 
