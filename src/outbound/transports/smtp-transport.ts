@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Config } from "../../config/config.js";
 import type { Logger } from "../../log.js";
 import { asciiAddress } from "../mime/header.js";
+import type { SmtpEnvelope } from "./smtp/connection.js";
 import { SmtpPool, type PoolOptions } from "./smtp/pool.js";
 import type { OutboundMessage, TlsOutcome, Transport } from "./transport.js";
 
@@ -108,7 +109,7 @@ export class SmtpTransport implements Transport {
     this.clearPool?.close();
   }
 
-  private async sendInClear(envelope: Envelope, raw: Buffer): Promise<{ response: string; tls: TlsOutcome }> {
+  private async sendInClear(envelope: SmtpEnvelope, raw: Buffer): Promise<{ response: string; tls: TlsOutcome }> {
     this.clearPool ??= new SmtpPool(connectionOptions(this.settings, { secure: false, startTls: false }));
     const response = await this.clearPool.send(envelope, raw);
     this.note("none", {}, "copies reach the relay");
@@ -124,15 +125,10 @@ export class SmtpTransport implements Transport {
   }
 }
 
-interface Envelope {
-  readonly from: string;
-  readonly to: readonly string[];
-}
-
 /** Domains in IDNA form; one without an ASCII form goes as it is, for the relay to refuse. */
 const envelopeAddress = (address: string): string => asciiAddress(address) ?? address;
 
-function envelopeOf(message: OutboundMessage): Envelope {
+function envelopeOf(message: OutboundMessage): SmtpEnvelope {
   return { from: envelopeAddress(message.envelope.from), to: message.envelope.to.map(envelopeAddress) };
 }
 

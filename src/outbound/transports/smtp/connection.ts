@@ -122,7 +122,7 @@ export class SmtpConnection {
     for (const piece of dataBlock(raw)) this.socket.write(piece);
     this.socket.uncork();
     const final = await answer;
-    if (replyCode(final) < 200 || replyCode(final) >= 300) throw new SmtpClientError("Message failed", "EMESSAGE", "DATA", final);
+    if (!isPositive(final)) throw new SmtpClientError("Message failed", "EMESSAGE", "DATA", final);
     this.delivered++;
     return final;
   }
@@ -342,6 +342,12 @@ export class SmtpConnection {
   }
 }
 
+/** A 2xx reply: the command, or the message, was taken. */
+function isPositive(reply: string): boolean {
+  const code = replyCode(reply);
+  return code >= 200 && code < 300;
+}
+
 function tlsOptions(options: ConnectionOptions): tls.ConnectionOptions {
   return {
     host: options.host,
@@ -359,11 +365,11 @@ function tlsOptions(options: ConnectionOptions): tls.ConnectionOptions {
 function envelopeRefusal(replies: readonly string[], recipients: number): SmtpClientError | undefined {
   const [mail] = replies;
   if (mail === undefined) return undefined;
-  if (replyCode(mail) < 200 || replyCode(mail) >= 300) return new SmtpClientError("Mail command failed", "EENVELOPE", "MAIL FROM", mail);
+  if (!isPositive(mail)) return new SmtpClientError("Mail command failed", "EENVELOPE", "MAIL FROM", mail);
   let accepted = 0;
   let refused: string | undefined;
   for (const reply of replies.slice(1, 1 + recipients)) {
-    if (replyCode(reply) >= 200 && replyCode(reply) < 300) accepted++;
+    if (isPositive(reply)) accepted++;
     else refused = reply;
   }
   if (accepted === 0 && refused !== undefined) return new SmtpClientError("Can't send mail - all recipients were rejected", "EENVELOPE", "RCPT TO", refused);

@@ -112,9 +112,10 @@ export class SmtpPool {
   }
 
   private release(connection: SmtpConnection): void {
-    if (connection.usable && connection.delivered >= MESSAGES_PER_CONNECTION) connection.quit();
-    else if (connection.usable && !this.closed) this.idle.push(connection);
-    else if (connection.usable) connection.quit();
+    if (connection.usable) {
+      if (this.closed || connection.delivered >= MESSAGES_PER_CONNECTION) connection.quit();
+      else this.idle.push(connection);
+    }
     this.pump();
   }
 }
