@@ -54,7 +54,7 @@ describe("conversations schedule / unschedule and calendar", () => {
       expectRefused(unknown, /No conversation has the id 999/);
 
       const scheduled = await cli.ok(["conversations", "schedule", String(id), "--start", "2025-03-10T14:00", "--end", "2025-03-10T15:30", "--timezone", "Europe/Paris", "--location", "Room 4", "--by", "alice@home.test"]);
-      expect(scheduled).toMatch(/^scheduled the appointment of conversation \d+ \(UID [a-z2-7]{32}@example\.test, SEQUENCE 0\): 2025-03-10T13:00:00\.000Z to 2025-03-10T14:30:00\.000Z; invitations queued for 2 participants\n$/);
+      expect(scheduled).toMatch(/^scheduled the appointment of conversation \d+ \(UID [a-z2-7]{40}@example\.test, SEQUENCE 0\): 2025-03-10T13:00:00\.000Z to 2025-03-10T14:30:00\.000Z; invitations queued for 2 participants\n$/);
       const moved = await cli.ok(["conversations", "schedule", String(id), "--start", "2025-03-11T10:00", "--end", "2025-03-11T11:00", "--timezone", "Europe/Paris", "--location", "Room 4", "--by", "alice@home.test"]);
       expect(moved).toMatch(/^rescheduled .*SEQUENCE 1\)/);
 

@@ -114,11 +114,11 @@ describe("classifyAddress", () => {
 });
 
 describe("newToken", () => {
-  it("is 32 lowercase base32 characters: 160 random bits, at least the 128 SPEC asks for", () => {
+  it("is 40 lowercase base32 characters: a time prefix of 8, then 160 random bits, at least the 128 SPEC asks for", () => {
     const token = newToken();
-    expect(token).toMatch(/^[a-z2-7]{32}$/);
+    expect(token).toMatch(/^[a-z2-7]{40}$/);
     expect(TOKEN_PATTERN.test(token)).toBe(true);
-    expect(token.length * 5).toBeGreaterThanOrEqual(128);
+    expect((token.length - 8) * 5).toBeGreaterThanOrEqual(128);
   });
 
   it("survives an MTA lowercasing it", () => {
@@ -131,16 +131,17 @@ describe("newToken", () => {
     expect(new Set(tokens).size).toBe(tokens.length);
     const seen = new Set(tokens.join(""));
     expect([...seen].sort().join("")).toBe("234567abcdefghijklmnopqrstuvwxyz");
-    // Every position varies: no fixed prefix or padding.
-    for (let i = 0; i < 32; i++) expect(new Set(tokens.map((t) => t[i])).size).toBeGreaterThan(16);
+    // Every position after the time prefix varies: no fixed part or padding.
+    for (let i = 8; i < 40; i++) expect(new Set(tokens.map((t) => t[i])).size).toBeGreaterThan(16);
   });
 
   it("TOKEN_PATTERN refuses uppercase, padding, 0/1/8/9 and the wrong length", () => {
     const token = newToken();
     expect(TOKEN_PATTERN.test(token.toUpperCase())).toBe(false);
-    expect(TOKEN_PATTERN.test(`${token.slice(0, 31)}=`)).toBe(false);
-    for (const digit of ["0", "1", "8", "9"]) expect(TOKEN_PATTERN.test(`${token.slice(0, 31)}${digit}`)).toBe(false);
-    expect(TOKEN_PATTERN.test(token.slice(0, 31))).toBe(false);
+    expect(TOKEN_PATTERN.test(`${token.slice(0, 39)}=`)).toBe(false);
+    for (const digit of ["0", "1", "8", "9"]) expect(TOKEN_PATTERN.test(`${token.slice(0, 39)}${digit}`)).toBe(false);
+    expect(TOKEN_PATTERN.test(token.slice(0, 39))).toBe(false);
+    expect(TOKEN_PATTERN.test(token.slice(0, 33))).toBe(false);
     expect(TOKEN_PATTERN.test(`${token}a`)).toBe(false);
   });
 });

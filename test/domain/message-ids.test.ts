@@ -11,7 +11,7 @@ const TOKEN = "abcdefghijklmnopqrstuvwxyz234567";
 describe("mintMessageId", () => {
   it.each(KINDS)("mints a %s id in the primary domain that is recognised with its kind and token", (kind) => {
     const id = mintMessageId(config, kind);
-    const match = /^<postern\.([a-z]+)\.([a-z2-7]{32})@example\.test>$/.exec(id);
+    const match = /^<postern\.([a-z]+)\.([a-z2-7]{40})@example\.test>$/.exec(id);
     expect(match?.[1]).toBe(kind);
     const token = match?.[2] ?? "";
     expect(token).toMatch(TOKEN_PATTERN);
