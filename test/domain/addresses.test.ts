@@ -111,6 +111,11 @@ describe("classifyAddress", () => {
   it("round-trips tokenAddress", () => {
     expect(classify(tokenAddress("bounce", token, "example.test"))).toEqual({ type: "token", kind: "bounce", token });
   });
+
+  it("still knows a 32-character token, as tokens were before they carried the time", () => {
+    const older = "abcdefghijklmnopqrstuvwxyz234567";
+    expect(classify(`reply+${older}@example.test`)).toEqual({ type: "token", kind: "reply", token: older });
+  });
 });
 
 describe("newToken", () => {
