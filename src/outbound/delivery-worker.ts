@@ -23,6 +23,8 @@ const COPY_SIZE_FACTOR = 2;
 const MAX_REMEMBERED_POST_SIZES = 1000;
 /** A claimed row with at least this share of its lease left is sent without renewing the lease first. */
 const FRESH_LEASE_SHARE = 0.9;
+/** Copies in the transport per relay connection: one on the wire, one whose envelope follows it. */
+const SENDS_PER_CONNECTION = 2;
 /** At most this many outcomes share one write transaction. */
 const MAX_OUTCOMES_PER_TRANSACTION = 100;
 
@@ -68,7 +70,7 @@ export interface Deliveries {
 
 /**
  * Drains the outbox: claims due rows with a lease, renders and sends each through the transport
- * (at most `pool_size` at once) and records the outcome. A process killed mid-send leaves its
+ * (at most `pool_size` on the wire at once, as many again waiting behind them) and records the outcome. A process killed mid-send leaves its
  * rows in `sending`; once their lease expires the next worker sends them once more.
  */
 export class DeliveryWorker implements Deliveries {
@@ -78,9 +80,12 @@ export class DeliveryWorker implements Deliveries {
   private readonly transport: Transport;
   private readonly now: () => number;
   readonly owner: string;
-  /** Copies being sent: `pool_size`, the relay connections. */
+  /**
+   * Copies handed to the transport: two per relay connection (`pool_size`), one being sent and one
+   * waiting, whose envelope the connection writes behind the first one's end (SmtpPool).
+   */
   private readonly limiter: Limiter;
-  /** Copies being rendered, waiting for a connection or being sent: twice `pool_size`. */
+  /** Copies being rendered, waiting for a connection or being sent: three per relay connection. */
   private readonly ahead: Limiter;
   private readonly lanes: ProcessingLanes;
   private readonly postSizes = new Map<number, Promise<number>>();
@@ -105,8 +110,8 @@ export class DeliveryWorker implements Deliveries {
     this.transport = options.transport;
     this.now = options.now ?? Date.now;
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
-    this.limiter = new Limiter(this.config.outbound.pool_size);
-    this.ahead = new Limiter(this.config.outbound.pool_size * 2);
+    this.limiter = new Limiter(this.config.outbound.pool_size * SENDS_PER_CONNECTION);
+    this.ahead = new Limiter(this.config.outbound.pool_size * (SENDS_PER_CONNECTION + 1));
     // Copies up to 256 KiB are never held back; larger ones share 16 MiB, one 10 MB copy at a time.
     this.lanes = new ProcessingLanes(
       { smallMessage: DEFAULT_LANE_LIMITS.smallMessage, smallConcurrency: this.config.outbound.batch_size, largeBudget: DEFAULT_LANE_LIMITS.largeBudget },

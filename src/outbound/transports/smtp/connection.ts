@@ -26,6 +26,28 @@ export interface SmtpEnvelope {
   readonly to: readonly string[];
 }
 
+/** The commands that open a message, MAIL FROM to DATA, each with its line. */
+export type EnvelopeCommands = ReadonlyArray<readonly [SmtpCommand, string]>;
+
+/**
+ * A message whose envelope commands went out behind the previous message's end (RFC 2920 §3.1:
+ * "The actual transfer of message content is explicitly allowed to be the first 'command' in a
+ * group"): their replies are on their way, and `send` takes it from there.
+ */
+export interface OpenedEnvelope {
+  readonly replies: readonly Promise<string>[];
+}
+
+export interface SendOptions {
+  /** The message's envelope went out already, behind the previous message (takeChained). */
+  readonly opened?: OpenedEnvelope;
+  /**
+   * Asked as the message's end is written, when the relay offers PIPELINING: the envelope of the
+   * message to send next over this connection, which then goes in the same write. Undefined: none.
+   */
+  readonly next?: () => EnvelopeCommands | undefined;
+}
+
 /** A reply on its way: the command it answers, for the error when none comes. */
 interface Waiter {
   readonly command: SmtpCommand;
@@ -59,6 +81,8 @@ export class SmtpConnection {
   /** The relay said 421 (it is closing): no further message goes over this connection. */
   private closing = false;
   private readonly closeListeners: Array<() => void> = [];
+  /** The envelope `next` gave during the last send, written behind that message's end. */
+  private chained: OpenedEnvelope | undefined;
   /** Messages the relay accepted over this connection. */
   delivered = 0;
 
@@ -98,14 +122,15 @@ export class SmtpConnection {
   /**
    * Sends one message; resolves with the relay's reply to its end ("250 2.0.0 Ok: queued as …")
    * once the relay took responsibility for it, and rejects with an SmtpClientError otherwise. The
-   * connection stays usable after the relay refused a message, not after it broke.
+   * connection stays usable after the relay refused a message, not after it broke. Whether or not
+   * it succeeds, an envelope `options.next` gave is then waiting in takeChained().
    */
-  async send(envelope: SmtpEnvelope, raw: Buffer): Promise<string> {
-    const mailFrom = this.mailFromCommand(envelope, raw.length);
-    const commands: Array<[SmtpCommand, string]> = [["MAIL FROM", mailFrom], ...envelope.to.map((to): [SmtpCommand, string] => ["RCPT TO", `RCPT TO:<${to}>`]), ["DATA", "DATA"]];
-    const replies = this.extensions.has("PIPELINING") ? await this.pipelined(commands) : await this.inTurn(commands);
+  async send(envelope: SmtpEnvelope, raw: Buffer, options: SendOptions = {}): Promise<string> {
+    this.chained = undefined;
+    const replies = await this.envelopeReplies(envelope, raw.length, options.opened);
+    const expected = 2 + envelope.to.length;
     const refusal = envelopeRefusal(replies, envelope.to.length);
-    const dataReply = replies.length === commands.length ? replies[replies.length - 1] : undefined;
+    const dataReply = replies.length === expected ? replies[replies.length - 1] : undefined;
     if (dataReply === undefined || replyCode(dataReply) !== 354) {
       await this.reset();
       throw refusal ?? new SmtpClientError("Data command failed", "EENVELOPE", "DATA", dataReply);
@@ -116,15 +141,42 @@ export class SmtpConnection {
       this.destroy();
       throw refusal;
     }
+    if (this.closing) {
+      // A 421 to the message before, whose end this envelope followed: nothing more goes over a
+      // connection the relay is closing, and none of this message went yet (the pool sends it again).
+      this.destroy();
+      throw new SmtpClientError("Connection closing (421) before the message was sent", "ECONNECTION", "MAIL FROM");
+    }
     const answer = this.expect("DATA");
+    // The next message's envelope rides behind this one's end: one write and one wait per message
+    // instead of two, on both sides of the connection.
+    const next = this.extensions.has("PIPELINING") ? options.next?.() : undefined;
+    if (next) this.chained = { replies: this.expectAll(next) };
     // Corked, the pieces leave in one writev: one system call, and no copy of the message.
     this.socket.cork();
     for (const piece of dataBlock(raw)) this.socket.write(piece);
+    if (next) this.socket.write(commandLines(next));
     this.socket.uncork();
     const final = await answer;
     if (!isPositive(final)) throw new SmtpClientError("Message failed", "EMESSAGE", "DATA", final);
     this.delivered++;
     return final;
+  }
+
+  /** The envelope written behind the last message's end, once; undefined when there was none. */
+  takeChained(): OpenedEnvelope | undefined {
+    const chained = this.chained;
+    this.chained = undefined;
+    return chained;
+  }
+
+  /**
+   * MAIL FROM (with SIZE and SMTPUTF8 as the relay offers them), a RCPT TO per recipient, DATA.
+   * Throws, before anything is written, for an envelope that cannot go: an address that would
+   * break the command line, no recipient, a message over the relay's announced size.
+   */
+  envelopeCommands(envelope: SmtpEnvelope, size: number): EnvelopeCommands {
+    return [["MAIL FROM", this.mailFromCommand(envelope, size)], ...envelope.to.map((to): [SmtpCommand, string] => ["RCPT TO", `RCPT TO:<${to}>`]), ["DATA", "DATA"]];
   }
 
   /** Ends the session politely (QUIT) when it is idle, else at once. */
@@ -160,19 +212,29 @@ export class SmtpConnection {
     return command;
   }
 
+  /** The replies to MAIL FROM, RCPT TO and DATA: awaited when they went out already, else asked for now. */
+  private async envelopeReplies(envelope: SmtpEnvelope, size: number, opened: OpenedEnvelope | undefined): Promise<string[]> {
+    if (opened) return settledInOrder(opened.replies);
+    const commands = this.envelopeCommands(envelope, size);
+    return this.extensions.has("PIPELINING") ? this.pipelined(commands) : this.inTurn(commands);
+  }
+
   /** RFC 2920: the whole group in one write; the replies come back in the same order. */
-  private async pipelined(commands: Array<[SmtpCommand, string]>): Promise<string[]> {
+  private async pipelined(commands: EnvelopeCommands): Promise<string[]> {
+    const answers = this.expectAll(commands);
+    this.socket.write(commandLines(commands));
+    return settledInOrder(answers);
+  }
+
+  /** A waiter for each command, in order; each is awaited later, and a broken connection rejects them all at once. */
+  private expectAll(commands: EnvelopeCommands): Promise<string>[] {
     const answers = commands.map(([command]) => this.expect(command));
-    // Each is awaited below in order; a broken connection rejects them all at once.
     for (const answer of answers) answer.catch(() => {});
-    this.socket.write(Buffer.from(commands.map(([, line]) => `${line}\r\n`).join(""), "utf8"));
-    const replies: string[] = [];
-    for (const answer of answers) replies.push(await answer);
-    return replies;
+    return answers;
   }
 
   /** Without PIPELINING: one command, its reply, the next; stops at the first refusal that settles the message. */
-  private async inTurn(commands: Array<[SmtpCommand, string]>): Promise<string[]> {
+  private async inTurn(commands: EnvelopeCommands): Promise<string[]> {
     const replies: string[] = [];
     let recipients = 0;
     for (const [command, line] of commands) {
@@ -340,6 +402,17 @@ export class SmtpConnection {
     for (const waiter of this.waiters.splice(0)) waiter.reject(error);
     this.socket.destroy();
   }
+}
+
+function commandLines(commands: EnvelopeCommands): Buffer {
+  return Buffer.from(commands.map(([, line]) => `${line}\r\n`).join(""), "utf8");
+}
+
+/** The replies in the order they were asked for; the first failure rejects. */
+async function settledInOrder(answers: readonly Promise<string>[]): Promise<string[]> {
+  const replies: string[] = [];
+  for (const answer of answers) replies.push(await answer);
+  return replies;
 }
 
 /** A 2xx reply: the command, or the message, was taken. */

@@ -1,4 +1,4 @@
-import { SmtpConnection, type ConnectionOptions, type SmtpEnvelope } from "./connection.js";
+import { SmtpConnection, type ConnectionOptions, type EnvelopeCommands, type OpenedEnvelope, type SmtpEnvelope } from "./connection.js";
 import { SmtpClientError } from "./errors.js";
 
 export interface PoolOptions extends ConnectionOptions {
@@ -24,7 +24,9 @@ const MESSAGES_PER_CONNECTION = 100;
 /**
  * Up to `maxConnections` connections to one relay, each sending one message at a time, taking the
  * next from a queue in arrival order. A connection is opened when a message waits and none is free,
- * kept while messages come, and closed when the relay or its idle time ends it.
+ * kept while messages come, and closed when the relay or its idle time ends it. When the relay
+ * offers PIPELINING, a connection writing a message's end takes the next waiting message and
+ * writes its envelope in the same write.
  */
 export class SmtpPool {
   private readonly queue: Job[] = [];
@@ -93,10 +95,17 @@ export class SmtpPool {
     this.release(connection);
   }
 
-  private async run(connection: SmtpConnection, job: Job): Promise<void> {
-    const reused = connection.delivered > 0;
+  private async run(connection: SmtpConnection, job: Job, opened?: OpenedEnvelope): Promise<void> {
+    // An envelope written behind another message went over a connection in use, like a kept one.
+    const reused = connection.delivered > 0 || opened !== undefined;
+    let chained: Job | undefined;
+    const next = (): EnvelopeCommands | undefined => {
+      const taken = this.nextFor(connection);
+      chained = taken?.job;
+      return taken?.commands;
+    };
     try {
-      job.resolve(await connection.send(job.envelope, job.raw));
+      job.resolve(await connection.send(job.envelope, job.raw, { ...(opened ? { opened } : {}), next }));
     } catch (error) {
       // A kept connection the relay closed while it sat idle fails the next message before MAIL
       // FROM is answered, so before any of the message was sent: it goes again, once, on a fresh
@@ -108,7 +117,30 @@ export class SmtpPool {
         job.reject(error);
       }
     }
+    const envelope = connection.takeChained();
+    if (chained && envelope) {
+      void this.run(connection, chained, envelope);
+      return;
+    }
+    if (chained) this.queue.unshift(chained);
     this.release(connection);
+  }
+
+  /**
+   * The waiting message this connection sends next, with its envelope's commands; a message whose
+   * envelope cannot go (a broken address, over the relay's size) fails here and the next is taken.
+   */
+  private nextFor(connection: SmtpConnection): { job: Job; commands: EnvelopeCommands } | undefined {
+    // The message being sent counts: after it, this one must still fit the connection's allowance.
+    if (this.closed || connection.delivered + 2 > MESSAGES_PER_CONNECTION) return undefined;
+    for (let job = this.queue.shift(); job; job = this.queue.shift()) {
+      try {
+        return { job, commands: connection.envelopeCommands(job.envelope, job.raw.length) };
+      } catch (error) {
+        job.reject(error);
+      }
+    }
+    return undefined;
   }
 
   private release(connection: SmtpConnection): void {

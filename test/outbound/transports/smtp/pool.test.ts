@@ -125,6 +125,99 @@ describe("SMTP client: the dialogue", () => {
   });
 });
 
+describe("SMTP client: the next copy's envelope behind a copy's end (RFC 2920 §3.1)", () => {
+  it("writes the envelope of the copy waiting next in the same write as the message's end", async () => {
+    const server = await relay();
+    const client = pool(server.port);
+
+    const responses = await Promise.all([1, 2, 3].map((n) => client.send(envelope(n), raw(n))));
+
+    expect(responses).toEqual(["250 2.0.0 queued", "250 2.0.0 queued", "250 2.0.0 queued"]);
+    const [, ...afterEhlo] = server.chunks[0] ?? [];
+    const opening = (n: number) => `MAIL FROM:<bounce+${n}@example.test> SIZE=${raw(n).length}\r\nRCPT TO:<reader${n}@example.org>\r\nDATA\r\n`;
+    expect(afterEhlo).toEqual([opening(1), `${raw(1).toString("latin1")}.\r\n${opening(2)}`, `${raw(2).toString("latin1")}.\r\n${opening(3)}`, `${raw(3).toString("latin1")}.\r\n`]);
+    expect(server.messages.map((message) => [message.connection, message.mailFrom, message.data])).toEqual(
+      [1, 2, 3].map((n) => [0, `bounce+${n}@example.test`, raw(n).toString("latin1")]),
+    );
+  });
+
+  it("waits for the end's reply before the next envelope when the relay does not offer PIPELINING", async () => {
+    const server = await relay({ pipelining: false });
+    const client = pool(server.port);
+
+    await Promise.all([1, 2].map((n) => client.send(envelope(n), raw(n))));
+
+    expect(server.chunks[0]).toContain(`${raw(1).toString("latin1")}.\r\n`);
+    expect(server.messages).toHaveLength(2);
+  });
+
+  it("a refused recipient behind another copy fails that copy alone; the ones before and after it go", async () => {
+    const server = await relay({ rcptReply: (address) => (address === "reader2@example.org" ? "550 5.1.1 no such user\r\n" : "250 2.1.5 ok\r\n") });
+    const client = pool(server.port);
+
+    const [first, second, third] = await Promise.allSettled([1, 2, 3].map((n) => client.send(envelope(n), raw(n))));
+
+    expect(first).toMatchObject({ status: "fulfilled" });
+    expect(second).toMatchObject({ status: "rejected", reason: { code: "EENVELOPE", command: "RCPT TO", responseCode: 550 } });
+    expect(third).toMatchObject({ status: "fulfilled" });
+    expect(server.messages.map((message) => message.mailFrom)).toEqual(["bounce+1@example.test", "bounce+3@example.test"]);
+    expect(server.commands[0]).toContain("RSET");
+  });
+
+  it("an envelope that cannot go fails before anything of it is written, and the copy after it takes its place", async () => {
+    const server = await relay();
+    const client = pool(server.port);
+
+    const [first, broken, third] = await Promise.allSettled([
+      client.send(envelope(1), raw(1)),
+      client.send({ from: "bounce+2@example.test", to: ["reader2@example.org>\r\nRCPT TO:<victim@example.org"] }, raw(2)),
+      client.send(envelope(3), raw(3)),
+    ]);
+
+    expect(first).toMatchObject({ status: "fulfilled" });
+    expect(broken).toMatchObject({ status: "rejected", reason: { code: "EENVELOPE", command: "API" } });
+    expect(third).toMatchObject({ status: "fulfilled" });
+    expect(server.commands.flat().some((line) => line.includes("victim"))).toBe(false);
+    expect(server.messages.map((message) => message.mailFrom)).toEqual(["bounce+1@example.test", "bounce+3@example.test"]);
+  });
+
+  it("a relay that hangs up after a copy's end: the copy whose envelope followed it goes again over a fresh connection", async () => {
+    // The second MAIL of each connection meets a closed socket, right after the first copy was taken.
+    const server = await relay({ mailReply: (n) => (n === 1 ? "250 2.1.0 ok\r\n" : null) });
+    const client = pool(server.port);
+
+    const responses = await Promise.all([1, 2].map((n) => client.send(envelope(n), raw(n))));
+
+    expect(responses).toEqual(["250 2.0.0 queued", "250 2.0.0 queued"]);
+    expect(server.messages.map((message) => [message.connection, message.mailFrom])).toEqual([
+      [0, "bounce+1@example.test"],
+      [1, "bounce+2@example.test"],
+    ]);
+  });
+
+  it("a 421 to a copy's end: the copy whose envelope followed it goes over a fresh connection", async () => {
+    let ends = 0;
+    const server = await relay({ endReply: () => (++ends === 1 ? "421 4.3.2 shutting down\r\n" : "250 2.0.0 queued\r\n") });
+    const client = pool(server.port);
+
+    const [first, second] = await Promise.allSettled([1, 2].map((n) => client.send(envelope(n), raw(n))));
+
+    expect(first).toMatchObject({ status: "rejected", reason: { responseCode: 421 } });
+    expect(second).toMatchObject({ status: "fulfilled" });
+    expect(server.messages.filter((message) => message.mailFrom === "bounce+2@example.test").map((message) => message.connection)).toContain(1);
+  });
+
+  it("still starts a fresh connection after 100 copies when every copy's envelope follows the one before", async () => {
+    const server = await relay();
+    const client = pool(server.port);
+
+    await Promise.all(Array.from({ length: 101 }, (_, n) => client.send(envelope(n), raw(n))));
+
+    expect(server.messages.filter((message) => message.connection === 0)).toHaveLength(100);
+    expect(server.messages.filter((message) => message.connection === 1)).toHaveLength(1);
+  });
+});
+
 describe("SMTP client: the pool's connections", () => {
   it("a kept connection the relay dropped while idle: the copy goes again at once over a fresh one", async () => {
     // The second MAIL on any connection meets a closed socket, as after a relay's idle timeout.
