@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, isNotNull, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNotNull, lte, sql } from "drizzle-orm";
 import type { Db, Query, QueryBuilder, Tables, Tx } from "../db/store.js";
 import { unchangingPostReads } from "./posts.repo.js";
 import type { Participant, User } from "./records.js";
@@ -43,6 +43,41 @@ const recipientIn = (db: Db, t: Tables) =>
  */
 export async function participantWithUser(tx: Tx, conversationId: number, userId: number): Promise<{ participant: Participant; user: User } | undefined> {
   return tx.one(recipientIn, { conversationId, userId });
+}
+
+/** How many recipients one read of participantsAmong asks for: its places are fixed, so it is prepared once. */
+const RECIPIENTS_PER_READ = 16;
+const recipientPlaces = Array.from({ length: RECIPIENTS_PER_READ }, (_, i) => `user${i}`);
+/** No user has this id: it fills the places a read does not need. */
+const NO_USER = -1;
+
+const recipientsIn = (db: Db, t: Tables) =>
+  db
+    .select({ participant: t.participants, user: t.users })
+    .from(t.participants)
+    .innerJoin(t.users, eq(t.users.id, t.participants.userId))
+    .where(
+      and(
+        eq(t.participants.conversationId, p("conversationId")),
+        inArray(
+          t.participants.userId,
+          recipientPlaces.map((place) => p(place)),
+        ),
+      ),
+    );
+
+/**
+ * participantWithUser for several recipients of one conversation at once (a claim's copies to
+ * it), RECIPIENTS_PER_READ to a read: by user id, without those who are not participants.
+ */
+export async function participantsAmong(tx: Tx, conversationId: number, userIds: readonly number[]): Promise<Map<number, { participant: Participant; user: User }>> {
+  const found = new Map<number, { participant: Participant; user: User }>();
+  for (let from = 0; from < userIds.length; from += RECIPIENTS_PER_READ) {
+    const values: Record<string, unknown> = { conversationId };
+    recipientPlaces.forEach((place, i) => (values[place] = userIds[from + i] ?? NO_USER));
+    for (const row of await tx.all(recipientsIn, values)) found.set(row.user.id, row);
+  }
+  return found;
 }
 
 /**

@@ -4,7 +4,7 @@ import { tokenAddress } from "../domain/addresses.js";
 import { activeParticipantUsers, findConversation, findParticipant } from "../domain/conversations.repo.js";
 import { findGroupById } from "../domain/groups.repo.js";
 import { attachmentsOfPost, findPost, firstSentPosts, latestSentPosts, sentPostLink, type PostLink } from "../domain/posts.repo.js";
-import { participantsBouncingSince } from "../domain/render.repo.js";
+import { participantsAmong, participantsBouncingSince, participantWithUser } from "../domain/render.repo.js";
 import { MAX_RESPONSE_LEVELS } from "../domain/thread-index.js";
 import { newlyBouncing } from "../domain/bounces.service.js";
 import { privateReplyOffered } from "../domain/private-replies.service.js";
@@ -23,9 +23,10 @@ import { attachmentContentType, attachmentFilename, displayNameText, headerText,
  * What the copies of one post read alike: the post, its conversation, author, group and desk,
  * the earlier posts threading links to, its files and who stopped receiving. The copies of a post
  * are claimed together (a post to a hundred people is a hundred rows of one claim): the first of
- * them to be rendered reads these once for the others, and each copy reads only its recipient
- * and their participant row. Per claim, so what may change (a subject, a name, the desk) is read
- * again at the next claim; let go once the claim's last copy of the post is drafted.
+ * them to be rendered reads these once for the others. The recipients with their participant rows
+ * are read for the claim's copies to a conversation together, when the first of them is drafted.
+ * Per claim, so what may change (a subject, a name, the desk, a participant leaving) is read
+ * again at the next claim; a post's reads are let go once the claim's last copy of it is drafted.
  */
 export class PostCopies {
   /** How many of the claim's copies of each post are still to be drafted. */
@@ -38,6 +39,9 @@ export class PostCopies {
   /** Per conversation, the earlier posts threading fetched by id: the next post's parents are mostly the same. */
   private readonly links = new Map<number, Map<number, PostLink>>();
   private readonly conversations = new Map<number, Promise<ConversationReads>>();
+  /** Per conversation, the recipients of the claim's copies of its posts. */
+  private readonly recipientIds = new Map<number, Set<number>>();
+  private readonly recipients = new Map<number, Promise<Map<number, { participant: Participant; user: User }>>>();
   private readonly threadReads: ThreadReads = {
     conversation: (tx, id) => remembered(this.conversations, id, () => readConversation(tx, id)),
     latest: (tx, post, limit) => this.latestBefore(tx, post, limit),
@@ -54,6 +58,11 @@ export class PostCopies {
   ) {
     for (const row of rows) {
       if (row.kind !== "post" || row.postId === null) continue;
+      if (row.conversationId !== null) {
+        const ids = this.recipientIds.get(row.conversationId) ?? new Set<number>();
+        ids.add(row.recipientId);
+        this.recipientIds.set(row.conversationId, ids);
+      }
       const copies = this.remaining.get(row.postId) ?? 0;
       this.remaining.set(row.postId, copies + 1);
       if (copies > 0 || row.conversationId === null) continue;
@@ -62,6 +71,17 @@ export class PostCopies {
       this.claimedPosts.set(row.conversationId, posts);
     }
     for (const posts of this.claimedPosts.values()) posts.sort((a, b) => a - b);
+  }
+
+  /**
+   * The recipient of a copy with their participant row (participantWithUser), read through `tx`
+   * with the claim's other recipients in the conversation by the first copy that asks: one read
+   * for a claim's copies to a conversation instead of one each.
+   */
+  recipient(tx: Tx, conversationId: number, userId: number): Promise<{ participant: Participant; user: User } | undefined> {
+    const ids = this.recipientIds.get(conversationId);
+    if (!ids || ids.size < 2 || !ids.has(userId)) return participantWithUser(tx, conversationId, userId);
+    return remembered(this.recipients, conversationId, () => participantsAmong(tx, conversationId, [...ids])).then((found) => found.get(userId));
   }
 
   /** The post's shared reads, made through `tx` by the first copy that asks. */

@@ -26,8 +26,13 @@ export { PostCopies } from "./render-post.js";
  * claimed with this one read alike, read once for them all.
  */
 export async function draftDelivery(tx: Tx, config: Config, delivery: Delivery, copies?: PostCopies): Promise<MailDraft> {
-  // A post's copy reads its recipient with their participant row, which it needs next.
-  const joined = delivery.kind === "post" && delivery.conversationId !== null ? await participantWithUser(tx, delivery.conversationId, delivery.recipientId) : undefined;
+  // A post's copy reads its recipient with their participant row, which it needs next: with the
+  // claim's other recipients in the conversation, when the copy came in a claim.
+  const conversationId = delivery.kind === "post" ? delivery.conversationId : null;
+  const joined =
+    conversationId === null
+      ? undefined
+      : await (copies ? copies.recipient(tx, conversationId, delivery.recipientId) : participantWithUser(tx, conversationId, delivery.recipientId));
   // Queued before the address crossed the bounce threshold: it is not sent either.
   const recipient = joined?.user ?? (await findUserById(tx, delivery.recipientId));
   const bouncing = recipient ? bouncingReason(recipient) : undefined;

@@ -2,9 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Tx } from "../../src/db/store.js";
 import { findDeliveryByBounceToken, queueDeliveries } from "../../src/domain/deliveries.repo.js";
 import { attachmentsOfPost, findPost, insertPost, latestSentPosts } from "../../src/domain/posts.repo.js";
-import { SentPostReads } from "../../src/domain/render.repo.js";
+import { participantsAmong, participantWithUser, SentPostReads } from "../../src/domain/render.repo.js";
 import { createTestStore, type TestStore } from "../helpers/database.js";
-import { seedDirectConversation, seedPostCopy, seedUser, T0 } from "../helpers/seed.js";
+import { seedConversation, seedDirectConversation, seedLeave, seedPostCopy, seedUser, T0 } from "../helpers/seed.js";
 
 let t: TestStore;
 beforeEach(async () => {
@@ -25,6 +25,31 @@ function counting(tx: Tx): { tx: Tx; queries: () => number } {
     queries: () => queries,
   };
 }
+
+describe("the recipients of a claim's copies to one conversation", () => {
+  it("are read together, sixteen to a read, as participantWithUser reads each, without those who are not participants", async () => {
+    const author = await seedUser(t, "author@example.test", "Author");
+    const people = [];
+    for (let i = 0; i < 20; i++) people.push(await seedUser(t, `person${i}@example.test`, `Person ${i}`));
+    const { conversation } = await seedConversation(t, author, people);
+    await seedLeave(t, conversation, people[3]!);
+    const stranger = await seedUser(t, "stranger@example.test", "Stranger");
+    const asked = [...people.map((person) => person.id), stranger.id];
+
+    const { found, queries, one } = await t.read(async ({ tx }) => {
+      const db = counting(tx);
+      const found = await participantsAmong(db.tx, conversation.id, asked);
+      return { found, queries: db.queries(), one: await participantWithUser(tx, conversation.id, people[0]!.id) };
+    });
+
+    expect(queries).toBe(2);
+    expect([...found.keys()].sort((a, b) => a - b)).toEqual(people.map((person) => person.id).sort((a, b) => a - b));
+    expect(found.get(people[0]!.id)).toEqual(one);
+    // Who left is still a participant, in state left: the renderer skips their copy.
+    expect(found.get(people[3]!.id)?.participant.state).toBe("left");
+    expect(found.has(stranger.id)).toBe(false);
+  });
+});
 
 describe("reads shared by the copies of a post", () => {
   it("reads a sent post, its attachments and its thread once for all its copies", async () => {
