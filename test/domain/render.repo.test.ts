@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Tx } from "../../src/db/store.js";
+import type { User } from "../../src/domain/records.js";
 import { findDeliveryByBounceToken, queueDeliveries } from "../../src/domain/deliveries.repo.js";
 import { attachmentsOfPost, findPost, insertPost, latestSentPosts } from "../../src/domain/posts.repo.js";
 import { participantsAmong, participantWithUser, SentPostReads } from "../../src/domain/render.repo.js";
@@ -29,7 +30,7 @@ function counting(tx: Tx): { tx: Tx; queries: () => number } {
 describe("the recipients of a claim's copies to one conversation", () => {
   it("are read together, sixteen to a read, as participantWithUser reads each, without those who are not participants", async () => {
     const author = await seedUser(t, "author@example.test", "Author");
-    const people = [];
+    const people: User[] = [];
     for (let i = 0; i < 20; i++) people.push(await seedUser(t, `person${i}@example.test`, `Person ${i}`));
     const { conversation } = await seedConversation(t, author, people);
     await seedLeave(t, conversation, people[3]!);
