@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNotNull, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNotNull, lte, sql, type SQL } from "drizzle-orm";
 import type { Db, Query, QueryBuilder, Tables, Tx } from "../db/store.js";
 import { unchangingPostReads } from "./posts.repo.js";
 import type { Participant, User } from "./records.js";
@@ -30,12 +30,15 @@ export async function participantsBouncingSince(tx: Tx, conversationId: number, 
   return (await tx.all(bouncingIn, { conversationId, after, until })).map((row) => row.user);
 }
 
-const recipientIn = (db: Db, t: Tables) =>
+/** Participants of the conversation `conversationId` with their users, those `which` picks among them. */
+const participantsWithUsersOf = (db: Db, t: Tables, which: SQL) =>
   db
     .select({ participant: t.participants, user: t.users })
     .from(t.participants)
     .innerJoin(t.users, eq(t.users.id, t.participants.userId))
-    .where(and(eq(t.participants.conversationId, p("conversationId")), eq(t.participants.userId, p("userId"))));
+    .where(and(eq(t.participants.conversationId, p("conversationId")), which));
+
+const recipientIn = (db: Db, t: Tables) => participantsWithUsersOf(db, t, eq(t.participants.userId, p("userId")));
 
 /**
  * The recipient of a post's copy with their participant row, in one read: what each copy reads of
@@ -52,19 +55,14 @@ const recipientPlaces = Array.from({ length: RECIPIENTS_PER_READ }, (_, i) => `u
 const NO_USER = -1;
 
 const recipientsIn = (db: Db, t: Tables) =>
-  db
-    .select({ participant: t.participants, user: t.users })
-    .from(t.participants)
-    .innerJoin(t.users, eq(t.users.id, t.participants.userId))
-    .where(
-      and(
-        eq(t.participants.conversationId, p("conversationId")),
-        inArray(
-          t.participants.userId,
-          recipientPlaces.map((place) => p(place)),
-        ),
-      ),
-    );
+  participantsWithUsersOf(
+    db,
+    t,
+    inArray(
+      t.participants.userId,
+      recipientPlaces.map((place) => p(place)),
+    ),
+  );
 
 /**
  * participantWithUser for several recipients of one conversation at once (a claim's copies to
