@@ -70,8 +70,9 @@ export interface Deliveries {
 
 /**
  * Drains the outbox: claims due rows with a lease, renders and sends each through the transport
- * (at most `pool_size` on the wire at once, as many again waiting behind them) and records the outcome. A process killed mid-send leaves its
- * rows in `sending`; once their lease expires the next worker sends them once more.
+ * (at most `pool_size` on the wire at once, as many again waiting behind them) and records the
+ * outcome. A process killed mid-send leaves its rows in `sending`; once their lease expires the
+ * next worker sends them once more.
  */
 export class DeliveryWorker implements Deliveries {
   private readonly store: Store;

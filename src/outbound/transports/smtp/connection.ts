@@ -38,14 +38,20 @@ export interface OpenedEnvelope {
   readonly replies: readonly Promise<string>[];
 }
 
+/** The envelope of the message to send next over a connection, and who hears that it went out. */
+export interface FollowingEnvelope {
+  readonly commands: EnvelopeCommands;
+  opened(envelope: OpenedEnvelope): void;
+}
+
 export interface SendOptions {
-  /** The message's envelope went out already, behind the previous message (takeChained). */
+  /** The message's envelope went out already, behind the previous message's end. */
   readonly opened?: OpenedEnvelope;
   /**
    * Asked as the message's end is written, when the relay offers PIPELINING: the envelope of the
    * message to send next over this connection, which then goes in the same write. Undefined: none.
    */
-  readonly next?: () => EnvelopeCommands | undefined;
+  readonly next?: () => FollowingEnvelope | undefined;
 }
 
 /** A reply on its way: the command it answers, for the error when none comes. */
@@ -81,8 +87,6 @@ export class SmtpConnection {
   /** The relay said 421 (it is closing): no further message goes over this connection. */
   private closing = false;
   private readonly closeListeners: Array<() => void> = [];
-  /** The envelope `next` gave during the last send, written behind that message's end. */
-  private chained: OpenedEnvelope | undefined;
   /** Messages the relay accepted over this connection. */
   delivered = 0;
 
@@ -122,11 +126,10 @@ export class SmtpConnection {
   /**
    * Sends one message; resolves with the relay's reply to its end ("250 2.0.0 Ok: queued as …")
    * once the relay took responsibility for it, and rejects with an SmtpClientError otherwise. The
-   * connection stays usable after the relay refused a message, not after it broke. Whether or not
-   * it succeeds, an envelope `options.next` gave is then waiting in takeChained().
+   * connection stays usable after the relay refused a message, not after it broke. An envelope
+   * `options.next` gave is written, and said to be, whether or not this message then succeeds.
    */
   async send(envelope: SmtpEnvelope, raw: Buffer, options: SendOptions = {}): Promise<string> {
-    this.chained = undefined;
     const replies = await this.envelopeReplies(envelope, raw.length, options.opened);
     const expected = 2 + envelope.to.length;
     const refusal = envelopeRefusal(replies, envelope.to.length);
@@ -151,23 +154,16 @@ export class SmtpConnection {
     // The next message's envelope rides behind this one's end: one write and one wait per message
     // instead of two, on both sides of the connection.
     const next = this.extensions.has("PIPELINING") ? options.next?.() : undefined;
-    if (next) this.chained = { replies: this.expectAll(next) };
+    if (next) next.opened({ replies: this.expectAll(next.commands) });
     // Corked, the pieces leave in one writev: one system call, and no copy of the message.
     this.socket.cork();
     for (const piece of dataBlock(raw)) this.socket.write(piece);
-    if (next) this.socket.write(commandLines(next));
+    if (next) this.socket.write(commandLines(next.commands));
     this.socket.uncork();
     const final = await answer;
     if (!isPositive(final)) throw new SmtpClientError("Message failed", "EMESSAGE", "DATA", final);
     this.delivered++;
     return final;
-  }
-
-  /** The envelope written behind the last message's end, once; undefined when there was none. */
-  takeChained(): OpenedEnvelope | undefined {
-    const chained = this.chained;
-    this.chained = undefined;
-    return chained;
   }
 
   /**

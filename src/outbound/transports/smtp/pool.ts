@@ -1,4 +1,4 @@
-import { SmtpConnection, type ConnectionOptions, type EnvelopeCommands, type OpenedEnvelope, type SmtpEnvelope } from "./connection.js";
+import { SmtpConnection, type ConnectionOptions, type EnvelopeCommands, type FollowingEnvelope, type OpenedEnvelope, type SmtpEnvelope } from "./connection.js";
 import { SmtpClientError } from "./errors.js";
 
 export interface PoolOptions extends ConnectionOptions {
@@ -98,11 +98,10 @@ export class SmtpPool {
   private async run(connection: SmtpConnection, job: Job, opened?: OpenedEnvelope): Promise<void> {
     // An envelope written behind another message went over a connection in use, like a kept one.
     const reused = connection.delivered > 0 || opened !== undefined;
-    let chained: Job | undefined;
-    const next = (): EnvelopeCommands | undefined => {
+    let following: { readonly job: Job; readonly envelope: OpenedEnvelope } | undefined;
+    const next = (): FollowingEnvelope | undefined => {
       const taken = this.nextFor(connection);
-      chained = taken?.job;
-      return taken?.commands;
+      return taken && { commands: taken.commands, opened: (envelope) => (following = { job: taken.job, envelope }) };
     };
     try {
       job.resolve(await connection.send(job.envelope, job.raw, { ...(opened ? { opened } : {}), next }));
@@ -117,12 +116,10 @@ export class SmtpPool {
         job.reject(error);
       }
     }
-    const envelope = connection.takeChained();
-    if (chained && envelope) {
-      void this.run(connection, chained, envelope);
+    if (following) {
+      void this.run(connection, following.job, following.envelope);
       return;
     }
-    if (chained) this.queue.unshift(chained);
     this.release(connection);
   }
 
